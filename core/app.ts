@@ -1,0 +1,189 @@
+import 'reflect-metadata';
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { Registry as PromRegistry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { BerthConfig } from './config/schema';
+import { configuredButUnbuilt } from './config/unbuilt-features';
+import { createScope } from './di/scope';
+import { TOKENS } from './di/tokens';
+import { EventBus } from './extensions/events';
+import { ExtensionHost, requireExtensionModule, type ExtensionEntry } from './extensions/host';
+import { createHttpApp } from './http/server';
+import type { HealthState } from './http/base-routes';
+import { allowAll, type AccessControl } from './http/route-helpers';
+import { createAuditLogger, createLogger } from './log/logger';
+import { BlobStore } from './registry/blob-store';
+import { UploadStore } from './registry/blob-upload';
+import { ContentSources } from './registry/content-sources';
+import { ManifestStore } from './registry/manifest-store';
+import { Registry } from './registry/registry';
+import { createLocalLocks } from './registry/repo-lock';
+import { RepoStore } from './registry/repo-store';
+import { wrapDriver } from './storage/wrap-driver';
+import { BUILT_FEATURES, BUILTIN_EXTENSIONS } from './builtins';
+
+// Zot's built-in extension keys; any other key under `extensions` is a third-party module (berth's `module`).
+const ZOT_EXTENSIONS = new Set(['sync', 'search', 'metrics', 'scrub', 'lint', 'ui', 'trust', 'events', 'mgmt', 'apikey']);
+
+export interface AppOptions {
+  /** The config file's path, to resolve relative module paths and for reloads. */
+  configFile?: string;
+  /** A logger to use instead of one built from `log` (tests). */
+  logger?: Logger;
+}
+
+export interface BerthApp {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** Starts listening on `http.address`:`http.port` (port "0" picks a free one). */
+  listen(): Promise<{ address: string; port: number; url: string }>;
+  /** Stops accepting, lets in-flight requests finish (bounded), then closes stores and extensions. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The only composition root: one child container per app, so several apps live in one process. */
+export async function createApp(config: BerthConfig, opts: AppOptions = {}): Promise<BerthApp> {
+  const logger = opts.logger ?? createLogger({ level: config.log?.level, output: config.log?.output });
+  const audit = config.log?.audit ? createAuditLogger(config.log.audit) : undefined;
+  const scope = createScope();
+  const metrics = new PromRegistry();
+  const events = new EventBus(logger);
+  const sources = new ContentSources();
+  const host = new ExtensionHost(logger, metrics, events, sources);
+  const health: HealthState = { started: false, ready: false };
+
+  for (const key of configuredButUnbuilt(config, BUILT_FEATURES)) {
+    logger.warn({ key }, 'configured but not built yet: this setting is accepted and ignored');
+  }
+  await host.load(extensionEntries(config, opts.configFile));
+
+  const storage = await createStorage(config, host, logger, metrics);
+  scope.value(TOKENS.Config, config);
+  scope.value(TOKENS.Logger, logger);
+  scope.value(TOKENS.Metrics, metrics);
+  scope.value(TOKENS.Storage, storage);
+  scope.value(TOKENS.RepoLocks, createLocalLocks());
+  scope.value(TOKENS.Events, events);
+  scope.value(TOKENS.ContentSources, sources);
+  scope.value<AccessControl>(TOKENS.AccessControl, allowAll);
+  scope.singleton(TOKENS.RepoStore, RepoStore);
+  scope.singleton(TOKENS.BlobStore, BlobStore);
+  scope.singleton(TOKENS.UploadStore, UploadStore);
+  scope.singleton(TOKENS.ManifestStore, ManifestStore);
+  scope.singleton(TOKENS.Registry, Registry);
+  const registry = scope.resolve<Registry>(TOKENS.Registry);
+  host.setRegistry(registry);
+
+  const koa = createHttpApp({
+    logger,
+    audit,
+    registry,
+    access: scope.resolve<AccessControl>(TOKENS.AccessControl),
+    health,
+    extensionRoutes: host.routes,
+    redirectBlobs: config.storage.redirectBlobURL === true,
+  });
+  const server = createServer(config, koa.callback());
+  health.started = true;
+
+  let closing: Promise<void> | undefined;
+  return {
+    logger,
+    registry,
+    async listen() {
+      const port = Number(config.http.port ?? 8080);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, config.http.address, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      health.ready = true;
+      const addr = server.address() as AddressInfo;
+      const scheme = config.http.tls?.cert ? 'https' : 'http';
+      const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      const url = `${scheme}://${hostPart}:${addr.port}`;
+      logger.info({ address: addr.address, port: addr.port, url, rootDirectory: config.storage.rootDirectory }, 'listening');
+      return { address: addr.address, port: addr.port, url };
+    },
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        health.ready = false;
+        await stopServer(server, graceMs);
+        await host.close();
+        await storage.close?.();
+        await scope.dispose();
+        logger.info('stopped');
+        logger.flush();
+        audit?.flush();
+      })();
+      return closing;
+    },
+  };
+}
+
+function extensionEntries(config: BerthConfig, configFile: string | undefined): ExtensionEntry[] {
+  const entries: ExtensionEntry[] = BUILTIN_EXTENSIONS.map((extension) => ({ extension, config: undefined, configPath: extension.name }));
+  for (const [name, slice] of Object.entries((config.extensions ?? {}) as Record<string, Record<string, unknown> | undefined>)) {
+    if (ZOT_EXTENSIONS.has(name) || !slice || typeof slice.module !== 'string') continue;
+    if (slice.enable === false) continue;
+    const { module: specifier, enable: _enable, ...rest } = slice;
+    const extension = requireExtensionModule(specifier as string, configFile, name);
+    if (extension && extension.name !== name) {
+      throw new Error(`extensions.${name}.module: the module's extension is named "${String(extension?.name)}", expected "${name}"`);
+    }
+    entries.push({ extension, config: rest, configPath: `extensions.${name}` });
+  }
+  return entries;
+}
+
+async function createStorage(config: BerthConfig, host: ExtensionHost, logger: Logger, metrics: PromRegistry) {
+  const wanted = (config.storage.storageDriver as { name?: string } | undefined)?.name;
+  let kind = 'filesystem';
+  if (wanted && host.storageDrivers.has(wanted)) kind = wanted;
+  else if (wanted) logger.warn({ key: 'storage.storageDriver', name: wanted }, 'storage driver not built yet: serving from the local filesystem at storage.rootDirectory');
+  const factory = host.storageDrivers.get(kind);
+  if (!factory) throw new Error(`no storage driver "${kind}" is registered`);
+  const params = kind === 'filesystem' ? {} : ((config.storage.storageDriver ?? {}) as Record<string, unknown>);
+  const driver = await factory({ rootDirectory: config.storage.rootDirectory, commit: config.storage.commit === true, params });
+  return wrapDriver(driver, { logger: logger.child({ component: 'storage' }), metrics });
+}
+
+function createServer(config: BerthConfig, handler: http.RequestListener): http.Server {
+  const tls = config.http.tls;
+  const server = tls?.cert && tls.key
+    ? https.createServer({
+        cert: readFileSync(tls.cert),
+        key: readFileSync(tls.key),
+        ca: tls.cacert ? readFileSync(tls.cacert) : undefined,
+        // Zot: with a CA, client certificates are requested and verified, but optional.
+        requestCert: Boolean(tls.cacert),
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+      }, handler)
+    : http.createServer(handler);
+  // Large blobs take long: no whole-request deadline (Zot's 60 s aborts big transfers), only idle ones.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  server.setTimeout(idleTimeoutMs(config));
+  return server;
+}
+
+function idleTimeoutMs(config: BerthConfig): number {
+  const t = (config.http as { readTimeout?: number; writeTimeout?: number }).readTimeout;
+  return typeof t === 'number' && t > 0 ? t : 60_000;
+}
+
+async function stopServer(server: http.Server, graceMs: number): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}

@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createApp } from './app';
+import { ConfigError } from './config/config-error';
+import { loadConfigFile } from './config/load';
+import { describeConfig } from './config/summary';
+
+const USAGE = `Usage: berth <command> [options]
+
+Commands:
+  serve <config>    serve a registry from a Zot config file (JSON or YAML)
+  verify <config>   validate a config file and print what serve would run
+  help              show this help
+  version           print the version
+
+Options:
+  -h, --help        show this help
+  -v, --version     print the version
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs the CLI; resolves to the exit code (`serve` resolves only once the server has stopped). */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '-h' || command === '--help') {
+    console.log(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === 'version' || command === '-v' || command === '--version') {
+    console.log(version());
+    return 0;
+  }
+  if (command !== 'serve' && command !== 'verify') {
+    console.error(`berth: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  const file = rest.find((a) => !a.startsWith('-'));
+  if (rest.includes('-h') || rest.includes('--help')) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!file) {
+    console.error(`berth ${command}: a config file is required\n\n${USAGE}`);
+    return 2;
+  }
+  let config;
+  try {
+    config = await loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`berth: invalid config ${file}:\n${err.issues.map((i) => `  - ${i}`).join('\n')}`);
+      return 2;
+    }
+    console.error(`berth: cannot read config ${file}: ${(err as Error).message}`);
+    return 2;
+  }
+  if (command === 'verify') {
+    console.log(`config ${file} is valid; berth would run:`);
+    for (const line of describeConfig(config)) console.log(`  ${line}`);
+    return 0;
+  }
+  return serve(config, file);
+}
+
+async function serve(config: Awaited<ReturnType<typeof loadConfigFile>>, file: string): Promise<number> {
+  let app;
+  try {
+    app = await createApp(config, { configFile: file });
+    await app.listen();
+  } catch (err) {
+    console.error(`berth: failed to start: ${(err as Error).message}`);
+    await app?.close(0).catch(() => undefined);
+    return 1;
+  }
+  const started = app;
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      started.logger.info({ signal }, 'shutting down');
+      started.close().then(() => resolve(0), (err: unknown) => {
+        console.error(`berth: failed to shut down cleanly: ${(err as Error).message}`);
+        resolve(1);
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    // Zot exits on SIGHUP; berth keeps serving (live reload of auth and sync sections arrives with them).
+    process.on('SIGHUP', () => started.logger.info('SIGHUP received: nothing to reload yet'));
+  });
+}

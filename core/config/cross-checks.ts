@@ -1,0 +1,54 @@
+/**
+ * Zot's fatal combinations that span sections (validateConfiguration in Zot's cli/server/root.go).
+ * Each issue points at the key to change.
+ */
+import type { z } from 'zod';
+import { onlyAnonymousPolicies } from './access-control-schema';
+import { basicAuthEnabled } from './auth-schema';
+import type { ExtensionsConfig } from './extensions-schema';
+import type { HttpConfig } from './http-schema';
+import type { StorageConfig } from './storage-schema';
+
+interface Sections {
+  storage: StorageConfig;
+  http: HttpConfig;
+  extensions?: ExtensionsConfig | undefined;
+}
+
+export function checkAcrossSections(config: Sections, ctx: z.RefinementCtx): void {
+  const fail = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  const { storage, http, extensions } = config;
+  const cloud = storage.storageDriver !== undefined || Object.values(storage.subPaths ?? {}).some((s) => s.storageDriver);
+
+  const searchOn = extensions?.search?.enable === true;
+  if (extensions?.ui?.enable && !searchOn) fail(['extensions', 'ui', 'enable'], 'the ui extension needs the search extension enabled');
+  if (searchOn && extensions?.search?.cve && cloud) {
+    fail(['extensions', 'search', 'cve'], 'CVE scanning does not work with a cloud storageDriver; remove cve');
+  }
+
+  const sync = extensions?.sync;
+  if (sync?.enable && cloud && !sync.downloadDir) {
+    fail(['extensions', 'sync', 'downloadDir'], 'required when sync is used with a cloud storageDriver');
+  }
+  sync?.registries.forEach((reg, i) => {
+    if (reg.preserveDigest && http.compat.length === 0) {
+      fail(['extensions', 'sync', 'registries', i, 'preserveDigest'], 'needs http.compat (e.g. ["docker2s2"])');
+    }
+  });
+
+  const auth = http.auth;
+  const tls = http.tls;
+  const clientCerts = Boolean(tls?.cert && tls.key && tls.cacert);
+  if (auth.mtls && !clientCerts) fail(['http', 'auth', 'mtls'], 'needs http.tls with cert, key and cacert');
+
+  const acl = http.accessControl;
+  if (acl) {
+    // Zot's mTLS counts as the authentication only when nothing else authenticates and no anonymous rule exists.
+    const anonymousRules = Object.values(acl.repositories).some((r) => r.anonymousPolicy.length > 0);
+    const mtlsAuth = clientCerts && !basicAuthEnabled(auth) && !anonymousRules;
+    const bearer = auth.bearer !== undefined;
+    if (!basicAuthEnabled(auth) && !mtlsAuth && !bearer && !onlyAnonymousPolicies(acl)) {
+      fail(['http', 'accessControl'], 'needs an authentication method (htpasswd, ldap, openid, bearer, apikey or mTLS) unless it only has anonymousPolicy rules');
+    }
+  }
+}

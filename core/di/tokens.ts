@@ -1,0 +1,19 @@
+/** Symbol tokens for every service in an app's container; nothing relies on design:paramtypes. */
+export const TOKENS = {
+  Config: Symbol('berth.Config'),
+  Logger: Symbol('berth.Logger'),
+  Metrics: Symbol('berth.Metrics'),
+  Storage: Symbol('berth.Storage'),
+  RepoLocks: Symbol('berth.RepoLocks'),
+  Events: Symbol('berth.Events'),
+  ContentSources: Symbol('berth.ContentSources'),
+  RegistryOptions: Symbol('berth.RegistryOptions'),
+  RepoStore: Symbol('berth.RepoStore'),
+  BlobStore: Symbol('berth.BlobStore'),
+  UploadStore: Symbol('berth.UploadStore'),
+  ManifestStore: Symbol('berth.ManifestStore'),
+  Registry: Symbol('berth.Registry'),
+  Authenticators: Symbol('berth.Authenticators'),
+  ExtensionHost: Symbol('berth.ExtensionHost'),
+  AccessControl: Symbol('berth.AccessControl'),
+} as const;

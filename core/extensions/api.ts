@@ -1,0 +1,162 @@
+/**
+ * The public extension API of berth: everything a built-in or third-party extension may use.
+ * Import it as `import { defineExtension, type Extension } from 'berth/extension'`.
+ * Nothing here exposes the DI container: extensions receive plain objects.
+ */
+import type { Readable } from 'node:stream';
+import type { Context as KoaContext } from 'koa';
+import type { Logger } from 'pino';
+import type { Registry as PromRegistry } from 'prom-client';
+import type { ZodType } from 'zod';
+import type { DriverFactory } from '../storage/driver';
+
+export type { DriverFactory, DriverOptions, DriverWriter, FileInfo, StorageDriver } from '../storage/driver';
+export type { Logger };
+
+/** The API version this build of berth implements. */
+export const EXTENSION_API_VERSION = 1 as const;
+
+/** An extension: one exported object, checked by the host before anything starts. */
+export interface Extension<C = unknown> {
+  /** Its key under `extensions` in the config, and its id in logs and errors. */
+  name: string;
+  /** Must equal {@link EXTENSION_API_VERSION}; a mismatch stops start-up with an error naming the extension. */
+  apiVersion: typeof EXTENSION_API_VERSION;
+  /** Validates its slice of the config (`extensions.<name>`); validated with the rest at start-up. */
+  configSchema?: ZodType<C>;
+  /** Names of extensions that must be registered first; a missing one stops start-up. */
+  dependsOn?: string[];
+  /** Called once at start-up, before the server listens. */
+  register(ctx: ExtensionContext<C>): void | Promise<void>;
+}
+
+/** Identity helper that keeps the config type inferred from the schema. */
+export function defineExtension<C>(extension: Extension<C>): Extension<C> {
+  return extension;
+}
+
+/** What an extension receives. Everything is scoped to this one app instance. */
+export interface ExtensionContext<C = unknown> {
+  readonly name: string;
+  /** Its parsed config slice. */
+  readonly config: C;
+  /** A pino child logger tagged `{ ext: name }`. */
+  readonly logger: Logger;
+  /** The app's Prometheus registry. */
+  readonly metrics: PromRegistry;
+  readonly routes: RouteRegistrar;
+  readonly registry: RegistryFacade;
+  readonly events: RegistryEvents;
+  readonly contentSources: { add(source: ContentSource): void };
+  readonly storageDrivers: { add(kind: string, factory: DriverFactory): void };
+  readonly authenticators: { add(kind: string, factory: AuthenticatorFactory): void };
+  /** Runs `task` on a schedule: a cron expression (node-cron) or an interval in ms; stopped on shutdown. */
+  schedule(every: string | number, task: () => Promise<void>): void;
+  /** Called when the app closes, in reverse order of registration. */
+  onShutdown(fn: () => Promise<void>): void;
+}
+
+/** A koa context; `ctx.state.user` holds the authenticated identity when there is one. */
+export type HttpContext = KoaContext;
+export type RouteHandler = (ctx: HttpContext) => Promise<void> | void;
+
+/**
+ * Mounts HTTP handlers. Paths use @koa/router syntax (`/v2/_zot/ext/x`, `/items/:id`). The core applies
+ * request ids, access logging, authentication and OCI error mapping around them: throw a {@link RegistryError}
+ * (see `berth` exports) to answer with OCI error JSON.
+ */
+export interface RouteRegistrar {
+  get(path: string, handler: RouteHandler): void;
+  post(path: string, handler: RouteHandler): void;
+  put(path: string, handler: RouteHandler): void;
+  patch(path: string, handler: RouteHandler): void;
+  delete(path: string, handler: RouteHandler): void;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  artifactType?: string;
+  platform?: { architecture: string; os: string; variant?: string; 'os.version'?: string; 'os.features'?: string[] };
+}
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+/** Read and write images through the same logic as the HTTP API (validation, locks, events). */
+export interface RegistryFacade {
+  listRepositories(): Promise<string[]>;
+  listTags(repo: string): Promise<string[]>;
+  /** A manifest by tag or digest, or undefined; never asks content sources. */
+  getManifest(repo: string, reference: string): Promise<StoredManifest | undefined>;
+  /** Stores a manifest; its blobs and child manifests must already be present. Returns its digest. */
+  putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer): Promise<string>;
+  deleteManifest(repo: string, reference: string): Promise<void>;
+  hasBlob(repo: string, digest: string): Promise<number | undefined>;
+  /** Streams a blob in; it is kept only if its bytes hash to `digest`. */
+  putBlob(repo: string, digest: string, body: Readable, size?: number): Promise<void>;
+  openBlob(repo: string, digest: string): Promise<{ size: number; stream: Readable } | undefined>;
+}
+
+export interface RegistryEventMap {
+  'manifest.pushed': { repo: string; digest: string; mediaType: string; tag?: string };
+  'manifest.deleted': { repo: string; digest: string; tag?: string };
+  'image.pulled': { repo: string; reference: string; digest: string };
+  'blob.pulled': { repo: string; digest: string; size: number };
+  'blob.committed': { repo: string; digest: string; size: number };
+}
+export type RegistryEventName = keyof RegistryEventMap;
+
+/** Typed events; handlers run after the response is decided and their errors are logged, not thrown. */
+export interface RegistryEvents {
+  on<E extends RegistryEventName>(event: E, handler: (payload: RegistryEventMap[E]) => void | Promise<void>): void;
+}
+
+export interface UpstreamManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+}
+export interface UpstreamBlob {
+  size?: number;
+  stream: Readable;
+}
+
+/**
+ * A source asked, in registration order, when a manifest or blob is missing locally (pull-through).
+ * `ns` is the `?ns=` query parameter containerd sends with the upstream registry host.
+ */
+export interface ContentSource {
+  name: string;
+  matches(repo: string, ns: string | undefined): boolean;
+  manifest(repo: string, reference: string, accept: string[], ns: string | undefined): Promise<UpstreamManifest | undefined>;
+  blob(repo: string, digest: string, ns: string | undefined): Promise<UpstreamBlob | undefined>;
+}
+
+/** Who a request is from, once authenticated. */
+export interface Identity {
+  user: string;
+  groups: string[];
+  via: string;
+}
+export interface AuthRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** The verified client certificate's subject fields, when the connection has one. */
+  clientCertificate?: Record<string, unknown>;
+}
+export interface AuthFailure {
+  failure: string;
+}
+export interface Authenticator {
+  name: string;
+  authenticate(req: AuthRequest): Promise<Identity | AuthFailure | undefined>;
+  close?(): Promise<void>;
+}
+export type AuthenticatorFactory = (config: unknown, logger: Logger) => Authenticator | Promise<Authenticator>;

@@ -1,0 +1,37 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Registry } from '../registry/registry';
+import { type AccessControl, paginate } from './route-helpers';
+
+export interface HealthState {
+  started: boolean;
+  ready: boolean;
+}
+
+/** `/v2/`, `_catalog` and Zot's health probes. */
+export function registerBaseRoutes(router: Router, registry: Registry, access: AccessControl, health: HealthState): void {
+  const base = (ctx: Context) => {
+    ctx.set('Docker-Distribution-API-Version', 'registry/2.0');
+    ctx.type = 'application/json';
+    ctx.body = {};
+  };
+  router.get('/v2/', base);
+  router.get('/v2', base);
+
+  router.get('/v2/_catalog', async (ctx) => {
+    const repos = await access.readable(ctx, await registry.listRepositories());
+    ctx.body = { repositories: paginate(ctx, repos, '/v2/_catalog') };
+  });
+
+  router.get('/livez', (ctx) => {
+    ctx.body = 'ok';
+  });
+  router.get('/readyz', (ctx) => {
+    ctx.status = health.ready ? 200 : 503;
+    ctx.body = health.ready ? 'ok' : 'not ready';
+  });
+  router.get('/startupz', (ctx) => {
+    ctx.status = health.started ? 200 : 503;
+    ctx.body = health.started ? 'ok' : 'starting';
+  });
+}

@@ -1,0 +1,83 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { parseDigest } from '../registry/digest';
+import { RegistryError } from '../registry/errors';
+import type { Registry } from '../registry/registry';
+import { type AccessControl, noContent, repoName } from './route-helpers';
+
+/** Blob GET/HEAD (with single byte ranges) and DELETE. */
+export function registerBlobRoutes(router: Router, registry: Registry, access: AccessControl, opts: { redirect: boolean }): void {
+  const serve = async (ctx: Context) => {
+    const repo = repoName(ctx);
+    const digest = parseDigest(ctx.params.digest);
+    await access.require(ctx, repo, 'read');
+    const ns = typeof ctx.query.ns === 'string' ? ctx.query.ns : undefined;
+    const blob = await registry.fetchBlob(repo, digest, ns);
+    if (opts.redirect && !ctx.get('Range')) {
+      const url = await registry.blobs.redirectURL(repo, digest, ctx.method === 'HEAD' ? 'HEAD' : 'GET');
+      if (url) {
+        ctx.status = 307;
+        ctx.redirect(url);
+        return;
+      }
+    }
+    ctx.set('Docker-Content-Digest', digest.digest);
+    ctx.set('ETag', `"${digest.digest}"`);
+    ctx.set('Cache-Control', 'max-age=31536000');
+    ctx.set('Accept-Ranges', 'bytes');
+    ctx.type = 'application/octet-stream';
+    const size = blob.size;
+    const range = size === undefined ? undefined : parseRange(ctx.get('Range'), size);
+    if (range === 'unsatisfiable') {
+      ctx.set('Content-Range', `bytes */${size}`);
+      throw new RegistryError('BLOB_UNKNOWN', 416, 'requested range not satisfiable', { range: ctx.get('Range'), size });
+    }
+    if (ctx.method === 'HEAD') {
+      ctx.status = 200;
+      if (size !== undefined) ctx.length = size;
+      return;
+    }
+    if (range) {
+      ctx.body = await blob.open(range);
+      ctx.status = 206;
+      ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+      ctx.length = range.end - range.start + 1;
+    } else {
+      ctx.body = await blob.open();
+      if (size !== undefined) ctx.length = size;
+    }
+    if (size !== undefined) registry.emitBlobPulled(repo, digest.digest, size);
+  };
+  router.get('/v2/*name/blobs/:digest', serve);
+
+  router.delete('/v2/*name/blobs/:digest', async (ctx) => {
+    const repo = repoName(ctx);
+    const digest = parseDigest(ctx.params.digest);
+    await access.require(ctx, repo, 'delete');
+    await registry.deleteBlob(repo, digest);
+    noContent(ctx, 202);
+  });
+}
+
+/**
+ * One `bytes=a-b`, `bytes=a-` or `bytes=-n` range; undefined (serve it all, as RFC 9110 allows) for
+ * none, a malformed header or several ranges.
+ */
+export function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+    if (m[2] !== '' && Number(m[2]) < start) return undefined;
+  }
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
+}

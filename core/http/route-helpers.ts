@@ -1,0 +1,68 @@
+import type { Context } from 'koa';
+import type { Readable } from 'node:stream';
+import { assertRepositoryName } from '../registry/names';
+import { ManifestTooLarge, PaginationInvalid } from '../registry/errors';
+
+export type Action = 'read' | 'create' | 'update' | 'delete';
+
+/**
+ * Decides whether the request may do `action` on `repo`; throws UNAUTHORIZED / DENIED otherwise. The core's
+ * default allows everything; the auth layer replaces it.
+ */
+export interface AccessControl {
+  require(ctx: Context, repo: string, action: Action): Promise<void>;
+  /** Filters a list of repositories down to those the request may read. */
+  readable(ctx: Context, repos: string[]): Promise<string[]>;
+}
+
+export const allowAll: AccessControl = {
+  require: async () => undefined,
+  readable: async (_ctx, repos) => repos,
+};
+
+/** The repository name from the route, validated against the spec grammar before it touches a path. */
+export function repoName(ctx: Context): string {
+  const raw = (ctx.params as { name?: string | string[] }).name;
+  return assertRepositoryName(Array.isArray(raw) ? raw.join('/') : String(raw ?? ''));
+}
+
+/** Ends the response with a status and no body (koa would otherwise write a text status message). */
+export function noContent(ctx: Context, status: number): void {
+  ctx.body = '';
+  ctx.status = status;
+  ctx.remove('Content-Type');
+}
+
+/** Reads a small request body (a manifest) whole, refusing anything over `limit` bytes. */
+export async function readLimited(stream: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      stream.resume();
+      throw ManifestTooLarge({ limit });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** `n` and `last` of a paginated listing (tags/list, _catalog), then the page and its Link header. */
+export function paginate(ctx: Context, all: string[], basePath: string): string[] {
+  const nRaw = ctx.query.n;
+  const last = typeof ctx.query.last === 'string' ? ctx.query.last : undefined;
+  let n: number | undefined;
+  if (nRaw !== undefined) {
+    if (typeof nRaw !== 'string' || !/^\d+$/.test(nRaw)) throw PaginationInvalid({ n: nRaw });
+    n = Number(nRaw);
+  }
+  const start = last === undefined ? all : all.filter((x) => x > last);
+  if (n === undefined) return start;
+  const page = start.slice(0, n);
+  if (n > 0 && start.length > n) {
+    const next = new URLSearchParams({ n: String(n), last: page[page.length - 1] });
+    ctx.set('Link', `<${basePath}?${next.toString()}>; rel="next"`);
+  }
+  return page;
+}

@@ -1,0 +1,151 @@
+import { inject, injectable } from 'tsyringe';
+import type { Descriptor, StoredManifest } from '../extensions/api';
+import { TOKENS } from '../di/tokens';
+import { BlobStore } from './blob-store';
+import { digestOf, parseDigest, isDigest } from './digest';
+import { DigestInvalid, ManifestBlobUnknown, ManifestUnknown, Unsupported } from './errors';
+import { parseManifest, type ManifestInfo } from './manifest-parse';
+import { findByDigest, findByTag, removeDigest, removeTag, setManifest } from './oci-index';
+import { assertTag } from './names';
+import { RepoStore } from './repo-store';
+import { BoundedCache } from './bounded-cache';
+
+export interface PutManifestResult {
+  digest: string;
+  info: ManifestInfo;
+  tags: string[];
+}
+
+/**
+ * Manifests and tags over index.json. Manifest bytes are immutable per digest, so parsed infos and small
+ * manifests are cached in memory (bounded) after the index lookup that authorises them.
+ */
+@injectable()
+export class ManifestStore {
+  readonly #infos = new BoundedCache<string, ManifestInfo>(20_000, () => 1);
+  readonly #bytes = new BoundedCache<string, Buffer>(64 * 1024 * 1024, (b) => b.length);
+
+  constructor(
+    @inject(TOKENS.RepoStore) private readonly repos: RepoStore,
+    @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
+  ) {}
+
+  /** The descriptor a tag or digest resolves to in the repository's index, or undefined. */
+  async resolve(repo: string, reference: string): Promise<Descriptor | undefined> {
+    const index = await this.repos.tryReadIndex(repo);
+    if (!index) return undefined;
+    if (isDigest(reference)) {
+      parseDigest(reference);
+      return findByDigest(index, reference);
+    }
+    return findByTag(index, assertTag(reference));
+  }
+
+  async get(repo: string, reference: string): Promise<StoredManifest | undefined> {
+    const desc = await this.resolve(repo, reference);
+    if (!desc) return undefined;
+    const bytes = await this.bytes(repo, desc.digest);
+    if (!bytes) return undefined;
+    return { digest: desc.digest, mediaType: desc.mediaType, bytes };
+  }
+
+  /**
+   * Stores a manifest under a tag or its digest. With `trusted` (content from an upstream source), the
+   * references need not be present yet: a pull-through cache fetches children and blobs lazily.
+   */
+  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: { extraTags?: string[]; trusted?: boolean } = {}): Promise<PutManifestResult> {
+    const info = parseManifest(bytes, contentType);
+    let digest: string;
+    const tags: string[] = [];
+    if (isDigest(reference)) {
+      const ref = parseDigest(reference);
+      digest = digestOf(bytes, ref.algorithm);
+      if (digest !== reference) throw DigestInvalid({ expected: reference, actual: digest });
+    } else {
+      tags.push(assertTag(reference));
+      digest = digestOf(bytes);
+    }
+    for (const t of opts.extraTags ?? []) tags.push(assertTag(t));
+    if (!opts.trusted) await this.checkReferences(repo, info);
+    await this.repos.ensure(repo);
+    await this.blobs.putSmall(repo, parseDigest(digest), bytes);
+    this.#infos.set(digest, info);
+    const desc: Descriptor = { mediaType: info.mediaType, digest, size: bytes.length };
+    await this.repos.update(repo, (index) => {
+      let next = index;
+      if (tags.length === 0) next = setManifest(next, desc, undefined);
+      for (const tag of tags) next = setManifest(next, desc, tag);
+      return { index: next, result: undefined };
+    });
+    return { digest, info, tags };
+  }
+
+  /** Deletes a tag (the manifest stays) or a manifest by digest with all its tags. Returns the digest. */
+  async delete(repo: string, reference: string): Promise<{ digest: string; tags: string[] }> {
+    return this.repos.update(repo, async (index) => {
+      if (!isDigest(reference)) {
+        const desc = findByTag(index, assertTag(reference));
+        if (!desc) throw ManifestUnknown({ reference });
+        return { index: removeTag(index, reference), result: { digest: desc.digest, tags: [reference] } };
+      }
+      parseDigest(reference);
+      if (!findByDigest(index, reference)) throw ManifestUnknown({ reference });
+      // As Zot: a manifest an index in this repository still lists cannot be deleted on its own.
+      for (const d of new Set(index.manifests.map((m) => m.digest))) {
+        const info = d === reference ? undefined : await this.info(repo, d);
+        if (info?.children.some((c) => c.digest === reference)) {
+          throw Unsupported({ reason: `manifest is referenced by image index ${d}` });
+        }
+      }
+      const tags = index.manifests.filter((m) => m.digest === reference).map((m) => m.annotations?.['org.opencontainers.image.ref.name']).filter((t): t is string => !!t);
+      await this.blobs.delete(repo, parseDigest(reference));
+      this.#bytes.delete(reference);
+      return { index: removeDigest(index, reference), result: { digest: reference, tags } };
+    });
+  }
+
+  /** Parsed facts about a manifest the repository holds (cached by digest). */
+  async info(repo: string, digest: string): Promise<ManifestInfo | undefined> {
+    const cached = this.#infos.get(digest);
+    if (cached) return cached;
+    const bytes = await this.bytes(repo, digest);
+    if (!bytes) return undefined;
+    try {
+      const info = parseManifest(bytes, undefined);
+      this.#infos.set(digest, info);
+      return info;
+    } catch {
+      return undefined; // a foreign or damaged entry in a Zot-written index: not ours to judge here
+    }
+  }
+
+  /** Every manifest digest listed in the repository's index (each once). */
+  async digests(repo: string): Promise<Descriptor[]> {
+    const index = await this.repos.readIndex(repo);
+    const seen = new Map<string, Descriptor>();
+    for (const d of index.manifests) if (!seen.has(d.digest)) seen.set(d.digest, d);
+    return [...seen.values()];
+  }
+
+  private async bytes(repo: string, digest: string): Promise<Buffer | undefined> {
+    const cached = this.#bytes.get(digest);
+    if (cached) return cached;
+    const parsed = parseDigest(digest);
+    if ((await this.blobs.size(repo, parsed)) === undefined) return undefined;
+    const bytes = await this.blobs.read(repo, parsed);
+    this.#bytes.set(digest, bytes);
+    return bytes;
+  }
+
+  private async checkReferences(repo: string, info: ManifestInfo): Promise<void> {
+    for (const blob of info.blobs) {
+      if ((await this.blobs.size(repo, parseDigest(blob))) === undefined) throw ManifestBlobUnknown({ digest: blob });
+    }
+    if (info.children.length === 0) return;
+    const index = await this.repos.tryReadIndex(repo);
+    for (const child of info.children) {
+      const present = (index && findByDigest(index, child.digest)) || (await this.blobs.size(repo, parseDigest(child.digest))) !== undefined;
+      if (!present) throw ManifestBlobUnknown({ digest: child.digest });
+    }
+  }
+}

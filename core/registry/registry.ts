@@ -1,0 +1,196 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { inject, injectable } from 'tsyringe';
+import type { Logger } from 'pino';
+import type { Descriptor, RegistryFacade, StoredManifest } from '../extensions/api';
+import type { EventBus } from '../extensions/events';
+import { TOKENS } from '../di/tokens';
+import { BlobStore } from './blob-store';
+import { UploadStore } from './blob-upload';
+import { ContentSources } from './content-sources';
+import { digestOf, isDigest, parseDigest, type ParsedDigest } from './digest';
+import { BlobUnknown, ManifestUnknown, NameUnknown, Unsupported } from './errors';
+import { ManifestStore, type PutManifestResult } from './manifest-store';
+import { MediaTypes } from './media-types';
+import { assertRepositoryName } from './names';
+import { RepoStore } from './repo-store';
+import { tagsOf } from './oci-index';
+
+export interface BlobHandle {
+  size?: number;
+  /** Opens the bytes (a range of them when given); undefined for a HEAD. */
+  open(range?: { start: number; end: number }): Promise<Readable>;
+}
+
+/**
+ * The registry's use cases, shared by the HTTP routes and the extension API: every write goes through
+ * the same validation, locks and events whoever asks.
+ */
+@injectable()
+export class Registry implements RegistryFacade {
+  constructor(
+    @inject(TOKENS.RepoStore) readonly repos: RepoStore,
+    @inject(TOKENS.BlobStore) readonly blobs: BlobStore,
+    @inject(TOKENS.UploadStore) readonly uploads: UploadStore,
+    @inject(TOKENS.ManifestStore) readonly manifests: ManifestStore,
+    @inject(TOKENS.ContentSources) private readonly sources: ContentSources,
+    @inject(TOKENS.Events) private readonly events: EventBus,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
+
+  listRepositories(): Promise<string[]> {
+    return this.repos.list();
+  }
+
+  async listTags(repo: string): Promise<string[]> {
+    return tagsOf(await this.repos.readIndex(assertRepositoryName(repo)));
+  }
+
+  async getManifest(repo: string, reference: string): Promise<StoredManifest | undefined> {
+    return this.manifests.get(assertRepositoryName(repo), reference);
+  }
+
+  /** A manifest for a client: local first, then the content sources (pull-through); MANIFEST_UNKNOWN otherwise. */
+  async fetchManifest(repo: string, reference: string, accept: string[], ns: string | undefined): Promise<StoredManifest> {
+    assertRepositoryName(repo);
+    const local = await this.manifests.get(repo, reference);
+    if (local) return local;
+    for (const source of this.sources.for(repo, ns)) {
+      const upstream = await source.manifest(repo, reference, accept, ns).catch((err: unknown) => {
+        this.logger.warn({ source: source.name, repo, reference, err }, 'failed to fetch manifest from content source');
+        return undefined;
+      });
+      if (!upstream) continue;
+      const digest = digestOf(upstream.bytes, isDigest(reference) ? parseDigest(reference).algorithm : 'sha256');
+      if (digest !== upstream.digest || (isDigest(reference) && digest !== reference)) {
+        this.logger.warn({ source: source.name, repo, reference, digest }, 'failed to verify manifest from content source');
+        continue;
+      }
+      await this.manifests.put(repo, reference, upstream.mediaType, upstream.bytes, { trusted: true });
+      return { digest, mediaType: upstream.mediaType, bytes: upstream.bytes };
+    }
+    throw ManifestUnknown({ name: repo, reference });
+  }
+
+  async putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer, extraTags: string[] = []): Promise<string> {
+    return (await this.pushManifest(repo, reference, mediaType, bytes, extraTags)).digest;
+  }
+
+  async pushManifest(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, extraTags: string[] = []): Promise<PutManifestResult> {
+    const result = await this.manifests.put(assertRepositoryName(repo), reference, contentType, bytes, { extraTags });
+    const base = { repo, digest: result.digest, mediaType: result.info.mediaType };
+    if (result.tags.length === 0) this.events.emit('manifest.pushed', base);
+    for (const tag of result.tags) this.events.emit('manifest.pushed', { ...base, tag });
+    return result;
+  }
+
+  async deleteManifest(repo: string, reference: string): Promise<void> {
+    const { digest, tags } = await this.manifests.delete(assertRepositoryName(repo), reference);
+    if (tags.length === 0) this.events.emit('manifest.deleted', { repo, digest });
+    for (const tag of tags) this.events.emit('manifest.deleted', { repo, digest, tag });
+  }
+
+  async hasBlob(repo: string, digest: string): Promise<number | undefined> {
+    return this.blobs.size(assertRepositoryName(repo), parseDigest(digest));
+  }
+
+  async putBlob(repo: string, digest: string, body: Readable, size?: number): Promise<void> {
+    assertRepositoryName(repo);
+    await this.repos.ensure(repo);
+    const d = parseDigest(digest);
+    const stored = await this.blobs.ingest(repo, d, body, size);
+    this.events.emit('blob.committed', { repo, digest, size: stored });
+  }
+
+  async finishUpload(repo: string, id: string, digest: ParsedDigest, body?: Readable, range?: { start: number; end: number }): Promise<void> {
+    const size = await this.uploads.finish(assertRepositoryName(repo), id, digest, body, range);
+    this.events.emit('blob.committed', { repo, digest: digest.digest, size });
+  }
+
+  async openBlob(repo: string, digest: string): Promise<{ size: number; stream: Readable } | undefined> {
+    const d = parseDigest(digest);
+    const size = await this.blobs.size(assertRepositoryName(repo), d);
+    return size === undefined ? undefined : { size, stream: await this.blobs.open(repo, d) };
+  }
+
+  /**
+   * A blob for a client: local, else streamed from a content source while it is stored (a tee; the copy
+   * commits only if the digest verifies, and survives the client hanging up).
+   */
+  async fetchBlob(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<BlobHandle> {
+    assertRepositoryName(repo);
+    const size = await this.blobs.size(repo, digest);
+    if (size !== undefined) return { size, open: (range) => this.blobs.open(repo, digest, range) };
+    for (const source of this.sources.for(repo, ns)) {
+      const upstream = await source.blob(repo, digest.digest, ns).catch((err: unknown) => {
+        this.logger.warn({ source: source.name, repo, digest: digest.digest, err }, 'failed to fetch blob from content source');
+        return undefined;
+      });
+      if (!upstream) continue;
+      const toClient = new PassThrough({ highWaterMark: 1 << 20 });
+      const toStore = new PassThrough({ highWaterMark: 1 << 20 });
+      upstream.stream.pipe(toStore);
+      upstream.stream.pipe(toClient);
+      toClient.on('close', () => upstream.stream.unpipe(toClient));
+      upstream.stream.on('error', (err) => toClient.destroy(err));
+      this.repos
+        .ensure(repo)
+        .then(() => this.blobs.ingest(repo, digest, toStore, upstream.size))
+        .then((stored) => this.events.emit('blob.committed', { repo, digest: digest.digest, size: stored }))
+        .catch((err: unknown) => this.logger.warn({ source: source.name, repo, digest: digest.digest, err }, 'failed to cache blob from content source'));
+      return { size: upstream.size, open: async () => toClient };
+    }
+    throw BlobUnknown({ digest: digest.digest });
+  }
+
+  /** Deletes a blob unless a manifest in the repository still needs it (as Zot: 405). */
+  async deleteBlob(repo: string, digest: ParsedDigest): Promise<void> {
+    assertRepositoryName(repo);
+    if ((await this.blobs.size(repo, digest)) === undefined) throw BlobUnknown({ digest: digest.digest });
+    await this.repos.withLock(repo, async () => {
+      for (const m of (await this.repos.tryReadIndex(repo))?.manifests ?? []) {
+        if (m.digest === digest.digest) throw Unsupported({ reason: 'the blob is a manifest of this repository; delete the manifest' });
+        const info = await this.manifests.info(repo, m.digest);
+        if (info?.blobs.includes(digest.digest)) throw Unsupported({ reason: `the blob is referenced by manifest ${m.digest}` });
+      }
+      await this.blobs.delete(repo, digest);
+    });
+  }
+
+  /** Cross-repository mount: true when `repo` now holds the blob `from` has. */
+  async mountBlob(repo: string, from: string, digest: ParsedDigest): Promise<boolean> {
+    assertRepositoryName(repo);
+    assertRepositoryName(from);
+    await this.repos.ensure(repo);
+    return this.blobs.mount(from, repo, digest);
+  }
+
+  /** Manifests in the repository whose `subject` is `digest`, as an OCI index (distribution-spec "Listing Referrers"). */
+  async referrers(repo: string, digest: ParsedDigest, artifactType?: string): Promise<{ index: object; filtered: boolean }> {
+    assertRepositoryName(repo);
+    const manifests: Descriptor[] = [];
+    const entries = (await this.repos.tryReadIndex(repo)) ? await this.manifests.digests(repo) : [];
+    for (const entry of entries) {
+      const info = await this.manifests.info(repo, entry.digest);
+      if (info?.subject?.digest !== digest.digest) continue;
+      if (artifactType !== undefined && info.artifactType !== artifactType) continue;
+      const desc: Descriptor = { mediaType: info.mediaType, digest: entry.digest, size: info.size };
+      if (info.artifactType) desc.artifactType = info.artifactType;
+      if (info.annotations) desc.annotations = info.annotations;
+      manifests.push(desc);
+    }
+    return { index: { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }, filtered: artifactType !== undefined };
+  }
+
+  async requireRepository(repo: string): Promise<void> {
+    if (!(await this.repos.exists(assertRepositoryName(repo)))) throw NameUnknown({ name: repo });
+  }
+
+  emitPulled(repo: string, reference: string, digest: string): void {
+    this.events.emit('image.pulled', { repo, reference, digest });
+  }
+
+  emitBlobPulled(repo: string, digest: string, size: number): void {
+    this.events.emit('blob.pulled', { repo, digest, size });
+  }
+}
+

@@ -1,0 +1,113 @@
+import { inject, injectable } from 'tsyringe';
+import type { StorageDriver } from '../storage/driver';
+import { TOKENS } from '../di/tokens';
+import { NameUnknown } from './errors';
+import { LAYOUT_ENTRIES, OCI_LAYOUT_CONTENT, layout } from './layout';
+import { emptyIndex, type OciIndex } from './oci-index';
+import type { RepoLocks } from './repo-lock';
+
+interface CachedIndex {
+  index: OciIndex;
+  modified: number;
+  size: number;
+}
+
+/**
+ * Repositories and their index.json. Reads are cached and revalidated with one stat (index.json changes
+ * only through this class in-process, but another replica or Zot itself may write it).
+ */
+@injectable()
+export class RepoStore {
+  readonly #cache = new Map<string, CachedIndex>();
+
+  constructor(
+    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.RepoLocks) private readonly locks: RepoLocks,
+  ) {}
+
+  async exists(repo: string): Promise<boolean> {
+    return (await this.storage.stat(layout.index(repo))) !== undefined;
+  }
+
+  /** Creates oci-layout and an empty index.json if the repository is new (as Zot's InitRepo does). */
+  async ensure(repo: string): Promise<void> {
+    if (await this.exists(repo)) return;
+    await this.locks.withLock(repo, async () => {
+      if (!(await this.storage.stat(layout.ociLayout(repo)))) await this.storage.putContent(layout.ociLayout(repo), OCI_LAYOUT_CONTENT);
+      if (!(await this.storage.stat(layout.index(repo)))) await this.writeIndexUnlocked(repo, emptyIndex());
+    });
+  }
+
+  /** The repository's index; NAME_UNKNOWN when the repository does not exist. */
+  async readIndex(repo: string): Promise<OciIndex> {
+    const index = await this.tryReadIndex(repo);
+    if (!index) throw NameUnknown({ name: repo });
+    return index;
+  }
+
+  async tryReadIndex(repo: string): Promise<OciIndex | undefined> {
+    const path = layout.index(repo);
+    const info = await this.storage.stat(path);
+    if (!info || info.isDir) {
+      this.#cache.delete(repo);
+      return undefined;
+    }
+    const cached = this.#cache.get(repo);
+    if (cached && cached.modified === info.modified.getTime() && cached.size === info.size) return cached.index;
+    const index = parseIndex(await this.storage.getContent(path));
+    this.#cache.set(repo, { index, modified: info.modified.getTime(), size: info.size });
+    return index;
+  }
+
+  /** Runs a read-modify-write of index.json under the repository lock; returns what `change` returned. */
+  async update<T>(repo: string, change: (index: OciIndex) => Promise<{ index: OciIndex; result: T }> | { index: OciIndex; result: T }): Promise<T> {
+    return this.locks.withLock(repo, async () => {
+      const current = (await this.tryReadIndex(repo)) ?? emptyIndex();
+      if (!(await this.storage.stat(layout.ociLayout(repo)))) await this.storage.putContent(layout.ociLayout(repo), OCI_LAYOUT_CONTENT);
+      const { index, result } = await change(current);
+      if (index !== current) await this.writeIndexUnlocked(repo, index);
+      return result;
+    });
+  }
+
+  async withLock<T>(repo: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.withLock(repo, fn);
+  }
+
+  /** Every repository under the root, sorted: a directory holding index.json (Zot also requires oci-layout). */
+  async list(): Promise<string[]> {
+    const repos: string[] = [];
+    const visit = async (dir: string): Promise<void> => {
+      const names = await this.storage.list(dir);
+      if (dir && names.includes('index.json') && names.includes('oci-layout')) repos.push(dir);
+      for (const name of names) {
+        if (LAYOUT_ENTRIES.has(name) || name.startsWith('.') || name.startsWith('_')) continue;
+        const child = dir ? `${dir}/${name}` : name;
+        const info = await this.storage.stat(child);
+        if (info?.isDir) await visit(child);
+      }
+    };
+    await visit('');
+    return repos.sort();
+  }
+
+  async delete(repo: string): Promise<void> {
+    await this.locks.withLock(repo, async () => {
+      this.#cache.delete(repo);
+      await this.storage.delete(layout.index(repo));
+      await this.storage.delete(layout.ociLayout(repo));
+      await this.storage.delete(layout.blobsDir(repo));
+      await this.storage.delete(layout.uploadsDir(repo));
+    });
+  }
+
+  private async writeIndexUnlocked(repo: string, index: OciIndex): Promise<void> {
+    await this.storage.putContent(layout.index(repo), Buffer.from(JSON.stringify(index)));
+    this.#cache.delete(repo);
+  }
+}
+
+function parseIndex(data: Buffer): OciIndex {
+  const parsed = JSON.parse(data.toString('utf8')) as Partial<OciIndex>;
+  return { ...parsed, schemaVersion: 2, manifests: Array.isArray(parsed.manifests) ? parsed.manifests : [] };
+}

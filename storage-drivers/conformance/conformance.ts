@@ -1,0 +1,362 @@
+/**
+ * The storage driver conformance suite, public as `berth/conformance`: a driver is done when it passes.
+ *
+ * ```ts
+ * runDriverConformance('mydriver', async () => ({ driver: createMyDriver(opts), cleanup: async () => {} }));
+ * ```
+ * Every test runs against the bare driver and again through the core's `wrapDriver`, which is how the
+ * registry always uses it. Give `root` when the driver stores under a local directory: each test then
+ * fails if it left a temporary file (a name containing '.tmp-') anywhere below it.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, it, type TestContext } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import type { FileInfo, StorageDriver } from '../../core/storage/driver';
+import { InvalidPathError, PathNotFoundError, wrapDriver } from '../../core/storage/wrap-driver';
+
+export interface ConformanceEnv {
+  driver: StorageDriver;
+  /** The local directory the driver stores under, if any; enables the leftover-temp check. */
+  root?: string;
+  cleanup(): Promise<void>;
+}
+
+/** `d` is the driver under test: `bare` itself, or `bare` through wrapDriver, depending on the pass. */
+type Case = { d: StorageDriver; bare: StorageDriver; t: TestContext };
+type Check = (title: string, body: (c: Case) => Promise<void>) => void;
+
+const MiB = 1024 * 1024;
+const LARGE = 64 * MiB;
+const silent = pino({ level: 'silent' });
+const isENOENT = (err: unknown) => (err as { code?: unknown } | null)?.code === 'ENOENT';
+
+export function runDriverConformance(name: string, setup: () => Promise<ConformanceEnv>): void {
+  const check = (wrapped: boolean): Check => (title, body) =>
+    it(title, async (t) => {
+      const env = await setup();
+      try {
+        const d = wrapped ? wrapDriver(env.driver, { logger: silent }) : env.driver;
+        await body({ d, bare: env.driver, t });
+        if (env.root) assert.deepEqual(await temporariesUnder(env.root), [], 'temporary files left under the root');
+      } finally {
+        await env.cleanup();
+      }
+    });
+  describe(`storage driver conformance: ${name}`, () => contractTests(check(false)));
+  describe(`storage driver conformance: ${name} through wrapDriver`, () => {
+    contractTests(check(true));
+    wrapperTests(check(true));
+  });
+}
+
+function contractTests(check: Check): void {
+  check('putContent then getContent round-trips, creating parents, and overwrites', async ({ d }) => {
+    await d.putContent('pc/a/b/file', Buffer.from('first, longer content'));
+    assert.equal(await text(d, 'pc/a/b/file'), 'first, longer content');
+    await d.putContent('pc/a/b/file', Buffer.from('second'));
+    assert.equal(await text(d, 'pc/a/b/file'), 'second');
+  });
+
+  check('stat reports files and directories, and undefined when missing', async ({ d }) => {
+    await d.putContent('st/dir/file', Buffer.from('12345'));
+    const file = await d.stat('st/dir/file');
+    assert.equal(file?.path, 'st/dir/file');
+    assert.equal(file?.size, 5);
+    assert.equal(file?.isDir, false);
+    assert.ok(file?.modified instanceof Date && !Number.isNaN(file.modified.getTime()));
+    assert.equal((await d.stat('st/dir'))?.isDir, true);
+    assert.equal(await d.stat('st/missing'), undefined);
+    assert.equal(await d.stat('st/dir/file/below-a-file'), undefined);
+  });
+
+  check('reader returns the whole file or an inclusive range', async ({ d }) => {
+    const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+    await d.putContent('rd/file', data);
+    assert.deepEqual(await readAll(await d.reader('rd/file')), data);
+    assert.deepEqual(await readAll(await d.reader('rd/file', { start: 100 })), data.subarray(100));
+    assert.deepEqual(await readAll(await d.reader('rd/file', { start: 100, end: 199 })), data.subarray(100, 200));
+    assert.deepEqual(await readAll(await d.reader('rd/file', { start: 990, end: 999 })), data.subarray(990));
+    assert.deepEqual(await readAll(await d.reader('rd/file', { start: 0, end: 0 })), data.subarray(0, 1));
+  });
+
+  check('reader and getContent of a missing path reject with code ENOENT', async ({ d }) => {
+    await d.putContent('ms/file', Buffer.from('x'));
+    await assert.rejects(d.reader('ms/missing'), isENOENT);
+    await assert.rejects(d.reader('ms/file/below-a-file'), isENOENT);
+    await assert.rejects(d.getContent('ms/missing'), isENOENT);
+  });
+
+  check('writer streams a large file that stays invisible until commit', async ({ d }) => {
+    const hash = createHash('sha256');
+    const w = await d.writer('big/blob');
+    await pipeline(seededBytes(42, LARGE, hash), w);
+    assert.equal(w.size, LARGE);
+    assert.equal(await d.stat('big/blob'), undefined);
+    await w.commit();
+    assert.equal((await d.stat('big/blob'))?.size, LARGE);
+    assert.equal(await sha256(await d.reader('big/blob')), hash.digest('hex'));
+  });
+
+  check('writer cancel leaves no trace and keeps the old content', async ({ d }) => {
+    await d.putContent('cn/file', Buffer.from('old'));
+    const w = await d.writer('cn/file');
+    await write(w, 'new content');
+    await w.cancel();
+    assert.equal(await text(d, 'cn/file'), 'old');
+    const fresh = await d.writer('cn/fresh');
+    await write(fresh, 'never committed');
+    await fresh.cancel();
+    assert.equal(await d.stat('cn/fresh'), undefined);
+    assert.deepEqual(await d.list('cn'), ['file']);
+  });
+
+  check('a writer whose source fails can be cancelled and leaves the old content', async ({ d }) => {
+    await d.putContent('fl/file', Buffer.from('old'));
+    const w = await d.writer('fl/file');
+    async function* failing() {
+      yield Buffer.alloc(MiB, 1);
+      throw new Error('client went away');
+    }
+    await assert.rejects(pipeline(failing(), w), /client went away/);
+    await w.cancel();
+    assert.equal(await text(d, 'fl/file'), 'old');
+    assert.deepEqual(await d.list('fl'), ['file']);
+  });
+
+  check('an appending writer continues a file, reports its size, and cancels to it', async ({ d }) => {
+    const first = await d.writer('ap/data', { append: true });
+    assert.equal(first.size, 0);
+    await write(first, 'hello ');
+    await first.commit();
+    const second = await d.writer('ap/data', { append: true });
+    assert.equal(second.size, 6);
+    await write(second, 'world');
+    assert.equal(second.size, 11);
+    await second.commit();
+    assert.equal(await text(d, 'ap/data'), 'hello world');
+    const third = await d.writer('ap/data', { append: true });
+    await write(third, ' and junk');
+    await third.cancel();
+    assert.equal(await text(d, 'ap/data'), 'hello world');
+  });
+
+  check('two writers to one path both complete and the last commit wins', async ({ d }) => {
+    const a = await d.writer('tw/file');
+    const b = await d.writer('tw/file');
+    await write(a, 'from a');
+    await write(b, 'from b');
+    await a.commit();
+    assert.equal(await text(d, 'tw/file'), 'from a');
+    await b.commit();
+    assert.equal(await text(d, 'tw/file'), 'from b');
+  });
+
+  check('concurrent readers of one file each see all of it', async ({ d }) => {
+    const hash = createHash('sha256');
+    const w = await d.writer('cr/blob');
+    await pipeline(seededBytes(7, 4 * MiB, hash), w);
+    await w.commit();
+    const want = hash.digest('hex');
+    const got = await Promise.all(Array.from({ length: 8 }, async () => sha256(await d.reader('cr/blob'))));
+    assert.deepEqual(got, Array(8).fill(want));
+  });
+
+  check('list gives the names of direct children, [] for a missing dir, and covers the root', async ({ d }) => {
+    for (const p of ['ls/a', 'ls/b', 'ls/sub/c']) await d.putContent(p, Buffer.from(p));
+    assert.deepEqual((await d.list('ls')).sort(), ['a', 'b', 'sub']);
+    assert.deepEqual(await d.list('ls/missing'), []);
+    assert.deepEqual(await d.list(''), ['ls']);
+  });
+
+  check('walk visits every descendant depth first and honours skip', async ({ d }) => {
+    for (const p of ['wk/a', 'wk/d1/b', 'wk/d1/d2/c', 'wk/d3/e']) await d.putContent(p, Buffer.from(p));
+    const all = await walked(d, 'wk');
+    const dirs = ['wk/d1', 'wk/d1/d2', 'wk/d3'];
+    assert.deepEqual(all.map((f) => f.path).sort(), ['wk/a', 'wk/d1', 'wk/d1/b', 'wk/d1/d2', 'wk/d1/d2/c', 'wk/d3', 'wk/d3/e']);
+    for (const f of all) assert.equal(f.isDir, dirs.includes(f.path), f.path);
+    assertDepthFirst(all.map((f) => f.path));
+    const skipped = await walked(d, 'wk', (f) => (f.path === 'wk/d1' ? 'skip' : undefined));
+    assert.deepEqual(skipped.map((f) => f.path).sort(), ['wk/a', 'wk/d1', 'wk/d3', 'wk/d3/e']);
+    assert.deepEqual(await walked(d, 'wk/missing'), []);
+    assert.ok((await walked(d, '')).some((f) => f.path === 'wk/d1/d2/c'));
+  });
+
+  check('move replaces an existing file and creates missing parents', async ({ d }) => {
+    await d.putContent('mv/a', Buffer.from('A'));
+    await d.putContent('mv/b', Buffer.from('B'));
+    await d.move('mv/a', 'mv/b');
+    assert.equal(await text(d, 'mv/b'), 'A');
+    assert.equal(await d.stat('mv/a'), undefined);
+    await d.move('mv/b', 'mv/new/deep/c');
+    assert.equal(await text(d, 'mv/new/deep/c'), 'A');
+    await assert.rejects(d.move('mv/ghost', 'mv/ghost-parent/x'), isENOENT);
+    assert.equal(await d.stat('mv/ghost-parent'), undefined);
+  });
+
+  check('move carries a whole directory', async ({ d }) => {
+    await d.putContent('md/d/1', Buffer.from('one'));
+    await d.putContent('md/d/e/2', Buffer.from('two'));
+    await d.move('md/d', 'md/n/d2');
+    assert.equal(await text(d, 'md/n/d2/1'), 'one');
+    assert.equal(await text(d, 'md/n/d2/e/2'), 'two');
+    assert.equal(await d.stat('md/d'), undefined);
+  });
+
+  check('delete removes a file, a whole tree, and ignores a missing path', async ({ d }) => {
+    for (const p of ['dl/keep', 'dl/file', 'dl/t/a', 'dl/t/b/c']) await d.putContent(p, Buffer.from(p));
+    await d.delete('dl/file');
+    await d.delete('dl/t');
+    assert.equal(await d.stat('dl/t'), undefined);
+    assert.deepEqual(await d.list('dl/t'), []);
+    assert.deepEqual(await d.list('dl'), ['keep']);
+    await d.delete('dl/t');
+    await d.delete('dl/never/was');
+  });
+
+  check('link shares content, replaces an existing target, and outlives its source', async ({ d, t }) => {
+    if (!d.link) return t.skip('link is an optional capability this driver does not offer');
+    await d.putContent('ln/src', Buffer.from('shared'));
+    await d.link('ln/src', 'ln/dst');
+    assert.equal(await text(d, 'ln/dst'), 'shared');
+    await d.putContent('ln/other', Buffer.from('other'));
+    await d.link('ln/src', 'ln/other');
+    assert.equal(await text(d, 'ln/other'), 'shared');
+    await d.link('ln/src', 'ln/dst'); // again, onto a name that already shares it
+    await d.delete('ln/src');
+    assert.equal(await text(d, 'ln/dst'), 'shared');
+    await assert.rejects(d.link('ln/ghost', 'ln/x'), isENOENT);
+  });
+}
+
+function wrapperTests(check: Check): void {
+  const invalid = ['../x', '/abs', 'a//b', 'a/./b', 'a/../b', 'a/', '.', '..', 'a\\b', 'a\0b'];
+
+  check('rejects invalid paths with InvalidPathError before reaching the driver', async ({ d, bare }) => {
+    const escape = `../berth-conformance-${randomBytes(6).toString('hex')}`;
+    for (const p of [...invalid, escape]) {
+      const ops: Array<[string, () => Promise<unknown>]> = [
+        ['putContent', () => d.putContent(p, Buffer.from('x'))],
+        ['writer', () => d.writer(p)],
+        ['reader', () => d.reader(p)],
+        ['getContent', () => d.getContent(p)],
+        ['stat', () => d.stat(p)],
+        ['list', () => d.list(p)],
+        ['walk', () => d.walk(p, () => undefined)],
+        ['delete', () => d.delete(p)],
+        ['move from', () => d.move(p, 'ok')],
+        ['move to', () => d.move('ok', p)],
+      ];
+      for (const [op, run] of ops) await assert.rejects(run(), InvalidPathError, `${op} ${JSON.stringify(p)}`);
+    }
+    await assert.rejects(d.putContent('', Buffer.from('x')), InvalidPathError);
+    await assert.rejects(d.delete(''), InvalidPathError);
+    assert.deepEqual(await walked(bare, ''), []);
+    assert.equal(await bare.stat('ok'), undefined);
+  });
+
+  check('maps a missing path to PathNotFoundError with code ENOENT', async ({ d }) => {
+    const err = await d.reader('nf/missing').then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof PathNotFoundError);
+    assert.equal(err.code, 'ENOENT');
+    assert.equal(err.path, 'nf/missing');
+    assert.equal(err.driver, d.name);
+  });
+
+  check('keeps optional methods only where the driver has them, and passes streams through', async ({ bare }) => {
+    const streams: unknown[] = [];
+    // A proxy records what the driver returns, so identity can be compared with what the wrapper returns.
+    const spy = new Proxy(bare, {
+      get(target, prop) {
+        const v: unknown = Reflect.get(target, prop, target);
+        if (typeof v !== 'function') return v;
+        return async (...args: unknown[]) => {
+          const out: unknown = await v.apply(target, args);
+          if (prop === 'reader' || prop === 'writer') streams.push(out);
+          return out;
+        };
+      },
+    });
+    const d = wrapDriver(spy, { logger: silent });
+    for (const m of ['link', 'redirectURL', 'close'] as const) assert.equal(typeof d[m], typeof bare[m], m);
+    const w = await d.writer('pt/file');
+    await write(w, 'bytes');
+    await w.commit();
+    const r = await d.reader('pt/file');
+    assert.equal(w, streams[0]);
+    assert.equal(r, streams[1]);
+    assert.equal((await readAll(r)).toString(), 'bytes');
+  });
+
+  check('records berth_storage_driver_op_seconds once per registry', async ({ d, bare }) => {
+    const metrics = new Registry();
+    const first = wrapDriver(bare, { logger: silent, metrics });
+    const second = wrapDriver(bare, { logger: silent, metrics });
+    await first.putContent('mt/file', Buffer.from('x'));
+    await second.stat('mt/file');
+    const exposition = await metrics.getSingleMetricAsString('berth_storage_driver_op_seconds');
+    assert.match(exposition, new RegExp(`_count\\{driver="${d.name}",op="putContent"\\} 1`));
+    assert.match(exposition, new RegExp(`_count\\{driver="${d.name}",op="stat"\\} 1`));
+  });
+}
+
+const text = async (d: StorageDriver, path: string) => (await d.getContent(path)).toString();
+
+function write(w: Writable, data: string): Promise<void> {
+  return new Promise((resolve, reject) => w.write(data, (err) => (err ? reject(err) : resolve())));
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function sha256(stream: Readable): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(stream, hash);
+  return hash.digest('hex');
+}
+
+/** `total` pseudo-random bytes (xorshift32 from `seed`), made a MiB at a time and fed to `hash` as they go. */
+async function* seededBytes(seed: number, total: number, hash: Hash): AsyncGenerator<Buffer> {
+  let x = seed | 0 || 1;
+  for (let made = 0; made < total; made += MiB) {
+    const words = new Uint32Array(Math.min(MiB, total - made) / 4);
+    for (let i = 0; i < words.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      words[i] = x;
+    }
+    const chunk = Buffer.from(words.buffer);
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
+async function walked(d: StorageDriver, dir: string, decide?: (f: FileInfo) => 'skip' | undefined): Promise<FileInfo[]> {
+  const seen: FileInfo[] = [];
+  await d.walk(dir, (f) => {
+    seen.push(f);
+    return decide?.(f);
+  });
+  return seen;
+}
+
+// Depth first: everything below a directory comes right after it, before anything that is not below it.
+function assertDepthFirst(order: string[]): void {
+  order.forEach((dir, i) => {
+    const below = order.map((p, j) => (p.startsWith(`${dir}/`) ? j : -1)).filter((j) => j >= 0);
+    below.forEach((j, k) => assert.equal(j, i + 1 + k, `${order[j]} is not visited right after ${dir}`));
+  });
+}
+
+async function temporariesUnder(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true }).catch(() => [] as string[]);
+  return entries.filter((p) => p.includes('.tmp-'));
+}
