@@ -86,8 +86,10 @@ export const cacheDriverSchema = lowerCaseKeys(
     db: zInt.optional(),
     username: zStr.optional(),
     password: zStr.optional(),
-    keyprefix: zStr.default('zot'),
-  }),
+    keyprefix: zStr.optional(),
+  })
+    // Zot prefixes its redis keys with "zot" unless told otherwise.
+    .transform((driver) => (driver.name === 'redis' && driver.keyprefix === undefined ? { ...driver, keyprefix: 'zot' } : driver)),
 );
 
 export type CacheDriverConfig = z.output<typeof cacheDriverSchema>;

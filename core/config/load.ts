@@ -71,12 +71,12 @@ function parseJson(text: string, file: string): unknown {
 }
 
 function parseYaml(text: string, file: string): unknown {
-  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const error = doc.errors[0];
   if (error) {
     const at = error.linePos?.[0];
     const where = at ? ` at line ${at.line}, column ${at.col}` : '';
-    throw new ConfigError([`${file}: invalid YAML${where}: ${error.message.split('\n')[0]}`], file);
+    throw new ConfigError([`${file}: invalid YAML${where}: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`], file);
   }
   const value: unknown = doc.toJS();
   if (value === null || value === undefined) throw new ConfigError([`${file}: file is empty`], file);

@@ -5,6 +5,7 @@
  */
 import { tlsEnabled } from './http-schema';
 import type { BerthConfig } from './schema';
+import type { StoreConfig } from './storage-schema';
 import { formatPath } from './config-error';
 
 export const FEATURE_IDS = [
@@ -37,11 +38,11 @@ export type FeatureId = (typeof FEATURE_IDS)[number];
 function usedAt(config: BerthConfig, feature: FeatureId): string[] {
   const { storage, http, extensions: ext } = config;
   const auth = http.auth;
-  const stores: Array<[PropertyKey[], typeof storage]> = [
+  const stores: Array<[PropertyKey[], StoreConfig]> = [
     [['storage'], storage],
-    ...Object.entries(storage.subPaths ?? {}).map(([route, s]): [PropertyKey[], typeof storage] => [['storage', 'subPaths', route], { ...s, fastRestart: false }]),
+    ...Object.entries(storage.subPaths ?? {}).map(([route, s]): [PropertyKey[], StoreConfig] => [['storage', 'subPaths', route], s]),
   ];
-  const inStores = (pick: (s: typeof storage) => boolean, key: string) =>
+  const inStores = (pick: (s: StoreConfig) => boolean, key: string) =>
     stores.filter(([, s]) => pick(s)).map(([at]) => formatPath([...at, key]));
   const when = (on: boolean, key: string) => (on ? [key] : []);
   switch (feature) {

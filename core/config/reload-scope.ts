@@ -1,0 +1,54 @@
+/**
+ * Which config changes a live reload can apply (zot-reference §9). Zot copies a fixed set of fields into the
+ * running config and needs a restart for the rest; berth reloads the same set, so a reload that touches anything
+ * else must tell the operator which keys only take effect after a restart.
+ */
+import { formatPath } from './config-error';
+import type { BerthConfig } from './schema';
+
+const STORE_RELOADABLE = ['gc', 'dedupe', 'redirectBlobURL', 'gcDelay', 'gcInterval', 'gcTimeWindow', 'retention'];
+
+/** Path patterns ('*' = any one key) whose whole subtree is reloaded in place. */
+const RELOADABLE: ReadonlyArray<readonly string[]> = [
+  ...STORE_RELOADABLE.map((key) => ['storage', key]),
+  ...STORE_RELOADABLE.map((key) => ['storage', 'subPaths', '*', key]),
+  ...['htpasswd', 'ldap', 'apikey', 'openid', 'secureSession', 'mtls'].map((key) => ['http', 'auth', key]),
+  ['http', 'accessControl'],
+  ['extensions', 'sync'],
+  ['extensions', 'search', 'cve'],
+  ['extensions', 'scrub'],
+  ['distSpecVersion'], // informational only
+];
+
+function reloadable(path: readonly PropertyKey[]): boolean {
+  return RELOADABLE.some((pattern) => pattern.length <= path.length && pattern.every((seg, i) => seg === '*' || seg === path[i]));
+}
+
+/** Key paths that differ between two valid configs and need a restart to take effect; empty = fully reloadable. */
+export function changesNeedingRestart(previous: BerthConfig, next: BerthConfig): string[] {
+  const out: string[] = [];
+  diff(previous, next, [], out);
+  return out;
+}
+
+function diff(a: unknown, b: unknown, path: PropertyKey[], out: string[]): void {
+  if (reloadable(path)) return;
+  if (isObject(a) && isObject(b)) {
+    for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) diff(a[key], b[key], [...path, key], out);
+    return;
+  }
+  if (!sameValue(a, b)) out.push(formatPath(path));
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => sameValue(item, b[i]));
+  if (isObject(a) && isObject(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].every((key) => sameValue(a[key], b[key]));
+  }
+  return Object.is(a, b);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,96 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BERTH_BIN, REPO_ROOT, spawnBerth } from '../helpers/berth-process';
+import { cleanupTempDirs, run, tempDir } from '../helpers/tools';
+
+const berth = (args: string[], cwd?: string) => run(process.execPath, [BERTH_BIN, ...args], { allowFail: true, cwd, timeoutMs: 30_000 });
+
+describe('berth CLI', () => {
+  after(cleanupTempDirs);
+
+  it('--help and help print usage and exit 0; no arguments prints usage and exits 2', async () => {
+    for (const args of [['--help'], ['help'], ['-h']]) {
+      const r = await berth(args);
+      assert.equal(r.code, 0, args.join(' '));
+      assert.match(r.stdout, /Usage: berth <command>/);
+      assert.match(r.stdout, /serve <config>/);
+      assert.match(r.stdout, /verify <config>/);
+    }
+    const none = await berth([]);
+    assert.equal(none.code, 2);
+  });
+
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['-v'], ['version']]) {
+      const r = await berth(args);
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout.trim(), pkg.version);
+    }
+  });
+
+  it('an unknown command or a missing config file argument exits 2 with a message', async () => {
+    const unknown = await berth(['frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+    const missing = await berth(['serve']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /a config file is required/);
+  });
+
+  it('verify accepts the example config and prints what serve would run', async () => {
+    const r = await berth(['verify', join(REPO_ROOT, 'examples', 'config.json')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /is valid/);
+    assert.match(r.stdout, /5000/);
+    assert.match(r.stdout, /data/);
+  });
+
+  it('verify and serve reject a bad config naming the key, exit 2, and write nothing', async () => {
+    const dir = await tempDir('berth-cli-');
+    const root = join(dir, 'root');
+    const cases: Array<[object, RegExp]> = [
+      [{ storage: { rootDirectory: root }, http: { port: '5000', adress: 'x' } }, /http\.adress/],
+      [{ storage: { rootDirectory: root, gcDelay: '5 minutes' }, http: { port: '5000' } }, /storage\.gcDelay/],
+      [{ storage: { rootDirectory: root, dedupe: 'yes' }, http: { port: '5000' } }, /storage\.dedupe/],
+      [{ storage: { rootDirectory: root }, http: { port: '5000' }, log: { level: 'loud' } }, /log\.level/],
+      [{ http: { port: '5000' } }, /storage/],
+    ];
+    for (const [config, key] of cases) {
+      const file = join(dir, 'bad.json');
+      await writeFile(file, JSON.stringify(config));
+      for (const cmd of ['verify', 'serve']) {
+        const r = await berth([cmd, file], dir);
+        assert.equal(r.code, 2, `${cmd} ${JSON.stringify(config)}: ${r.stderr}`);
+        assert.match(r.stderr, key, `${cmd} names the key`);
+        assert.equal(existsSync(root), false, 'nothing is written for a rejected config');
+      }
+    }
+    const notJson = join(dir, 'broken.json');
+    await writeFile(notJson, '{"storage": {');
+    const broken = await berth(['verify', notJson]);
+    assert.equal(broken.code, 2);
+    assert.ok(broken.stderr.length > 0);
+    const absent = await berth(['verify', join(dir, 'absent.json')]);
+    assert.equal(absent.code, 2);
+  });
+
+  it('serve accepts a YAML Zot config with mixed-case keys and shuts down cleanly on SIGTERM', async () => {
+    const dir = await tempDir('berth-cli-');
+    const proc = await spawnBerth({ storage: { rootDirectory: join(dir, 'root') } });
+    const res = await fetch(`${proc.url}/v2/`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
+    await proc.stop();
+    assert.equal(await proc.daemon.exited, 0);
+
+    const yamlFile = join(dir, 'config.yaml');
+    await writeFile(yamlFile, `distSpecVersion: 1.1.1\nstorage:\n  RootDirectory: ${join(dir, 'yroot')}\nHTTP:\n  address: 127.0.0.1\n  port: "0"\nlog:\n  level: warn\n`);
+    const verified = await berth(['verify', yamlFile]);
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.match(verified.stdout, /yroot/);
+  });
+});
