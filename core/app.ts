@@ -58,9 +58,14 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   for (const key of configuredButUnbuilt(config, BUILT_FEATURES)) {
     logger.warn({ key }, 'configured but not built yet: this setting is accepted and ignored');
   }
-  await host.load(extensionEntries(config, opts.configFile));
-
-  const storage = await createStorage(config, host, logger, metrics);
+  let storage: Awaited<ReturnType<typeof createStorage>>;
+  try {
+    await host.load(extensionEntries(config, opts.configFile));
+    storage = await createStorage(config, host, logger, metrics);
+  } catch (err) {
+    await host.close(); // stop schedules and shutdown hooks of the extensions that did register
+    throw err;
+  }
   scope.value(TOKENS.Config, config);
   scope.value(TOKENS.Logger, logger);
   scope.value(TOKENS.Metrics, metrics);

@@ -10,7 +10,7 @@ describe('canonicalizeKeys', () => {
     const schema = z.strictObject({
       opt: leaf.optional(),
       def: leaf.default({ someKey: 'x' }),
-      pre: leaf.prefault({}),
+      pre: leaf.prefault({ someKey: 'p' }),
       nul: leaf.nullable(),
       arr: z.array(leaf),
       rec: z.record(z.string(), leaf),

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type BerthApp } from '../../core/app';
@@ -49,4 +49,42 @@ export async function startBerth(config: Json = {}): Promise<RunningBerth> {
       await rm(work, { recursive: true, force: true });
     },
   };
+}
+
+/** One `request` line of berth's JSON access log. */
+export interface BerthAccessEntry {
+  method: string;
+  path: string;
+  query?: string;
+  status: number;
+  reqId: string;
+  durationMs: number;
+  bytes?: number;
+}
+
+/**
+ * The access lines in berth's log file. The logger writes asynchronously, so this polls until `until`
+ * holds for the lines read (default: at least one) or `timeoutMs` passes, then returns what it has.
+ */
+export async function berthAccessLog(
+  logFile: string,
+  until: (entries: BerthAccessEntry[]) => boolean = (e) => e.length > 0,
+  timeoutMs = 5_000,
+): Promise<BerthAccessEntry[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await readFile(logFile, 'utf8').catch(() => '');
+    const entries: BerthAccessEntry[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const obj = JSON.parse(line) as Record<string, unknown>;
+        if (obj.msg === 'request') entries.push(obj as unknown as BerthAccessEntry);
+      } catch {
+        // A line still being written: the next poll reads it whole.
+      }
+    }
+    if (until(entries) || Date.now() >= deadline) return entries;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

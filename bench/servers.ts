@@ -1,0 +1,131 @@
+// The two servers under test, each a child process on a free 127.0.0.1 port with a temp root,
+// plus /proc readers for their memory.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { startDaemon, waitReady } from '../test/helpers/daemon.js';
+import { startDockerRegistry } from '../test/helpers/docker-registry.js';
+import { freePort, tempDir } from '../test/helpers/tools.js';
+
+export interface Server {
+  name: string;
+  url: string;
+  pid: number;
+  root: string;
+  stop(): Promise<void>;
+  /** Last lines of its logs, for error messages. */
+  tail(): string;
+}
+
+/** Repository root (bench/ compiles to dist/bench/, so two levels up from there). */
+function repoRoot(): string {
+  for (const up of ['..', join('..', '..')]) {
+    const dir = resolve(__dirname, up);
+    if (existsSync(join(dir, 'bin', 'berth.js')) && existsSync(join(dir, 'package.json'))) return dir;
+  }
+  throw new Error(`cannot find bin/berth.js above ${__dirname}`);
+}
+
+export async function startBerthProcess(nodeFlags: string[]): Promise<Server> {
+  const dir = await tempDir('bench-berth');
+  const root = join(dir, 'root');
+  await mkdir(root);
+  const port = await freePort();
+  const configFile = join(dir, 'config.json');
+  const config = {
+    storage: { rootDirectory: root },
+    http: { address: '127.0.0.1', port: String(port) },
+    log: { level: 'warn' },
+  };
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+  const berthJs = join(repoRoot(), 'bin', 'berth.js');
+  const daemon = startDaemon(`berth :${port}`, process.execPath, [...nodeFlags, berthJs, 'serve', configFile], {
+    cwd: dir,
+    stdoutFile: join(dir, 'stdout.log'),
+    stderrFile: join(dir, 'stderr.log'),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(daemon, async () => {
+    const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`GET /v2/ answered ${res.status}`);
+  });
+  // A profiler (--cpu-prof) writes its file at exit, which a large heap can make slow: allow 30 s.
+  return { name: 'berth', url, pid: daemon.pid, root, stop: () => daemon.stop(30_000), tail: () => daemon.tail() };
+}
+
+export async function startDistribution(): Promise<Server> {
+  const reg = await startDockerRegistry({
+    extraConfig: {
+      // Like berth's log level warn: no per-request log lines. The blob-descriptor cache is what
+      // Debian's packaged config.yml enables, so Distribution runs as it would be deployed.
+      log: { level: 'warn', accesslog: { disabled: true } },
+      storage: { cache: { blobdescriptor: 'inmemory' } },
+    },
+  });
+  const tail = () => {
+    const read = (f: string) => {
+      try {
+        return readFileSync(f, 'utf8').split('\n').slice(-20).join('\n');
+      } catch {
+        return '';
+      }
+    };
+    return `--- docker-registry ---\n${read(reg.appLogFile)}`;
+  };
+  return { name: 'distribution', url: reg.url, pid: reg.pid, root: reg.root, stop: () => reg.stop(), tail };
+}
+
+export interface MemStatus {
+  /** Resident set size now (bytes). */
+  rss: number;
+  /** Peak resident set size since start or since the last resetPeak (bytes). */
+  hwm: number;
+}
+
+export function memStatus(pid: number): MemStatus {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+    if (!m) throw new Error(`/proc/${pid}/status has no ${key}`);
+    return Number(m[1]) * 1024;
+  };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** Resets VmHWM to the current RSS (Linux ≥ 4.0, own or root's processes); false when not allowed. */
+export function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface RssSampler {
+  /** Stops sampling; returns the samples (bytes) and the kernel's peak over the sampled period. */
+  stop(): { samples: number[]; peak: number; peakExact: boolean };
+}
+
+/** Samples VmRSS every `everyMs`; the peak comes from VmHWM (reset at start) when the kernel allows. */
+export function sampleRss(pid: number, everyMs: number): RssSampler {
+  const peakExact = resetPeak(pid);
+  const samples: number[] = [memStatus(pid).rss];
+  const timer = setInterval(() => {
+    try {
+      samples.push(memStatus(pid).rss);
+    } catch {
+      // the process went away; the caller's request will fail and say why
+    }
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const now = memStatus(pid);
+      samples.push(now.rss);
+      const sampledMax = Math.max(...samples);
+      return { samples, peak: peakExact ? Math.max(now.hwm, sampledMax) : sampledMax, peakExact };
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../helpers/berth-process';
+import { startBerth, type RunningBerth } from '../helpers/berth';
+
+const fixture = (name: string) => join(REPO_ROOT, 'test', 'fixtures', 'extensions', name);
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+describe('third-party extensions loaded by extensions.<name>.module', () => {
+  let berth: RunningBerth | undefined;
+  after(() => berth?.stop());
+
+  it('adds routes, reads its config slice, receives events and uses the registry facade', async () => {
+    berth = await startBerth({ extensions: { hello: { module: fixture('hello'), greeting: 'hi', times: 2 } } });
+    const hello = await fetch(`${berth.url}/hello`);
+    assert.equal(hello.status, 200);
+    assert.deepEqual(await hello.json(), { greeting: 'hihi' });
+
+    const config = Buffer.from('{}');
+    const up = await fetch(`${berth.url}/v2/ext/app/blobs/uploads/?digest=${sha(config)}`, { method: 'POST', body: config });
+    assert.equal(up.status, 201);
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers: [],
+    }));
+    const put = await fetch(`${berth.url}/v2/ext/app/manifests/v1`, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(put.status, 201);
+    await new Promise((r) => setTimeout(r, 50));
+    const events = (await (await fetch(`${berth.url}/hello/events`)).json()) as Array<Record<string, string>>;
+    assert.deepEqual(events, [{ repo: 'ext/app', digest: sha(manifest), mediaType: 'application/vnd.oci.image.manifest.v1+json', tag: 'v1' }]);
+    assert.deepEqual(await (await fetch(`${berth.url}/hello/repos`)).json(), ['ext/app']);
+  });
+
+  it('serves a local miss from its content source and keeps the copy', async () => {
+    assert.ok(berth);
+    const m = await fetch(`${berth.url}/v2/upstream/img/manifests/latest`);
+    assert.equal(m.status, 200);
+    const manifest = JSON.parse(await m.text()) as { layers: Array<{ digest: string }> };
+    const layerDigest = manifest.layers[0].digest;
+    const blob = await fetch(`${berth.url}/v2/upstream/img/blobs/${layerDigest}`);
+    assert.equal(blob.status, 200);
+    assert.equal(await blob.text(), 'layer from hi');
+    await new Promise((r) => setTimeout(r, 100));
+    // Second time: local, the source is not asked again.
+    assert.equal((await fetch(`${berth.url}/v2/upstream/img/manifests/latest`)).status, 200);
+    assert.equal(await (await fetch(`${berth.url}/v2/upstream/img/blobs/${layerDigest}`)).text(), 'layer from hi');
+    assert.deepEqual(await (await fetch(`${berth.url}/hello/fetched`)).json(), { manifests: 1, blobs: 1 });
+    const tags = await (await fetch(`${berth.url}/v2/upstream/img/tags/list`)).json();
+    assert.deepEqual(tags, { name: 'upstream/img', tags: ['latest'] });
+    // A repository the source does not match stays unknown.
+    assert.equal((await fetch(`${berth.url}/v2/other/img/manifests/latest`)).status, 404);
+  });
+
+  it('stops start-up with an error naming the extension or key when it is unusable', async () => {
+    await assert.rejects(startBerth({ extensions: { hello: { module: fixture('hello'), greeting: 5 } } }), /extensions\.hello\.greeting/);
+    await assert.rejects(startBerth({ extensions: { badversion: { module: fixture('bad-version') } } }), /badversion.*API version 2/);
+    await assert.rejects(startBerth({ extensions: { needy: { module: fixture('missing-dep') } } }), /needy: depends on nothere/);
+    await assert.rejects(startBerth({ extensions: { ghost: { module: fixture('does-not-exist') } } }), /extensions\.ghost\.module/);
+    await assert.rejects(startBerth({ extensions: { mystery: { enable: true } } }), /extensions\.mystery/);
+  });
+});
