@@ -23,7 +23,7 @@ import { Registry } from './registry/registry';
 import { createLocalLocks } from './registry/repo-lock';
 import { RepoStore } from './registry/repo-store';
 import { wrapDriver } from './storage/wrap-driver';
-import { BUILT_FEATURES, BUILTIN_EXTENSIONS } from './builtins';
+import { BUILT_FEATURES, BUILTIN_MODULES } from './builtins';
 
 // Zot's built-in extension keys; any other key under `extensions` is a third-party module (berth's `module`).
 const ZOT_EXTENSIONS = new Set(['sync', 'search', 'metrics', 'scrub', 'lint', 'ui', 'trust', 'events', 'mgmt', 'apikey']);
@@ -132,8 +132,18 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
 }
 
 function extensionEntries(config: BerthConfig, configFile: string | undefined): ExtensionEntry[] {
-  const entries: ExtensionEntry[] = BUILTIN_EXTENSIONS.map((extension) => ({ extension, config: undefined, configPath: extension.name }));
-  for (const [name, slice] of Object.entries((config.extensions ?? {}) as Record<string, Record<string, unknown> | undefined>)) {
+  const sections = (config.extensions ?? {}) as Record<string, Record<string, unknown> | undefined>;
+  const entries: ExtensionEntry[] = [];
+  for (const { extension, configKey } of BUILTIN_MODULES) {
+    if (!configKey) {
+      entries.push({ extension, config: undefined, configPath: extension.name });
+      continue;
+    }
+    const section = sections[configKey];
+    // Zot: a present section without "enable" is on.
+    if (section && section.enable !== false) entries.push({ extension, config: section, configPath: `extensions.${configKey}` });
+  }
+  for (const [name, slice] of Object.entries(sections)) {
     if (ZOT_EXTENSIONS.has(name) || !slice || typeof slice.module !== 'string') continue;
     if (slice.enable === false) continue;
     const { module: specifier, enable: _enable, ...rest } = slice;

@@ -1,8 +1,17 @@
 import type { Extension } from './extensions/api';
 import filesystemDriver from '../storage-drivers/filesystem';
 
-/** Built-in modules, loaded through the same extension API third parties use. */
-export const BUILTIN_EXTENSIONS: Extension<unknown>[] = [filesystemDriver as Extension<unknown>];
+/**
+ * A built-in module, loaded through the same extension API third parties use. `configKey` names its Zot
+ * section under `extensions` (e.g. 'sync'): it is loaded only when that section is present and enabled,
+ * and receives the section (already validated by the Zot schema) as its config.
+ */
+export interface BuiltinModule {
+  extension: Extension<unknown>;
+  configKey?: string;
+}
 
-/** Config features that are built (see core/config/unbuilt-features.ts for the ids). */
+export const BUILTIN_MODULES: BuiltinModule[] = [{ extension: filesystemDriver as Extension<unknown> }];
+
+/** Config features that are built (ids from core/config/unbuilt-features.ts); the rest warn at start-up. */
 export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([]);
