@@ -55,9 +55,14 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   const host = new ExtensionHost(logger, metrics, events, sources);
   const health: HealthState = { started: false, ready: false };
 
-  for (const key of configuredButUnbuilt(config, BUILT_FEATURES)) {
-    logger.warn({ key }, 'configured but not built yet: this setting is accepted and ignored');
+  const unbuilt = configuredButUnbuilt(config, BUILT_FEATURES);
+  // Serving without the authentication or policies an operator configured would open the registry to
+  // anyone: those refuse to start; everything else starts with a warning naming the key.
+  const unsafe = unbuilt.filter((key) => /^http\.(auth|accessControl|tls\.cacert)/.test(key));
+  if (unsafe.length > 0) {
+    throw new Error(`${unsafe.join(', ')}: configured but not built yet; berth refuses to serve without the access control you configured`);
   }
+  for (const key of unbuilt) logger.warn({ key }, 'configured but not built yet: this setting is accepted and ignored');
   let storage: Awaited<ReturnType<typeof createStorage>>;
   try {
     await host.load(extensionEntries(config, opts.configFile));
