@@ -1,3 +1,5 @@
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { defineExtension } from '../../core/extensions/api';
 import { createFilesystemDriver } from './filesystem-driver';
 
@@ -10,6 +12,15 @@ export default defineExtension({
   register(ctx) {
     // Directory fsyncs are always on, whatever Zot's `storage.commit` says: a crash at any instant must not
     // lose a blob or index.json that a client was told is committed.
-    ctx.storageDrivers.add('filesystem', (o) => createFilesystemDriver({ rootDirectory: o.rootDirectory, commit: true }));
+    ctx.storageDrivers.add('filesystem', async (o) => {
+      // As Zot: the root exists from start-up on; a root that cannot be created or written stops start-up.
+      try {
+        await mkdir(o.rootDirectory, { recursive: true, mode: 0o700 });
+        await access(o.rootDirectory, constants.W_OK | constants.R_OK);
+      } catch (err) {
+        throw new Error(`storage.rootDirectory: cannot use ${o.rootDirectory}: ${(err as Error).message}`);
+      }
+      return createFilesystemDriver({ rootDirectory: o.rootDirectory, commit: true });
+    });
   },
 });

@@ -78,6 +78,20 @@ describe('berth CLI', () => {
     assert.equal(absent.code, 2);
   });
 
+  it('serve creates the root directory, and exits 1 naming storage.rootDirectory when it cannot', async () => {
+    const dir = await tempDir('berth-cli-');
+    const aFile = join(dir, 'plain-file');
+    await writeFile(aFile, 'x');
+    const config = join(dir, 'c.json');
+    await writeFile(config, JSON.stringify({ storage: { rootDirectory: join(aFile, 'root') }, http: { port: '0' } }));
+    const r = await berth(['serve', config], dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /storage\.rootDirectory: cannot use/);
+    const proc = await spawnBerth({ storage: { rootDirectory: join(dir, 'new', 'root') } });
+    assert.equal(existsSync(join(dir, 'new', 'root')), true);
+    await proc.stop();
+  });
+
   it('serve accepts a YAML Zot config with mixed-case keys and shuts down cleanly on SIGTERM', async () => {
     const dir = await tempDir('berth-cli-');
     const proc = await spawnBerth({ storage: { rootDirectory: join(dir, 'root') } });
