@@ -13,7 +13,7 @@ import { EventBus } from './extensions/events';
 import { ExtensionHost, requireExtensionModule, type ExtensionEntry } from './extensions/host';
 import { createHttpApp } from './http/server';
 import type { HealthState } from './http/base-routes';
-import { allowAll, type AccessControl } from './http/route-helpers';
+import type { AccessControl } from './http/route-helpers';
 import { createAuditLogger, createLogger } from './log/logger';
 import { BlobStore } from './registry/blob-store';
 import { UploadStore } from './registry/blob-upload';
@@ -24,6 +24,8 @@ import { createLocalLocks } from './registry/repo-lock';
 import { RepoStore } from './registry/repo-store';
 import { wrapDriver } from './storage/wrap-driver';
 import { BUILT_FEATURES, BUILTIN_MODULES } from './builtins';
+import { AuthService } from './auth/auth-service';
+import { watchConfigFile } from './config/live-reload';
 
 // Zot's built-in extension keys; any other key under `extensions` is a third-party module (berth's `module`).
 const ZOT_EXTENSIONS = new Set(['sync', 'search', 'metrics', 'scrub', 'lint', 'ui', 'trust', 'events', 'mgmt', 'apikey']);
@@ -42,6 +44,11 @@ export interface BerthApp {
   listen(): Promise<{ address: string; port: number; url: string }>;
   /** Stops accepting, lets in-flight requests finish (bounded), then closes stores and extensions. */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Re-reads the config file (also done when it changes) and applies its reloadable sections; an invalid
+   * file is logged and the running config stays. Resolves true when applied; false without a config file.
+   */
+  reload(): Promise<boolean>;
 }
 
 /** The only composition root: one child container per app, so several apps live in one process. */
@@ -64,9 +71,11 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   }
   for (const key of unbuilt) logger.warn({ key }, 'configured but not built yet: this setting is accepted and ignored');
   let storage: Awaited<ReturnType<typeof createStorage>>;
+  let auth: AuthService;
   try {
     await host.load(extensionEntries(config, opts.configFile));
     storage = await createStorage(config, host, logger, metrics);
+    auth = await AuthService.create(config, host.authenticators, logger);
   } catch (err) {
     await host.close(); // stop schedules and shutdown hooks of the extensions that did register
     throw err;
@@ -78,7 +87,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.value(TOKENS.RepoLocks, createLocalLocks());
   scope.value(TOKENS.Events, events);
   scope.value(TOKENS.ContentSources, sources);
-  scope.value<AccessControl>(TOKENS.AccessControl, allowAll);
+  scope.value<AccessControl>(TOKENS.AccessControl, auth.access);
   scope.singleton(TOKENS.RepoStore, RepoStore);
   scope.singleton(TOKENS.BlobStore, BlobStore);
   scope.singleton(TOKENS.UploadStore, UploadStore);
@@ -93,11 +102,14 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     registry,
     access: scope.resolve<AccessControl>(TOKENS.AccessControl),
     health,
-    extensionRoutes: host.routes,
+    extensionRoutes: [...host.routes, ...auth.routes],
+    before: [auth.middleware],
     redirectBlobs: config.storage.redirectBlobURL === true,
   });
   const server = createServer(config, koa.callback());
   health.started = true;
+  // Zot reloads http.auth and http.accessControl (and sync, scrub, …) when its config file changes.
+  const reloader = opts.configFile ? watchConfigFile(opts.configFile, config, [(next) => auth.reload(next)], logger) : undefined;
 
   let closing: Promise<void> | undefined;
   return {
@@ -120,11 +132,14 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
       logger.info({ address: addr.address, port: addr.port, url, rootDirectory: config.storage.rootDirectory }, 'listening');
       return { address: addr.address, port: addr.port, url };
     },
+    reload: () => reloader?.reload() ?? Promise.resolve(false),
     close(graceMs = 10_000) {
       closing ??= (async () => {
         health.ready = false;
         await stopServer(server, graceMs);
+        reloader?.stop();
         await host.close();
+        await auth.close();
         await storage.close?.();
         await scope.dispose();
         logger.info('stopped');

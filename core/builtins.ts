@@ -1,5 +1,10 @@
 import type { Extension } from './extensions/api';
 import filesystemDriver from '../storage-drivers/filesystem';
+import apikeyAuth from '../auth-providers/apikey';
+import bearerAuth from '../auth-providers/bearer';
+import htpasswdAuth from '../auth-providers/htpasswd';
+import ldapAuth from '../auth-providers/ldap';
+import mtlsAuth from '../auth-providers/mtls';
 
 /**
  * A built-in module, loaded through the same extension API third parties use. `configKey` names its Zot
@@ -11,7 +16,13 @@ export interface BuiltinModule {
   configKey?: string;
 }
 
-export const BUILTIN_MODULES: BuiltinModule[] = [{ extension: filesystemDriver as Extension<unknown> }];
+export const BUILTIN_MODULES: BuiltinModule[] = [
+  { extension: filesystemDriver as Extension<unknown> },
+  // Authentication methods: always registered; core/auth builds the ones http.auth configures.
+  ...[htpasswdAuth, ldapAuth, apikeyAuth, bearerAuth, mtlsAuth].map((extension) => ({ extension: extension as Extension<unknown> })),
+];
 
 /** Config features that are built (ids from core/config/unbuilt-features.ts); the rest warn at start-up. */
-export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([]);
+export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
+  'http.auth.htpasswd', 'http.auth.ldap', 'http.auth.bearer', 'http.auth.apikey', 'http.auth.mtls', 'http.accessControl',
+]);

@@ -1,0 +1,47 @@
+/**
+ * The AccessControl every route calls, over the request's auth snapshot. Bearer identities are judged by their
+ * token's `access` claims only; everyone else by `http.accessControl` (or, without it: authenticated → all).
+ * Denials reveal nothing about the repository: the same 401/403 whether it exists or not.
+ */
+import type { Context } from 'koa';
+import type { Identity } from '../extensions/api';
+import type { AccessControl, Action } from '../http/route-helpers';
+import type { AuthState } from './auth-state';
+import { sleep } from './auth-middleware';
+import { bearerScope, denied, unauthorized } from './challenge';
+
+const BEARER_ACTIONS: Record<Action, string> = { read: 'pull', create: 'push', update: 'push', delete: 'delete' };
+
+export function createAccessControl(current: () => AuthState): AccessControl {
+  const snapshot = (ctx: Context): AuthState => (ctx.state.auth as AuthState | undefined) ?? current();
+  const allowed = (state: AuthState, identity: Identity | undefined, repo: string, action: Action): boolean => {
+    if (identity?.access) return tokenGrants(identity, repo, BEARER_ACTIONS[action]);
+    if (state.bearer) return false;
+    if (state.policy) return state.policy.allows(identity, repo, action);
+    return identity !== undefined || !state.enabled;
+  };
+  return {
+    async require(ctx, repo, action) {
+      const state = snapshot(ctx);
+      const identity = ctx.state.user as Identity | undefined;
+      if (allowed(state, identity, repo, action)) return;
+      // Zot delays every authorization failure, so timing does not tell a denied name from an unknown one.
+      if (state.failDelayMs > 0) await sleep(state.failDelayMs);
+      // A token lacking a scope is answered with a challenge for it, so the client fetches a better token.
+      if (state.bearer) throw unauthorized(state.settings, bearerScope(repo, action), identity !== undefined);
+      if (!identity) throw unauthorized(state.settings);
+      throw denied(state.settings);
+    },
+    async readable(ctx, repos) {
+      const state = snapshot(ctx);
+      const identity = ctx.state.user as Identity | undefined;
+      return repos.filter((repo) => allowed(state, identity, repo, 'read'));
+    },
+  };
+}
+
+function tokenGrants(identity: Identity, repo: string, action: string): boolean {
+  return (identity.access ?? []).some(
+    (c) => c.type === 'repository' && c.name === repo && (c.actions.includes(action) || c.actions.includes('*')),
+  );
+}

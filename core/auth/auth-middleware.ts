@@ -1,0 +1,107 @@
+/**
+ * Authentication, before any route runs (zot-reference §3). One snapshot of the auth config per request.
+ * Method choice as in Zot: `Authorization` present → bearer (when configured, exclusively) or the Basic chain;
+ * else a verified client certificate → mTLS; else anonymous, which only gets further when some policy grants
+ * anonymous access. The identity lands in `ctx.state.user`; authorization is left to the routes' AccessControl.
+ */
+import type { Context, Next } from 'koa';
+import type { TLSSocket } from 'node:tls';
+import type { AuthRequest, Identity } from '../extensions/api';
+import type { AuthState } from './auth-state';
+import { scopeOfRequest, unauthorized } from './challenge';
+
+/** Probes stay outside authentication, as in Zot (orchestrators call them without credentials). */
+const PUBLIC_PATHS = new Set(['/livez', '/readyz', '/startupz', '/v2/_zot/ext/mgmt']);
+const METRICS_PATH = '/metrics';
+// Zot's quirk (#3538), kept: with anonymous reads and authenticated writes, Docker only sends credentials
+// after a 401 on /v2/, so a Docker client must get one there.
+const DOCKER_UA = /docker\/|Docker-Client/;
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function authMiddleware(current: () => AuthState) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const state = current();
+    ctx.state.auth = state;
+    if (!state.enabled || PUBLIC_PATHS.has(ctx.path)) return next();
+
+    const header = ctx.req.headers.authorization;
+    const scope = () => scopeOfRequest(ctx.method, ctx.path);
+    const fail = async (): Promise<never> => {
+      if (state.failDelayMs > 0) await sleep(state.failDelayMs); // only reached with credentials sent
+      throw unauthorized(state.settings, scope());
+    };
+    if (countAuthorizationHeaders(ctx.req.rawHeaders) > 1) await fail();
+
+    const request: AuthRequest = { method: ctx.method, path: ctx.path, headers: ctx.req.headers };
+    let identity: Identity | undefined;
+    if (header !== undefined) {
+      if (state.bearer) {
+        const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+        if (!m) await fail();
+        identity = asIdentity(await state.bearer.authenticate({ ...request, bearer: m![1] }));
+      } else {
+        const basic = parseBasic(header);
+        if (!basic) await fail();
+        request.basic = basic;
+        for (const authenticator of state.basic) {
+          identity = asIdentity(await authenticator.authenticate(request));
+          if (identity) break;
+        }
+      }
+      if (!identity) await fail();
+    } else if (state.mtls) {
+      const certificate = verifiedClientCertificate(ctx);
+      if (certificate) {
+        identity = asIdentity(await state.mtls.authenticate({ ...request, clientCertificate: certificate }));
+        if (!identity) await fail();
+      }
+    }
+
+    if (identity) {
+      ctx.state.user = identity;
+      return next();
+    }
+    if (!anonymousMayProceed(state, ctx)) throw unauthorized(state.settings, scope());
+    return next();
+  };
+}
+
+function anonymousMayProceed(state: AuthState, ctx: Context): boolean {
+  if (state.bearer) return false; // the token service decides everything: always ask for a token
+  const policy = state.policy;
+  if (!policy) return false; // auth on, no accessControl: anonymous → 401 (Zot)
+  if (ctx.path === METRICS_PATH) return policy.allowsMetrics(undefined);
+  if (!policy.hasAnonymousRules) return false;
+  const base = ctx.path === '/v2/' || ctx.path === '/v2';
+  if (base && policy.hasAuthenticatedRules && DOCKER_UA.test(ctx.get('User-Agent'))) return false;
+  return true;
+}
+
+function asIdentity(result: Identity | { failure: string } | undefined): Identity | undefined {
+  return result && 'user' in result ? result : undefined;
+}
+
+/** `Basic base64(user:password)`; undefined when malformed (a wrong scheme is a failed login, not anonymous). */
+export function parseBasic(header: string): { username: string; password: string } | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=._~-]*)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function countAuthorizationHeaders(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'authorization') n++;
+  return n;
+}
+
+/** The peer certificate, only when the TLS layer verified it against `http.tls.cacert`. */
+function verifiedClientCertificate(ctx: Context): Record<string, unknown> | undefined {
+  const socket = ctx.req.socket as Partial<TLSSocket>;
+  if (!socket.encrypted || !socket.authorized || typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate();
+  return cert && Object.keys(cert).length > 0 ? (cert as unknown as Record<string, unknown>) : undefined;
+}

@@ -1,0 +1,58 @@
+import type { Logger } from 'pino';
+import type { BerthConfig } from '../config/schema';
+import type { AuthenticatorFactory } from '../extensions/api';
+import type { MountedRoute } from '../extensions/host';
+import type { AccessControl } from '../http/route-helpers';
+import { createAccessControl } from './access-control';
+import { apiKeyRoutes } from './apikey-routes';
+import { authMiddleware } from './auth-middleware';
+import { type AuthState, buildAuthState, closeReplaced } from './auth-state';
+
+/**
+ * The app's authentication and authorization: a middleware, the AccessControl for routes, the API key routes,
+ * and `reload(config)`, which swaps in the `http.auth` and `http.accessControl` of a new valid config at once.
+ */
+export class AuthService {
+  #state: AuthState;
+  #reloads: Promise<void> = Promise.resolve();
+  readonly access: AccessControl;
+  readonly middleware: ReturnType<typeof authMiddleware>;
+  readonly routes: MountedRoute[];
+
+  private constructor(
+    state: AuthState,
+    private readonly factories: ReadonlyMap<string, AuthenticatorFactory>,
+    private readonly logger: Logger,
+  ) {
+    this.#state = state;
+    const current = () => this.#state;
+    this.access = createAccessControl(current);
+    this.middleware = authMiddleware(current);
+    this.routes = apiKeyRoutes(
+      () => this.#state.apiKeys,
+      (id) => this.#state.policy?.groups(id) ?? id.groups,
+    );
+  }
+
+  static async create(config: BerthConfig, factories: ReadonlyMap<string, AuthenticatorFactory>, logger: Logger): Promise<AuthService> {
+    const log = logger.child({ component: 'auth' });
+    return new AuthService(await buildAuthState(config, factories, log), factories, log);
+  }
+
+  /** Builds the new snapshot first; on any error the running one stays and the error is thrown. */
+  reload(config: BerthConfig): Promise<void> {
+    const run = this.#reloads.then(async () => {
+      const previous = this.#state;
+      const next = await buildAuthState(config, this.factories, this.logger, previous);
+      this.#state = next;
+      await closeReplaced(previous, next);
+    });
+    this.#reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.#reloads;
+    await closeReplaced(this.#state, undefined);
+  }
+}
