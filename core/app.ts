@@ -19,6 +19,7 @@ import { BlobStore } from './registry/blob-store';
 import { UploadStore } from './registry/blob-upload';
 import { ContentSources } from './registry/content-sources';
 import { ManifestStore } from './registry/manifest-store';
+import { PullThrough } from './registry/pull-through';
 import { Registry } from './registry/registry';
 import { createLocalLocks } from './registry/repo-lock';
 import { RepoStore } from './registry/repo-store';
@@ -92,6 +93,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.singleton(TOKENS.BlobStore, BlobStore);
   scope.singleton(TOKENS.UploadStore, UploadStore);
   scope.singleton(TOKENS.ManifestStore, ManifestStore);
+  scope.singleton(TOKENS.PullThrough, PullThrough);
   scope.singleton(TOKENS.Registry, Registry);
   const registry = scope.resolve<Registry>(TOKENS.Registry);
   host.setRegistry(registry);

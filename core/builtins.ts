@@ -1,5 +1,6 @@
 import type { Extension } from './extensions/api';
 import filesystemDriver from '../storage-drivers/filesystem';
+import syncExtension from '../extensions/sync';
 import apikeyAuth from '../auth-providers/apikey';
 import bearerAuth from '../auth-providers/bearer';
 import htpasswdAuth from '../auth-providers/htpasswd';
@@ -20,9 +21,11 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
   { extension: filesystemDriver as Extension<unknown> },
   // Authentication methods: always registered; core/auth builds the ones http.auth configures.
   ...[htpasswdAuth, ldapAuth, apikeyAuth, bearerAuth, mtlsAuth].map((extension) => ({ extension: extension as Extension<unknown> })),
+  { extension: syncExtension as Extension<unknown>, configKey: 'sync' },
 ];
 
 /** Config features that are built (ids from core/config/unbuilt-features.ts); the rest warn at start-up. */
 export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
   'http.auth.htpasswd', 'http.auth.ldap', 'http.auth.bearer', 'http.auth.apikey', 'http.auth.mtls', 'http.accessControl',
+  'extensions.sync',
 ]);

@@ -60,6 +60,7 @@ const registrySchema = z
     preserveDigest: zBool.default(false), // no Docker → OCI conversion
     syncLegacyCosignTags: zBool.default(true),
     manifestCheckInterval: zDuration.default(0),
+    ttl: zDuration.default(0), // berth's addition (Distribution proxy's ttl): evict cached content not pulled this long; 0 keeps it
     syncTimeout: zDuration.default(3 * HOUR_MS),
     responseHeaderTimeout: zDuration.optional(), // Zot fills it in itself; accepted because mapstructure does
     reqConcurrent: zInt.refine((n) => n > 0, { message: 'must be positive' }).default(3),

@@ -12,6 +12,7 @@ export const TOKENS = {
   BlobStore: Symbol('berth.BlobStore'),
   UploadStore: Symbol('berth.UploadStore'),
   ManifestStore: Symbol('berth.ManifestStore'),
+  PullThrough: Symbol('berth.PullThrough'),
   Registry: Symbol('berth.Registry'),
   Authenticators: Symbol('berth.Authenticators'),
   ExtensionHost: Symbol('berth.ExtensionHost'),

@@ -101,6 +101,12 @@ export interface RegistryFacade {
   /** Streams a blob in; it is kept only if its bytes hash to `digest`. */
   putBlob(repo: string, digest: string, body: Readable, size?: number): Promise<void>;
   openBlob(repo: string, digest: string): Promise<{ size: number; stream: Readable } | undefined>;
+  /** Every manifest the repository's index lists (each digest once, tagged or not). */
+  listManifests(repo: string): Promise<Descriptor[]>;
+  /** Every blob digest the repository holds (manifests included, since they are blobs too). */
+  listBlobs(repo: string): Promise<string[]>;
+  /** Deletes a blob no manifest of the repository references; rejects (UNSUPPORTED) when one still does. */
+  deleteBlob(repo: string, digest: string): Promise<void>;
 }
 
 export interface RegistryEventMap {
@@ -125,17 +131,38 @@ export interface UpstreamManifest {
 export interface UpstreamBlob {
   size?: number;
   stream: Readable;
+  /** The byte offset `stream` starts at: the `start` asked for when the upstream honoured it, else 0. */
+  offset?: number;
 }
 
 /**
  * A source asked, in registration order, when a manifest or blob is missing locally (pull-through).
- * `ns` is the `?ns=` query parameter containerd sends with the upstream registry host.
+ * `ns` is the `?ns=` query parameter containerd sends with the upstream registry host. The core keeps one
+ * upstream flight per (local repository, digest or tag): concurrent pulls of the same content join it.
  */
 export interface ContentSource {
   name: string;
   matches(repo: string, ns: string | undefined): boolean;
+  /**
+   * The repository this request's content is stored under locally (e.g. a per-upstream path for `?ns=`
+   * requests, so two upstreams' `foo/bar` never collide). Asked of the first matching source; default `repo`.
+   */
+  localRepository?(repo: string, ns: string | undefined): string;
+  /** The manifest by tag or digest, or undefined when the upstream does not have it (or will not serve it). */
   manifest(repo: string, reference: string, accept: string[], ns: string | undefined): Promise<UpstreamManifest | undefined>;
-  blob(repo: string, digest: string, ns: string | undefined): Promise<UpstreamBlob | undefined>;
+  /**
+   * The digest `tag` has upstream now (one HEAD, bounded in time), undefined when the upstream does not
+   * know the tag; rejects when the upstream cannot be asked (down, timeout, 5xx). The core calls it to
+   * revalidate a cached tag, at most once per {@link tagCheckInterval}; without it cached tags never change.
+   */
+  manifestDigest?(repo: string, tag: string, accept: string[], ns: string | undefined): Promise<string | undefined>;
+  /** Milliseconds a revalidated tag is served without asking upstream again; 0 or unset: on every pull. */
+  readonly tagCheckInterval?: number;
+  /**
+   * The blob as a stream (never a buffer), or undefined when the upstream does not have it. With `start`,
+   * the source may ask the upstream for a range and says where its stream starts in `offset`.
+   */
+  blob(repo: string, digest: string, ns: string | undefined, opts?: { start?: number }): Promise<UpstreamBlob | undefined>;
 }
 
 /** Who a request is from, once authenticated. */

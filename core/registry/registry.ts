@@ -1,25 +1,20 @@
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
-import type { Logger } from 'pino';
 import type { Descriptor, RegistryFacade, StoredManifest } from '../extensions/api';
 import type { EventBus } from '../extensions/events';
 import { TOKENS } from '../di/tokens';
 import { BlobStore } from './blob-store';
 import { UploadStore } from './blob-upload';
-import { ContentSources } from './content-sources';
-import { digestOf, isDigest, parseDigest, type ParsedDigest } from './digest';
-import { BlobUnknown, ManifestUnknown, NameUnknown, Unsupported } from './errors';
+import { PullThrough, type BlobHandle } from './pull-through';
+import { parseDigest, type ParsedDigest } from './digest';
+import { BlobUnknown, NameUnknown, Unsupported } from './errors';
 import { ManifestStore, type PutManifestResult } from './manifest-store';
 import { MediaTypes } from './media-types';
 import { assertRepositoryName } from './names';
 import { RepoStore } from './repo-store';
 import { tagsOf } from './oci-index';
 
-export interface BlobHandle {
-  size?: number;
-  /** Opens the bytes (a range of them when given); undefined for a HEAD. */
-  open(range?: { start: number; end: number }): Promise<Readable>;
-}
+export type { BlobHandle } from './pull-through';
 
 /**
  * The registry's use cases, shared by the HTTP routes and the extension API: every write goes through
@@ -32,9 +27,8 @@ export class Registry implements RegistryFacade {
     @inject(TOKENS.BlobStore) readonly blobs: BlobStore,
     @inject(TOKENS.UploadStore) readonly uploads: UploadStore,
     @inject(TOKENS.ManifestStore) readonly manifests: ManifestStore,
-    @inject(TOKENS.ContentSources) private readonly sources: ContentSources,
     @inject(TOKENS.Events) private readonly events: EventBus,
-    @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.PullThrough) private readonly pull: PullThrough,
   ) {}
 
   listRepositories(): Promise<string[]> {
@@ -49,26 +43,12 @@ export class Registry implements RegistryFacade {
     return this.manifests.get(assertRepositoryName(repo), reference);
   }
 
-  /** A manifest for a client: local first, then the content sources (pull-through); MANIFEST_UNKNOWN otherwise. */
+  /**
+   * A manifest for a client: local first (a tag revalidated upstream as the source allows), else pulled
+   * through a content source (pull-through.ts); MANIFEST_UNKNOWN otherwise.
+   */
   async fetchManifest(repo: string, reference: string, accept: string[], ns: string | undefined): Promise<StoredManifest> {
-    assertRepositoryName(repo);
-    const local = await this.manifests.get(repo, reference);
-    if (local) return local;
-    for (const source of this.sources.for(repo, ns)) {
-      const upstream = await source.manifest(repo, reference, accept, ns).catch((err: unknown) => {
-        this.logger.warn({ source: source.name, repo, reference, err }, 'failed to fetch manifest from content source');
-        return undefined;
-      });
-      if (!upstream) continue;
-      const digest = digestOf(upstream.bytes, isDigest(reference) ? parseDigest(reference).algorithm : 'sha256');
-      if (digest !== upstream.digest || (isDigest(reference) && digest !== reference)) {
-        this.logger.warn({ source: source.name, repo, reference, digest }, 'failed to verify manifest from content source');
-        continue;
-      }
-      await this.manifests.put(repo, reference, upstream.mediaType, upstream.bytes, { trusted: true });
-      return { digest, mediaType: upstream.mediaType, bytes: upstream.bytes };
-    }
-    throw ManifestUnknown({ name: repo, reference });
+    return this.pull.manifest(assertRepositoryName(repo), reference, accept, ns);
   }
 
   async putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer, extraTags: string[] = []): Promise<string> {
@@ -112,39 +92,24 @@ export class Registry implements RegistryFacade {
     return size === undefined ? undefined : { size, stream: await this.blobs.open(repo, d) };
   }
 
-  /**
-   * A blob for a client: local, else streamed from a content source while it is stored (a tee; the copy
-   * commits only if the digest verifies, and survives the client hanging up).
-   */
+  /** A blob for a client: local, else streamed from a content source while one verified copy is kept. */
   async fetchBlob(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<BlobHandle> {
+    return this.pull.blob(assertRepositoryName(repo), digest, ns);
+  }
+
+  async listManifests(repo: string): Promise<Descriptor[]> {
     assertRepositoryName(repo);
-    const size = await this.blobs.size(repo, digest);
-    if (size !== undefined) return { size, open: (range) => this.blobs.open(repo, digest, range) };
-    for (const source of this.sources.for(repo, ns)) {
-      const upstream = await source.blob(repo, digest.digest, ns).catch((err: unknown) => {
-        this.logger.warn({ source: source.name, repo, digest: digest.digest, err }, 'failed to fetch blob from content source');
-        return undefined;
-      });
-      if (!upstream) continue;
-      const toClient = new PassThrough({ highWaterMark: 1 << 20 });
-      const toStore = new PassThrough({ highWaterMark: 1 << 20 });
-      upstream.stream.pipe(toStore);
-      upstream.stream.pipe(toClient);
-      toClient.on('close', () => upstream.stream.unpipe(toClient));
-      upstream.stream.on('error', (err) => toClient.destroy(err));
-      this.repos
-        .ensure(repo)
-        .then(() => this.blobs.ingest(repo, digest, toStore, upstream.size))
-        .then((stored) => this.events.emit('blob.committed', { repo, digest: digest.digest, size: stored }))
-        .catch((err: unknown) => this.logger.warn({ source: source.name, repo, digest: digest.digest, err }, 'failed to cache blob from content source'));
-      return { size: upstream.size, open: async () => toClient };
-    }
-    throw BlobUnknown({ digest: digest.digest });
+    return (await this.repos.tryReadIndex(repo)) ? this.manifests.digests(repo) : [];
+  }
+
+  async listBlobs(repo: string): Promise<string[]> {
+    return this.blobs.list(assertRepositoryName(repo));
   }
 
   /** Deletes a blob unless a manifest in the repository still needs it (as Zot: 405). */
-  async deleteBlob(repo: string, digest: ParsedDigest): Promise<void> {
+  async deleteBlob(repo: string, digestOrString: ParsedDigest | string): Promise<void> {
     assertRepositoryName(repo);
+    const digest = typeof digestOrString === 'string' ? parseDigest(digestOrString) : digestOrString;
     if ((await this.blobs.size(repo, digest)) === undefined) throw BlobUnknown({ digest: digest.digest });
     await this.repos.withLock(repo, async () => {
       for (const m of (await this.repos.tryReadIndex(repo))?.manifests ?? []) {

@@ -1,0 +1,185 @@
+import { Readable, type Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { StorageDriver } from '../storage/driver';
+import { newHash, type ParsedDigest } from './digest';
+import { DigestInvalid, SizeInvalid } from './errors';
+
+/** Where a fill writes and how it recovers; given by the pull-through service. */
+export interface FillTarget {
+  storage: StorageDriver;
+  /** A scratch path for an appending writer: its bytes are readable while it grows (the upload rule). */
+  spoolPath: string;
+  /** Where the blob lives once committed. */
+  finalPath: string;
+  /** Moves the verified spool to `finalPath` in one step. */
+  adopt(spoolPath: string): Promise<void>;
+  /** A fresh upstream stream positioned at `start`, for readers once the spool cannot be written (ENOSPC). */
+  reopen(start: number): Promise<Readable>;
+  logger: Logger;
+}
+
+type FillState = 'filling' | 'committed' | 'failed' | 'uncached';
+
+/**
+ * One upstream download of a blob into a spool that every client follows while it grows: the first client
+ * and the 31 that join it all read the file, so the upstream is read once and no client's pace (or hang-up)
+ * steers the fill. The copy commits only when size and digest verify. The last byte is held back until then,
+ * so no client ever receives a whole blob that failed verification.
+ */
+export class BlobFill {
+  #state: FillState = 'filling';
+  #error: Error | undefined;
+  #written = 0;
+  #waiter: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Resolves when the fill has ended, whatever the outcome (never rejects). */
+  readonly settled: Promise<void>;
+
+  constructor(
+    readonly digest: ParsedDigest,
+    readonly size: number | undefined,
+    private readonly target: FillTarget,
+    upstream: Readable,
+  ) {
+    this.settled = this.#pump(upstream);
+  }
+
+  get state(): FillState {
+    return this.#state;
+  }
+
+  /** A client's view of the blob (or a range of it), served as the bytes land. */
+  open(range?: { start: number; end: number }): Readable {
+    const gen = this.#follow(range?.start ?? 0, range ? range.end + 1 : undefined);
+    return Readable.from(gen, { objectMode: false, highWaterMark: 1 << 20 });
+  }
+
+  async #pump(upstream: Readable): Promise<void> {
+    const { storage, spoolPath, logger } = this.target;
+    const hash = newHash(this.digest.algorithm);
+    let received = 0;
+    let writer: Awaited<ReturnType<StorageDriver['writer']>> | undefined;
+    try {
+      writer = await storage.writer(spoolPath, { append: true });
+    } catch (err) {
+      upstream.destroy();
+      return this.#uncache(err);
+    }
+    try {
+      for await (const chunk of upstream as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        received += chunk.length;
+        if (this.size !== undefined && received > this.size) throw SizeInvalid({ expected: this.size, actual: received });
+        try {
+          await writeChunk(writer, chunk);
+        } catch (err) {
+          upstream.destroy();
+          await writer.cancel().catch(() => undefined);
+          await storage.delete(spoolPath).catch(() => undefined);
+          return this.#uncache(err);
+        }
+        this.#written += chunk.length;
+        this.#notify();
+      }
+      const actual = `${this.digest.algorithm}:${hash.digest('hex')}`;
+      if (actual !== this.digest.digest) throw DigestInvalid({ expected: this.digest.digest, actual });
+      if (this.size !== undefined && received !== this.size) throw SizeInvalid({ expected: this.size, actual: received });
+      await writer.commit();
+      await this.target.adopt(spoolPath);
+      this.#state = 'committed';
+    } catch (err) {
+      logger.warn({ digest: this.digest.digest, received, err }, 'failed to fill blob from upstream');
+      await writer.cancel().catch(() => undefined);
+      await storage.delete(spoolPath).catch(() => undefined);
+      this.#error = err instanceof Error ? err : new Error(String(err));
+      this.#state = 'failed';
+    }
+    this.#notify();
+  }
+
+  // A full disk must not fail the pull: readers switch to their own upstream stream, nothing is kept.
+  #uncache(err: unknown): void {
+    this.target.logger.warn({ digest: this.digest.digest, err }, 'failed to write blob cache, streaming without caching');
+    this.#state = 'uncached';
+    this.#notify();
+  }
+
+  async *#follow(start: number, stopAt: number | undefined): AsyncGenerator<Buffer> {
+    let pos = start;
+    for (;;) {
+      const total = this.#state === 'committed' ? this.#written : this.size;
+      const stop = stopAt ?? total;
+      if (stop !== undefined && pos >= stop) return;
+      if (this.#state === 'failed') throw this.#error;
+      if (this.#state === 'uncached') {
+        yield* this.#direct(pos, stop);
+        return;
+      }
+      const readable = this.#state === 'committed' ? this.#written : this.#written - 1;
+      const upto = stop === undefined ? readable : Math.min(readable, stop);
+      if (upto > pos) {
+        const path = this.#state === 'committed' ? this.target.finalPath : this.target.spoolPath;
+        let reader: Readable;
+        try {
+          reader = await this.target.storage.reader(path, { start: pos, end: upto - 1 });
+        } catch (err) {
+          if (path === this.target.finalPath) throw err;
+          if (this.#state === 'filling') await this.#changed(); // the spool is being moved into place
+          continue;
+        }
+        for await (const chunk of reader as AsyncIterable<Buffer>) {
+          pos += chunk.length;
+          yield chunk;
+        }
+        continue;
+      }
+      await this.#changed(); // no await between the checks above and here, so no wake-up is missed
+    }
+  }
+
+  async *#direct(start: number, stop: number | undefined): AsyncGenerator<Buffer> {
+    let pos = start;
+    const stream = await this.target.reopen(start);
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        const part = stop !== undefined && pos + chunk.length > stop ? chunk.subarray(0, stop - pos) : chunk;
+        pos += part.length;
+        yield part;
+        if (stop !== undefined && pos >= stop) return;
+      }
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  #changed(): Promise<void> {
+    if (!this.#waiter) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#waiter = { promise, resolve };
+    }
+    return this.#waiter.promise;
+  }
+
+  #notify(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.resolve();
+  }
+}
+
+function writeChunk(w: Writable, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => w.write(chunk, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Drops the first `count` bytes of a stream (an upstream that ignored a Range request). */
+export async function* skipBytes(stream: Readable, count: number): AsyncGenerator<Buffer> {
+  let left = count;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (left >= chunk.length) {
+      left -= chunk.length;
+      continue;
+    }
+    yield left > 0 ? chunk.subarray(left) : chunk;
+    left = 0;
+  }
+}

@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { inject, injectable } from 'tsyringe';
+import type { Logger } from 'pino';
+import type { ContentSource, StoredManifest } from '../extensions/api';
+import type { EventBus } from '../extensions/events';
+import type { StorageDriver } from '../storage/driver';
+import { TOKENS } from '../di/tokens';
+import { BlobFill, skipBytes } from './blob-fill';
+import { BlobStore } from './blob-store';
+import { BoundedCache } from './bounded-cache';
+import { ContentSources } from './content-sources';
+import { digestOf, isDigest, parseDigest, type ParsedDigest } from './digest';
+import { BlobUnknown, ManifestUnknown } from './errors';
+import { layout } from './layout';
+import { ManifestStore } from './manifest-store';
+import { RepoStore } from './repo-store';
+
+export interface BlobHandle {
+  size?: number;
+  /** Opens the bytes (a range of them when given); undefined for a HEAD. */
+  open(range?: { start: number; end: number }): Promise<Readable>;
+}
+
+/**
+ * Concurrent callers of the same key share one piece of work and its outcome. The key is released when
+ * `until(value)` settles (default: when the work does), so a blob fill is joinable for its whole life.
+ */
+export class SingleFlight<K, V> {
+  readonly #flights = new Map<K, Promise<V>>();
+
+  run(key: K, work: () => Promise<V>, until?: (value: V) => Promise<unknown>): Promise<V> {
+    const running = this.#flights.get(key);
+    if (running) return running;
+    const release = () => {
+      if (this.#flights.get(key) === p) this.#flights.delete(key);
+    };
+    const p = work();
+    this.#flights.set(key, p);
+    p.then((v) => (until ? until(v) : undefined)).then(release, release);
+    return p;
+  }
+}
+
+// While a source is known down, cached tags are served without asking it; it is retried after this long.
+const DOWN_RETRY_MS = 15_000;
+
+/**
+ * Pull-through on a local miss (design.md, "The data path"): one upstream flight per (repository, digest)
+ * or tag, blobs streamed to every client while a verified copy is kept, tags revalidated with one HEAD at
+ * most once per the source's interval, and the cache served while an upstream is down.
+ */
+@injectable()
+export class PullThrough {
+  readonly #blobs = new SingleFlight<string, BlobHandle & { settled: Promise<void> }>();
+  readonly #manifests = new SingleFlight<string, StoredManifest>();
+  readonly #tagChecks = new SingleFlight<string, string | undefined>();
+  readonly #checkedAt = new BoundedCache<string, number>(100_000, () => 1);
+  readonly #downUntil = new Map<string, number>();
+
+  constructor(
+    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.RepoStore) private readonly repos: RepoStore,
+    @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
+    @inject(TOKENS.ManifestStore) private readonly manifests: ManifestStore,
+    @inject(TOKENS.ContentSources) private readonly sources: ContentSources,
+    @inject(TOKENS.Events) private readonly events: EventBus,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
+
+  /** The local repository a request's content is stored under (a mirror may prefix `?ns=` requests). */
+  localRepository(repo: string, ns: string | undefined): string {
+    return this.sources.route(repo, ns).localRepo;
+  }
+
+  async manifest(repo: string, reference: string, accept: string[], ns: string | undefined): Promise<StoredManifest> {
+    const { localRepo, sources } = this.sources.route(repo, ns);
+    const local = await this.manifests.get(localRepo, reference);
+    // A digest names immutable content: when it is here, the upstream is never asked.
+    if (local && (isDigest(reference) || sources.length === 0)) return local;
+    const fetch = (from: ContentSource[]) => this.#manifests.run(`${localRepo}@${reference}`, async () => {
+      const again = local ? undefined : await this.manifests.get(localRepo, reference); // a flight just ended
+      return again ?? this.fetchManifest(localRepo, repo, reference, accept, ns, from);
+    });
+    if (!local) return fetch(sources);
+    const source = sources.find((s) => s.manifestDigest);
+    if (!source) return local;
+    const upstreamDigest = await this.checkTag(source, localRepo, repo, reference, accept, ns);
+    if (upstreamDigest === undefined || upstreamDigest === local.digest) return local;
+    return fetch([source]).catch((err: unknown) => {
+      this.logger.warn({ source: source.name, repo: localRepo, reference, err }, 'failed to refresh tag, serving cached manifest');
+      return local;
+    });
+  }
+
+  /** The digest the tag has upstream, or undefined to keep the cached one (fresh, down, or unknown there). */
+  private async checkTag(source: ContentSource, localRepo: string, repo: string, tag: string, accept: string[], ns: string | undefined): Promise<string | undefined> {
+    const key = `${source.name}|${localRepo}:${tag}`;
+    const last = this.#checkedAt.get(key);
+    if (last !== undefined && Date.now() - last < (source.tagCheckInterval ?? 0)) return undefined;
+    if ((this.#downUntil.get(source.name) ?? 0) > Date.now()) return undefined;
+    return this.#tagChecks.run(key, () => source.manifestDigest!(repo, tag, accept, ns)).then(
+      (digest) => {
+        this.#checkedAt.set(key, Date.now());
+        this.markUp(source);
+        return digest;
+      },
+      (err: unknown) => {
+        this.markDown(source, err);
+        return undefined;
+      },
+    );
+  }
+
+  private async fetchManifest(localRepo: string, repo: string, reference: string, accept: string[], ns: string | undefined, sources: ContentSource[]): Promise<StoredManifest> {
+    for (const source of sources) {
+      let upstream;
+      try {
+        upstream = await source.manifest(repo, reference, accept, ns);
+        this.markUp(source);
+      } catch (err) {
+        this.markDown(source, err);
+        continue;
+      }
+      if (!upstream) continue;
+      const digest = digestOf(upstream.bytes, isDigest(reference) ? parseDigest(reference).algorithm : 'sha256');
+      if (digest !== upstream.digest || (isDigest(reference) && digest !== reference)) {
+        this.logger.warn({ source: source.name, repo, reference, digest }, 'failed to verify manifest from content source');
+        continue;
+      }
+      await this.manifests.put(localRepo, reference, upstream.mediaType, upstream.bytes, { trusted: true });
+      if (!isDigest(reference)) this.#checkedAt.set(`${source.name}|${localRepo}:${reference}`, Date.now());
+      return { digest, mediaType: upstream.mediaType, bytes: upstream.bytes };
+    }
+    throw ManifestUnknown({ name: repo, reference });
+  }
+
+  async blob(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<BlobHandle> {
+    const { localRepo, sources } = this.sources.route(repo, ns);
+    const local = await this.localBlob(localRepo, digest);
+    if (local || sources.length === 0) return local ?? Promise.reject(BlobUnknown({ digest: digest.digest }));
+    return this.#blobs.run(
+      `${localRepo}@${digest.digest}`,
+      async () => (await this.localBlob(localRepo, digest)) ?? this.startFill(localRepo, repo, digest, ns, sources),
+      (handle) => handle.settled,
+    );
+  }
+
+  private async localBlob(repo: string, digest: ParsedDigest): Promise<(BlobHandle & { settled: Promise<void> }) | undefined> {
+    const size = await this.blobs.size(repo, digest);
+    if (size === undefined) return undefined;
+    return { size, open: (range) => this.blobs.open(repo, digest, range), settled: Promise.resolve() };
+  }
+
+  private async startFill(localRepo: string, repo: string, digest: ParsedDigest, ns: string | undefined, sources: ContentSource[]) {
+    for (const source of sources) {
+      let upstream;
+      try {
+        upstream = await source.blob(repo, digest.digest, ns);
+        this.markUp(source);
+      } catch (err) {
+        this.markDown(source, err);
+        continue;
+      }
+      if (!upstream) continue;
+      if (upstream.offset) {
+        upstream.stream.destroy();
+        continue; // a whole blob was asked for; a source answering with a range is broken
+      }
+      await this.repos.ensure(localRepo);
+      const logger = this.logger.child({ source: source.name, repo: localRepo });
+      const fill = new BlobFill(digest, upstream.size, {
+        storage: this.storage,
+        spoolPath: `${localRepo}/.sync/${randomUUID()}`,
+        finalPath: layout.blob(localRepo, digest),
+        adopt: (spool) => this.blobs.adopt(localRepo, digest, spool),
+        reopen: (start) => reopenAt(source, repo, digest.digest, ns, start),
+        logger,
+      }, upstream.stream);
+      const settled = fill.settled.then(() => {
+        if (fill.state === 'committed') this.events.emit('blob.committed', { repo: localRepo, digest: digest.digest, size: upstream.size ?? 0 });
+      });
+      return { size: upstream.size, open: async (range?: { start: number; end: number }) => fill.open(range), settled };
+    }
+    throw BlobUnknown({ digest: digest.digest });
+  }
+
+  // One line when an upstream goes down and one when it is back, not one per request.
+  private markDown(source: ContentSource, err: unknown): void {
+    if (!this.#downUntil.has(source.name)) {
+      this.logger.warn({ source: source.name, err }, 'failed to reach upstream, serving cached content');
+    }
+    this.#downUntil.set(source.name, Date.now() + DOWN_RETRY_MS);
+  }
+
+  private markUp(source: ContentSource): void {
+    if (this.#downUntil.delete(source.name)) this.logger.info({ source: source.name }, 'upstream reachable again');
+  }
+}
+
+async function reopenAt(source: ContentSource, repo: string, digest: string, ns: string | undefined, start: number): Promise<Readable> {
+  const upstream = await source.blob(repo, digest, ns, { start });
+  if (!upstream) throw BlobUnknown({ digest });
+  const offset = upstream.offset ?? 0;
+  if (offset > start) {
+    upstream.stream.destroy();
+    throw new Error(`upstream answered from byte ${offset}, wanted ${start}`);
+  }
+  return offset === start ? upstream.stream : Readable.from(skipBytes(upstream.stream, start - offset));
+}

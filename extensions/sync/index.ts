@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { defineExtension } from '../../core/extensions/api';
+import type { SyncConfig } from '../../core/config/sync-schema';
+import { CacheEviction } from './eviction';
+import { runPeriodicSync } from './periodic-sync';
+import { RegistryRouter } from './routing';
+import { createSyncSource } from './sync-source';
+import { SyncMetrics } from './sync-metrics';
+import { credentialsFor, loadCredentials } from './upstream-auth';
+import { UpstreamClient } from './upstream-client';
+
+// Eviction looks at most this often, and at least four times per TTL.
+const MAX_SWEEP_MS = 3_600_000;
+const MIN_SWEEP_MS = 1_000;
+
+/**
+ * Zot's `extensions.sync` on berth's extension points: each `onDemand` registry becomes a content source
+ * (pull-through, routed by `?ns=` or by `content` rules), each registry with `pollInterval` and `content`
+ * a scheduled copy, and `ttl` a scheduled eviction. The section arrives validated by the Zot schema.
+ */
+export default defineExtension<SyncConfig>({
+  name: 'sync',
+  apiVersion: 1,
+  configSchema: z.custom<SyncConfig>((v) => typeof v === 'object' && v !== null),
+  register(ctx) {
+    const { config, logger } = ctx;
+    const metrics = new SyncMetrics(ctx.metrics);
+    const credentials = loadCredentials(config.credentialsFile, logger);
+    const registries = config.registries.map((reg, i) => {
+      const router = new RegistryRouter(reg);
+      const client = new UpstreamClient({
+        urls: reg.urls,
+        tlsVerify: reg.tlsVerify,
+        certDir: reg.certDir,
+        credentials: credentialsFor(credentials, router.host),
+        maxIdleConnsPerHost: reg.maxIdleConnsPerHost,
+        logger,
+        onResponse: (method, code) => metrics.upstreamRequests.inc({ registry: router.host, method, code: String(code) }),
+      });
+      ctx.onShutdown(async () => client.close());
+      return { reg, router, client, index: i };
+    });
+
+    const cachedBy = new Map<string, number>();
+    const owner = (repo: string) => registries.find((r) => r.router.owns(repo)) ?? registries[cachedBy.get(repo) ?? -1];
+    const eviction = new CacheEviction((repo) => owner(repo)?.reg.ttl ?? 0, () => ctx.registry, metrics, logger);
+
+    for (const { reg, router, client, index } of registries) {
+      if (reg.onDemand) {
+        ctx.contentSources.add(createSyncSource({
+          name: `sync.${index}.${router.host}`,
+          router,
+          client,
+          manifestCheckInterval: reg.manifestCheckInterval,
+          onlySigned: reg.onlySigned,
+          logger: logger.child({ upstream: router.host }),
+          onCached: (repo) => {
+            if (!cachedBy.has(repo)) cachedBy.set(repo, index);
+            eviction.watch(repo);
+          },
+        }));
+      }
+      // Zot: periodic only with content and a non-zero pollInterval.
+      if (reg.pollInterval > 0 && router.rules.length > 0) {
+        const task = exclusive(() => runPeriodicSync({ reg, router, client, registry: () => ctx.registry, metrics, logger: logger.child({ upstream: router.host }) }));
+        ctx.schedule(reg.pollInterval, task);
+        startSoon(ctx, task); // as Zot: the first run does not wait a whole interval
+      }
+    }
+
+    const ttls = config.registries.map((r) => r.ttl).filter((t) => t > 0);
+    if (ttls.length > 0) {
+      ctx.events.on('image.pulled', (e) => eviction.touch(e.digest));
+      ctx.events.on('blob.pulled', (e) => eviction.touch(e.digest));
+      const every = Math.max(MIN_SWEEP_MS, Math.min(MAX_SWEEP_MS, Math.floor(Math.min(...ttls) / 4)));
+      ctx.schedule(every, () => eviction.sweep());
+    }
+  },
+});
+
+/** A run still going is joined, never started twice (the first run and the schedule share this guard). */
+function exclusive(task: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= task().finally(() => (running = undefined)));
+}
+
+/** Runs `task` once shortly after start-up (ctx.registry is usable then). */
+function startSoon(ctx: { onShutdown(fn: () => Promise<void>): void; logger: { warn(o: object, m: string): void } }, task: () => Promise<void>): void {
+  const timer = setTimeout(() => {
+    task().catch((err: unknown) => ctx.logger.warn({ err }, 'failed to run periodic sync'));
+  }, 100);
+  timer.unref();
+  ctx.onShutdown(async () => clearTimeout(timer));
+}

@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import picomatch from 'picomatch';
+import type { RegistryFacade } from '../../core/extensions/api';
+import type { SyncRegistryConfig } from '../../core/config/sync-schema';
+import type { RegistryRouter } from './routing';
+import { cosignTag, isSigned } from './signatures';
+import { MANIFEST_ACCEPT, mediaTypeOf } from './sync-source';
+import type { SyncMetrics, SyncRun } from './sync-metrics';
+import { readBody, type UpstreamClient } from './upstream-client';
+
+type Content = NonNullable<SyncRegistryConfig['content']>[number];
+
+// Masterminds/semver (Zot's tags.semver) accepts a leading v and missing minor/patch parts.
+const SEMVER = /^v?\d+(\.\d+)?(\.\d+)?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+
+/** Zot's tag filters, in Zot's order: regex, then excludeRegex, then semver. */
+export function tagFilter(tags: Content['tags']): (tag: string) => boolean {
+  const include = tags?.regex ? new RegExp(tags.regex) : undefined;
+  const exclude = tags?.excludeRegex ? new RegExp(tags.excludeRegex) : undefined;
+  return (tag) => (!include || include.test(tag)) && !(exclude && exclude.test(tag)) && (!tags?.semver || SEMVER.test(tag));
+}
+
+const hasGlob = (s: string) => /[*?[{]/.test(s);
+
+export interface PeriodicSyncOptions {
+  reg: SyncRegistryConfig;
+  router: RegistryRouter;
+  client: UpstreamClient;
+  registry: () => RegistryFacade;
+  metrics: SyncMetrics;
+  logger: Logger;
+}
+
+/**
+ * One run of periodic sync for an `onDemand: false` registry: the images its `content` rules select are
+ * copied whole (every platform, as Zot), with retries. A prefix without wildcards is a repository name, so
+ * the upstream `_catalog` is needed only for globs (registry.k8s.io and Docker Hub have none).
+ */
+export async function runPeriodicSync(o: PeriodicSyncOptions): Promise<void> {
+  const { reg, router, client, logger, metrics } = o;
+  const label = router.host;
+  const images: Array<{ repo: string; tag: string }> = [];
+  let catalog: string[] | undefined;
+  for (const rule of router.rules) {
+    let repos = [rule.prefix];
+    if (hasGlob(rule.prefix)) {
+      catalog ??= await listPaged(client, '/v2/_catalog', 'repositories');
+      const match = picomatch(rule.prefix, { dot: true });
+      repos = catalog.filter((r) => match(r));
+    }
+    const keep = tagFilter(rule.tags);
+    for (const repo of repos) {
+      const tags = await listPaged(client, `/v2/${repo}/tags/list`, 'tags', repo).catch((err: unknown) => {
+        logger.warn({ upstream: label, repo, err }, 'failed to list upstream tags');
+        return [] as string[];
+      });
+      for (const tag of tags) if (keep(tag) && !tag.endsWith('.sig')) images.push({ repo, tag });
+    }
+  }
+  const run = metrics.startRun(label, images.length);
+  logger.info({ upstream: label, images: images.length }, 'periodic sync started');
+  for (const { repo, tag } of images) {
+    const result = await withRetries(reg, () => copyImage(o, run, repo, tag), (err, attempt) => {
+      logger.warn({ upstream: label, repo, tag, attempt, err }, 'failed to sync image, retrying');
+    }).catch((err: unknown) => {
+      logger.warn({ upstream: label, repo, tag, err }, 'failed to sync image');
+      return 'failed' as const;
+    });
+    run.imageDone(result);
+    logger.info({ upstream: label, repo, tag, result, done: run.done, total: images.length, bytes: run.bytes }, 'periodic sync progress');
+  }
+  logger.info({ upstream: label, images: images.length, bytes: run.bytes }, 'periodic sync finished');
+}
+
+async function withRetries<T>(reg: SyncRegistryConfig, work: () => Promise<T>, onRetry: (err: unknown, attempt: number) => void): Promise<T> {
+  let delay = reg.retryDelay ?? 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (attempt > (reg.maxRetries ?? 0)) throw err;
+      onRetry(err, attempt);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, reg.maxRetryDelay ?? delay);
+    }
+  }
+}
+
+/** Copies one tag (its manifest tree and blobs, children first); 'skipped' when unchanged or unsigned. */
+async function copyImage(o: PeriodicSyncOptions, run: SyncRun, repo: string, tag: string): Promise<'synced' | 'skipped'> {
+  const local = o.router.localFor(repo);
+  if (!local) return 'skipped';
+  const top = await getManifest(o.client, repo, tag);
+  const current = await o.registry().getManifest(local, tag);
+  if (current?.digest === top.digest) return 'skipped';
+  if (o.reg.onlySigned && !(await isSigned(o.client, repo, top.digest))) {
+    o.logger.info({ upstream: o.router.host, repo, tag }, 'skipping unsigned image (onlySigned)');
+    return 'skipped';
+  }
+  await copyTree(o, run, repo, local, top);
+  await o.registry().putManifest(local, tag, top.mediaType, top.bytes);
+  if (o.reg.syncLegacyCosignTags) {
+    const sig = cosignTag(top.digest);
+    const signature = await getManifest(o.client, repo, sig).catch(() => undefined);
+    if (signature) {
+      await copyTree(o, run, repo, local, signature);
+      await o.registry().putManifest(local, sig, signature.mediaType, signature.bytes);
+    }
+  }
+  return 'synced';
+}
+
+interface Fetched {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+async function copyTree(o: PeriodicSyncOptions, run: SyncRun, repo: string, local: string, m: Fetched): Promise<void> {
+  const parsed = JSON.parse(m.bytes.toString('utf8')) as {
+    manifests?: Array<{ digest: string }>;
+    config?: { digest: string; size: number };
+    layers?: Array<{ digest: string; size: number }>;
+  };
+  for (const child of parsed.manifests ?? []) {
+    if (await o.registry().getManifest(local, child.digest)) continue;
+    const fetched = await getManifest(o.client, repo, child.digest);
+    await copyTree(o, run, repo, local, fetched);
+    await o.registry().putManifest(local, child.digest, fetched.mediaType, fetched.bytes);
+  }
+  for (const blob of [...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? [])]) {
+    if ((await o.registry().hasBlob(local, blob.digest)) !== undefined) continue;
+    const res = await o.client.request('GET', `/v2/${repo}/blobs/${blob.digest}`, { repo });
+    if (res.statusCode !== 200) {
+      res.resume();
+      throw new Error(`upstream answered ${res.statusCode} for blob ${blob.digest}`);
+    }
+    await o.registry().putBlob(local, blob.digest, res, blob.size);
+    run.addBytes(blob.size);
+  }
+}
+
+async function getManifest(client: UpstreamClient, repo: string, reference: string): Promise<Fetched> {
+  const res = await client.request('GET', `/v2/${repo}/manifests/${reference}`, { repo, headers: { accept: MANIFEST_ACCEPT } });
+  if (res.statusCode !== 200) {
+    res.resume();
+    throw new Error(`upstream answered ${res.statusCode} for manifest ${repo}:${reference}`);
+  }
+  const bytes = await readBody(res, 4 << 20);
+  return { digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, mediaType: mediaTypeOf(res.headers['content-type'], bytes), bytes };
+}
+
+/** A paginated Distribution list (`_catalog` or tags), following `Link: <…>; rel="next"`. */
+async function listPaged(client: UpstreamClient, first: string, key: 'repositories' | 'tags', repo?: string): Promise<string[]> {
+  const out: string[] = [];
+  let next: string | undefined = `${first}?n=1000`;
+  while (next) {
+    const res = await client.request('GET', next, { repo });
+    if (res.statusCode !== 200) {
+      res.resume();
+      throw new Error(`upstream answered ${res.statusCode} for ${first}`);
+    }
+    const body = JSON.parse((await readBody(res, 16 << 20)).toString('utf8')) as Record<string, string[] | null>;
+    out.push(...(body[key] ?? []));
+    const link = /<([^>]+)>;\s*rel="?next"?/.exec(String(res.headers.link ?? ''));
+    next = link ? link[1] : undefined;
+  }
+  return out;
+}

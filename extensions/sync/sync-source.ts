@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ContentSource, UpstreamBlob, UpstreamManifest } from '../../core/extensions/api';
+import type { RegistryRouter } from './routing';
+import { isSigned } from './signatures';
+import { readBody, type UpstreamClient } from './upstream-client';
+
+/** Every manifest type berth stores as is; asking for all of them keeps the upstream's bytes and digests. */
+export const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+const MAX_MANIFEST_BYTES = 4 << 20;
+// A tag check runs inside a client's pull: it must be short even when the upstream hangs.
+const TAG_CHECK_TIMEOUT_MS = 5_000;
+
+export interface SyncSourceOptions {
+  name: string;
+  router: RegistryRouter;
+  client: UpstreamClient;
+  manifestCheckInterval: number;
+  onlySigned: boolean;
+  logger: Logger;
+  /** Told where pulled-through content was stored (eviction watches these repositories). */
+  onCached(localRepo: string): void;
+}
+
+const path = (repo: string, kind: 'manifests' | 'blobs', ref: string) => `/v2/${repo}/${kind}/${ref}`;
+const isNotThere = (status: number) => status === 404 || status === 401 || status === 403;
+
+/** One `sync.registries` entry with `onDemand: true`, as a core content source (pull-through). */
+export function createSyncSource(o: SyncSourceOptions): ContentSource {
+  const { router, client } = o;
+  const route = (repo: string, ns: string | undefined) => router.route(repo, ns);
+  return {
+    name: o.name,
+    tagCheckInterval: o.manifestCheckInterval,
+    matches: (repo, ns) => route(repo, ns) !== undefined,
+    localRepository: (repo, ns) => route(repo, ns)?.local ?? repo,
+
+    async manifest(repo, reference, _accept, ns): Promise<UpstreamManifest | undefined> {
+      const r = route(repo, ns);
+      if (!r) return undefined;
+      const res = await client.request('GET', path(r.upstream, 'manifests', reference), { repo: r.upstream, headers: { accept: MANIFEST_ACCEPT } });
+      if (res.statusCode !== 200) {
+        res.resume();
+        if (isNotThere(res.statusCode ?? 0)) return undefined;
+        throw new Error(`upstream answered ${res.statusCode} for manifest ${r.upstream}:${reference}`);
+      }
+      const bytes = await readBody(res, MAX_MANIFEST_BYTES);
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      const mediaType = mediaTypeOf(res.headers['content-type'], bytes);
+      if (o.onlySigned && !reference.includes(':') && !(await isSigned(client, r.upstream, digest))) {
+        o.logger.warn({ repo: r.upstream, reference, digest }, 'skipping unsigned image (onlySigned)');
+        return undefined;
+      }
+      o.onCached(r.local);
+      return { digest, mediaType, bytes };
+    },
+
+    async manifestDigest(repo, tag, _accept, ns): Promise<string | undefined> {
+      const r = route(repo, ns);
+      if (!r) return undefined;
+      const res = await client.request('HEAD', path(r.upstream, 'manifests', tag), {
+        repo: r.upstream,
+        headers: { accept: MANIFEST_ACCEPT },
+        headersTimeoutMs: TAG_CHECK_TIMEOUT_MS,
+        idleTimeoutMs: TAG_CHECK_TIMEOUT_MS,
+      });
+      res.resume();
+      if (isNotThere(res.statusCode ?? 0)) return undefined;
+      const digest = res.headers['docker-content-digest'];
+      if (res.statusCode !== 200 || typeof digest !== 'string') throw new Error(`upstream HEAD answered ${res.statusCode} without a digest`);
+      return digest;
+    },
+
+    async blob(repo, digest, ns, opts): Promise<UpstreamBlob | undefined> {
+      const r = route(repo, ns);
+      if (!r) return undefined;
+      const start = opts?.start ?? 0;
+      const headers = start > 0 ? { range: `bytes=${start}-` } : undefined;
+      const res = await client.request('GET', path(r.upstream, 'blobs', digest), { repo: r.upstream, headers });
+      if (res.statusCode === 200 || res.statusCode === 206) {
+        const length = Number(res.headers['content-length']);
+        const offset = res.statusCode === 206 ? start : 0;
+        return { stream: res, size: Number.isFinite(length) && res.statusCode === 200 ? length : undefined, offset };
+      }
+      res.resume();
+      if (isNotThere(res.statusCode ?? 0)) return undefined;
+      throw new Error(`upstream answered ${res.statusCode} for blob ${digest}`);
+    },
+  };
+}
+
+/** The Content-Type without parameters, else the manifest's own mediaType field. */
+export function mediaTypeOf(contentType: string | undefined, bytes: Buffer): string {
+  const header = contentType?.split(';')[0]?.trim();
+  if (header && header !== 'application/json' && header !== 'text/plain') return header;
+  try {
+    const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
+    if (parsed.mediaType) return parsed.mediaType;
+    return parsed.manifests ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json';
+  } catch {
+    return header ?? 'application/octet-stream';
+  }
+}
