@@ -88,7 +88,10 @@ async function serve(config: Awaited<ReturnType<typeof loadConfigFile>>, file: s
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    // Zot exits on SIGHUP; berth keeps serving (live reload of auth and sync sections arrives with them).
-    process.on('SIGHUP', () => started.logger.info('SIGHUP received: nothing to reload yet'));
+    // Zot exits on SIGHUP; berth keeps serving and re-reads the config file (an invalid one is logged and ignored).
+    process.on('SIGHUP', () => {
+      started.logger.info({ signal: 'SIGHUP' }, 'reloading config');
+      void started.reload();
+    });
   });
 }

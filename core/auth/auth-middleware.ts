@@ -13,9 +13,8 @@ import { scopeOfRequest, unauthorized } from './challenge';
 /** Probes stay outside authentication, as in Zot (orchestrators call them without credentials). */
 const PUBLIC_PATHS = new Set(['/livez', '/readyz', '/startupz', '/v2/_zot/ext/mgmt']);
 const METRICS_PATH = '/metrics';
-// Zot's quirk (#3538), kept: with anonymous reads and authenticated writes, Docker only sends credentials
-// after a 401 on /v2/, so a Docker client must get one there.
-const DOCKER_UA = /docker\/|Docker-Client/;
+// containers/image (skopeo, podman) answers a Basic challenge without credentials with `Basic Og==`.
+const EMPTY_BASIC = /^Basic\s+Og==\s*$/i;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -25,7 +24,8 @@ export function authMiddleware(current: () => AuthState) {
     ctx.state.auth = state;
     if (!state.enabled || PUBLIC_PATHS.has(ctx.path)) return next();
 
-    const header = ctx.req.headers.authorization;
+    const sent = ctx.req.headers.authorization;
+    const header = sent !== undefined && EMPTY_BASIC.test(sent) ? undefined : sent;
     const scope = () => scopeOfRequest(ctx.method, ctx.path);
     const fail = async (): Promise<never> => {
       if (state.failDelayMs > 0) await sleep(state.failDelayMs); // only reached with credentials sent
@@ -73,9 +73,11 @@ function anonymousMayProceed(state: AuthState, ctx: Context): boolean {
   if (!policy) return false; // auth on, no accessControl: anonymous → 401 (Zot)
   if (ctx.path === METRICS_PATH) return policy.allowsMetrics(undefined);
   if (!policy.hasAnonymousRules) return false;
+  // Clients decide at /v2/ whether to send credentials at all (Docker, skopeo, crane only do after a 401
+  // there), so when some rule needs a login, /v2/ challenges every anonymous client. Zot does this for
+  // Docker's user agent only (#3538), which leaves skopeo pushing anonymously into a 401.
   const base = ctx.path === '/v2/' || ctx.path === '/v2';
-  if (base && policy.hasAuthenticatedRules && DOCKER_UA.test(ctx.get('User-Agent'))) return false;
-  return true;
+  return !(base && policy.hasAuthenticatedRules);
 }
 
 function asIdentity(result: Identity | { failure: string } | undefined): Identity | undefined {
