@@ -64,6 +64,7 @@ export class BlobFill {
       upstream.destroy();
       return this.#uncache(err);
     }
+    writer.on('error', () => undefined); // failures arrive through each write's callback; an unheard 'error' would crash
     try {
       for await (const chunk of upstream as AsyncIterable<Buffer>) {
         hash.update(chunk);
