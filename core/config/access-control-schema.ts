@@ -1,6 +1,6 @@
 /**
- * `http.accessControl` (Zot v2 layout): `repositories` maps doublestar globs to policies; the first glob that
- * matches a repository wins (see zot-reference §4). Glob keys are free-form and kept as written; Zot refuses a
+ * `http.accessControl` (Zot v2 layout): `repositories` maps doublestar globs to policies; the longest glob that
+ * matches a repository decides (see zot-reference §4, core/auth/policy-engine.ts). Glob keys are free-form and kept as written; Zot refuses a
  * glob that does not compile.
  */
 import { z } from 'zod';
