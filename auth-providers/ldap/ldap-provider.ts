@@ -21,6 +21,7 @@ export interface LdapOptions {
   cacert?: string;
   connectTimeoutMs?: number;
   timeoutMs?: number;
+  deadlineMs?: number;
   downForMs?: number;
 }
 
@@ -28,6 +29,7 @@ export interface LdapOptions {
 // failure the server is considered down for a while, so later logins fail at once (and htpasswd ones never wait).
 const CONNECT_TIMEOUT_MS = 1_000;
 const OPERATION_TIMEOUT_MS = 1_500;
+const LOGIN_DEADLINE_MS = 1_800; // a whole login (connect, service bind, search, user bind)
 const DOWN_FOR_MS = 15_000;
 
 class LdapUnavailable extends Error {}
@@ -36,6 +38,7 @@ export function createLdapAuthenticator(opts: LdapOptions, logger: Logger): Auth
   const connectTimeout = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
   const timeout = opts.timeoutMs ?? OPERATION_TIMEOUT_MS;
   const downFor = opts.downForMs ?? DOWN_FOR_MS;
+  const deadline = opts.deadlineMs ?? LOGIN_DEADLINE_MS;
   const scheme = opts.insecure ? 'ldap' : 'ldaps';
   const url = `${scheme}://${opts.address}:${opts.port ?? (opts.insecure ? 389 : 636)}`;
   const tlsOptions: ConnectionOptions = {
@@ -112,7 +115,7 @@ export function createLdapAuthenticator(opts: LdapOptions, logger: Logger): Auth
       if (username === '' || password === '') return undefined;
       if (Date.now() < downUntil) return { failure: 'ldap server unavailable' };
       try {
-        return await withDeadline(attempt(username, password), connectTimeout + timeout);
+        return await withDeadline(attempt(username, password), deadline);
       } catch (err) {
         if (isUnavailable(err)) {
           downUntil = Date.now() + downFor;

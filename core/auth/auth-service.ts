@@ -20,6 +20,7 @@ export class AuthService {
   readonly routes: MountedRoute[];
 
   private constructor(
+    private readonly initial: BerthConfig,
     state: AuthState,
     private readonly factories: ReadonlyMap<string, AuthenticatorFactory>,
     private readonly logger: Logger,
@@ -36,19 +37,33 @@ export class AuthService {
 
   static async create(config: BerthConfig, factories: ReadonlyMap<string, AuthenticatorFactory>, logger: Logger): Promise<AuthService> {
     const log = logger.child({ component: 'auth' });
-    return new AuthService(await buildAuthState(config, factories, log), factories, log);
+    return new AuthService(config, await buildAuthState(config, factories, log), factories, log);
   }
 
   /** Builds the new snapshot first; on any error the running one stays and the error is thrown. */
   reload(config: BerthConfig): Promise<void> {
     const run = this.#reloads.then(async () => {
       const previous = this.#state;
-      const next = await buildAuthState(config, this.factories, this.logger, previous);
+      const next = await buildAuthState(this.#reloadable(config), this.factories, this.logger, previous);
       this.#state = next;
       await closeReplaced(previous, next);
     });
     this.#reloads = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * The new config's reloadable parts over the running one: as in Zot, `realm`, `bearer`, `failDelay`, the TLS
+   * files and the root directory (where API keys live) only change with a restart, and the reload logs say so.
+   */
+  #reloadable(config: BerthConfig): BerthConfig {
+    const { http, storage } = this.initial;
+    const auth = { ...config.http.auth, bearer: http.auth.bearer, failDelay: http.auth.failDelay };
+    return {
+      ...config,
+      storage: { ...config.storage, rootDirectory: storage.rootDirectory },
+      http: { ...config.http, realm: http.realm, tls: http.tls, auth },
+    };
   }
 
   async close(): Promise<void> {

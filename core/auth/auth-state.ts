@@ -69,7 +69,7 @@ export async function buildAuthState(
       const factory = factories.get(kind);
       if (!factory) throw new AuthConfigError(key, `no authenticator "${kind}" is registered`);
       try {
-        members.set(kind, { fingerprint, authenticator: await factory(slice, logger.child({ component: `auth.${kind}` })) });
+        members.set(kind, { fingerprint, authenticator: await factory(slice, logger.child({ authenticator: kind })) });
       } catch (err) {
         throw new AuthConfigError(key, (err as Error).message);
       }

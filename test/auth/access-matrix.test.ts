@@ -11,7 +11,7 @@ import { buildOciImage, type BuiltImage } from '../helpers/images.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
 import { LDAP_SUFFIX, startSlapd, type Slapd } from '../helpers/slapd.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 
 const ALL = ['read', 'create', 'update', 'delete'];
 const ACCESS_CONTROL = {
@@ -229,6 +229,18 @@ describe('access matrix: htpasswd + LDAP + accessControl', () => {
       await ctd.pull(ref, { plainHttp: true, useHostsDir: false, user: 'bob:bobpw' });
       const { stdout } = await ctd.ctr(['images', 'ls', '-q']);
       assert.ok(stdout.split('\n').includes(ref));
+      // The docs' recipe: credentials for every node in hosts.toml, as a header on the registry host.
+      const hostDir = join(ctd.hostsDir, berth.host);
+      await mkdir(hostDir, { recursive: true });
+      await writeFile(join(hostDir, 'hosts.toml'), [
+        `server = "${berth.url}"`,
+        `[host."${berth.url}"]`,
+        '  capabilities = ["pull", "resolve"]',
+        `  [host."${berth.url}".header]`,
+        `    authorization = "${basicAuth('erin', 'erinpw').authorization}"`,
+        '',
+      ].join('\n'));
+      await ctd.pull(`${berth.host}/team/app:skopeo-dave`);
       const anon = await ctd.pull(`${berth.host}/team/app:skopeo-dave`, { plainHttp: true, useHostsDir: false, allowFail: true });
       assert.notEqual(anon.code, 0);
       const carol = await ctd.pull(`${berth.host}/team/app:skopeo-dave`, { plainHttp: true, useHostsDir: false, user: 'carol:carolpw', allowFail: true });
