@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Client, InvalidCredentialsError } from 'ldapts';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
@@ -42,7 +43,7 @@ export function createLdapAuthenticator(opts: LdapOptions, logger: Logger): Auth
   const scheme = opts.insecure ? 'ldap' : 'ldaps';
   const url = `${scheme}://${opts.address}:${opts.port ?? (opts.insecure ? 389 : 636)}`;
   const tlsOptions: ConnectionOptions = {
-    servername: opts.address,
+    servername: isIP(opts.address) ? undefined : opts.address, // SNI takes host names only (RFC 6066)
     rejectUnauthorized: !opts.skipVerify,
     ca: opts.cacert ? readFileSync(opts.cacert) : undefined,
   };

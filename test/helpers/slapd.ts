@@ -17,23 +17,27 @@ export interface LdapUser {
 export interface Slapd {
   url: string;
   port: number;
+  /** With `tls`: the ldaps:// port (the ldap:// one also offers StartTLS). */
+  tlsPort?: number;
   daemon: Daemon;
   stop(): Promise<void>;
 }
 
 /** Starts slapd with `ou=people` users and `ou=groups` groupOfNames; memberOf on users comes from the overlay. */
-export async function startSlapd(users: LdapUser[]): Promise<Slapd> {
+export async function startSlapd(users: LdapUser[], opts: { tls?: { cert: string; key: string } } = {}): Promise<Slapd> {
   await ensureTools(['slapd', 'ldapadd', 'ldapsearch']);
   const dir = await tempDir('slapd');
   await mkdir(join(dir, 'db'));
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
+  const tlsPort = opts.tls ? await freePort() : undefined;
   const conf = [
     ...['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `include /etc/ldap/schema/${s}.schema`),
     'modulepath /usr/lib/ldap',
     'moduleload back_mdb',
     'moduleload memberof',
     `pidfile ${join(dir, 'slapd.pid')}`,
+    ...(opts.tls ? [`TLSCertificateFile ${opts.tls.cert}`, `TLSCertificateKeyFile ${opts.tls.key}`] : []),
     'database mdb',
     'maxsize 104857600',
     `suffix "${LDAP_SUFFIX}"`,
@@ -49,7 +53,8 @@ export async function startSlapd(users: LdapUser[]): Promise<Slapd> {
   ].join('\n');
   const confFile = join(dir, 'slapd.conf');
   await writeFile(confFile, conf);
-  const daemon = startDaemon('slapd', 'slapd', ['-d', '0', '-f', confFile, '-h', `${url}/`], {
+  const listen = tlsPort ? `${url}/ ldaps://127.0.0.1:${tlsPort}/` : `${url}/`;
+  const daemon = startDaemon('slapd', 'slapd', ['-d', '0', '-f', confFile, '-h', listen], {
     cwd: dir,
     stdoutFile: join(dir, 'slapd.out'),
     stderrFile: join(dir, 'slapd.err'),
@@ -68,5 +73,5 @@ export async function startSlapd(users: LdapUser[]): Promise<Slapd> {
       ...users.filter((u) => u.groups?.includes(g)).map((u) => `member: uid=${u.uid},ou=people,${LDAP_SUFFIX}`)])),
   ].join('\n');
   await run('ldapadd', ['-x', '-H', url, '-D', LDAP_ADMIN.bindDN, '-w', LDAP_ADMIN.bindPassword], { input: ldif });
-  return { url, port, daemon, stop: () => daemon.stop() };
+  return { url, port, tlsPort, daemon, stop: () => daemon.stop() };
 }
