@@ -9,6 +9,7 @@ import { ensureWrk } from './manifest-load.js';
 import { blobGet, manifestGet, push, rss, seed, type PerServer, type RssResult } from './phases.js';
 import { table, verdict, type Row, type Target } from './report.js';
 import { startBerthProcess, startDistribution, type Server } from './servers.js';
+import { runSyncBench } from './sync-bench.js';
 
 const loadavg = (): string => {
   try {
@@ -85,6 +86,7 @@ async function main(): Promise<number> {
       targets.push({ name: `berth peak RSS, ${cfg.concurrency}× GET of ${big}`, value: peak.berth! * MB, max: RSS_PEAK_MAX, unit: 'B' });
       targets.push({ name: `berth RSS flat during ${up} upload (2nd-half − 1st-half peak)`, value: trend.berth! * MB, max: RSS_TREND_MAX, unit: 'B' });
     }
+    await runSyncBench(cfg, rows, targets, log); // pull-through: its own servers, so after the others stop competing
   } finally {
     const stops = await Promise.allSettled(servers.map((s) => s.stop()));
     stops.forEach((s, i) => s.status === 'rejected' && log(`stopping ${servers[i]!.name}: ${String(s.reason)}`));

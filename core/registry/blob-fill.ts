@@ -1,4 +1,5 @@
-import { Readable, type Writable } from 'node:stream';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage/driver';
 import { newHash, type ParsedDigest } from './digest';
@@ -23,13 +24,14 @@ type FillState = 'filling' | 'committed' | 'failed' | 'uncached';
 /**
  * One upstream download of a blob into a spool that every client follows while it grows: the first client
  * and the 31 that join it all read the file, so the upstream is read once and no client's pace (or hang-up)
- * steers the fill. The copy commits only when size and digest verify. The last byte is held back until then,
- * so no client ever receives a whole blob that failed verification.
+ * steers the fill. The copy commits only when size and digest verify. The last byte is held back until they
+ * do, so no client ever receives a whole blob that failed verification.
  */
 export class BlobFill {
   #state: FillState = 'filling';
   #error: Error | undefined;
   #written = 0;
+  #verified = false;
   #waiter: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Resolves when the fill has ended, whatever the outcome (never rejects). */
   readonly settled: Promise<void>;
@@ -50,7 +52,8 @@ export class BlobFill {
   /** A client's view of the blob (or a range of it), served as the bytes land. */
   open(range?: { start: number; end: number }): Readable {
     const gen = this.#follow(range?.start ?? 0, range ? range.end + 1 : undefined);
-    return Readable.from(gen, { objectMode: false, highWaterMark: 1 << 20 });
+    // A small buffer per client: 32 nodes × several layers each must not add up to hundreds of MB.
+    return Readable.from(gen, { objectMode: false, highWaterMark: 64 << 10 });
   }
 
   async #pump(upstream: Readable): Promise<void> {
@@ -65,25 +68,47 @@ export class BlobFill {
       return this.#uncache(err);
     }
     writer.on('error', () => undefined); // failures arrive through each write's callback; an unheard 'error' would crash
+    const w = writer;
+    let writeError: unknown;
+    let lastWrite: Promise<void> = Promise.resolve();
+    // Writes are queued, not awaited one by one (the driver coalesces them); `#written` advances only as
+    // each lands, so readers never see bytes that are not in the file yet.
+    const write = (chunk: Buffer) => {
+      let ok = true;
+      lastWrite = new Promise<void>((resolve) => {
+        ok = w.write(chunk, (err) => {
+          if (err) writeError ??= err;
+          else if (!writeError) {
+            this.#written += chunk.length;
+            this.#notify();
+          }
+          resolve();
+        });
+      });
+      return ok;
+    };
+    const spoolLost = async () => {
+      upstream.destroy();
+      await w.cancel().catch(() => undefined);
+      await storage.delete(spoolPath).catch(() => undefined);
+      this.#uncache(writeError);
+    };
     try {
       for await (const chunk of upstream as AsyncIterable<Buffer>) {
         hash.update(chunk);
         received += chunk.length;
         if (this.size !== undefined && received > this.size) throw SizeInvalid({ expected: this.size, actual: received });
-        try {
-          await writeChunk(writer, chunk);
-        } catch (err) {
-          upstream.destroy();
-          await writer.cancel().catch(() => undefined);
-          await storage.delete(spoolPath).catch(() => undefined);
-          return this.#uncache(err);
-        }
-        this.#written += chunk.length;
-        this.#notify();
+        if (!write(chunk)) await Promise.race([once(w, 'drain'), once(w, 'close')]).catch(() => undefined); // 'error': see writeError
+        if (writeError) return spoolLost();
       }
+      await lastWrite;
+      if (writeError) return spoolLost();
       const actual = `${this.digest.algorithm}:${hash.digest('hex')}`;
       if (actual !== this.digest.digest) throw DigestInvalid({ expected: this.digest.digest, actual });
       if (this.size !== undefined && received !== this.size) throw SizeInvalid({ expected: this.size, actual: received });
+      // Verified: clients get the last byte now, while the copy is made durable (fsync, rename) behind them.
+      this.#verified = true;
+      this.#notify();
       await writer.commit();
       await this.target.adopt(spoolPath);
       this.#state = 'committed';
@@ -92,7 +117,8 @@ export class BlobFill {
       await writer.cancel().catch(() => undefined);
       await storage.delete(spoolPath).catch(() => undefined);
       this.#error = err instanceof Error ? err : new Error(String(err));
-      this.#state = 'failed';
+      // Verified bytes that could not be kept (fsync or rename failed): readers finish from the upstream.
+      this.#state = this.#verified ? 'uncached' : 'failed';
     }
     this.#notify();
   }
@@ -107,7 +133,7 @@ export class BlobFill {
   async *#follow(start: number, stopAt: number | undefined): AsyncGenerator<Buffer> {
     let pos = start;
     for (;;) {
-      const total = this.#state === 'committed' ? this.#written : this.size;
+      const total = this.#state === 'committed' || this.#verified ? this.#written : this.size;
       const stop = stopAt ?? total;
       if (stop !== undefined && pos >= stop) return;
       if (this.#state === 'failed') throw this.#error;
@@ -115,7 +141,7 @@ export class BlobFill {
         yield* this.#direct(pos, stop);
         return;
       }
-      const readable = this.#state === 'committed' ? this.#written : this.#written - 1;
+      const readable = this.#state === 'committed' || this.#verified ? this.#written : this.#written - 1;
       const upto = stop === undefined ? readable : Math.min(readable, stop);
       if (upto > pos) {
         const path = this.#state === 'committed' ? this.target.finalPath : this.target.spoolPath;
@@ -166,10 +192,6 @@ export class BlobFill {
     this.#waiter = undefined;
     waiter?.resolve();
   }
-}
-
-function writeChunk(w: Writable, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => w.write(chunk, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Drops the first `count` bytes of a stream (an upstream that ignored a Range request). */

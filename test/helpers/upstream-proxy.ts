@@ -20,6 +20,8 @@ export interface ProxyRequest {
   status: number;
   /** When the proxy finished sending the body (ms since epoch). */
   finishedAt?: number;
+  /** Body bytes sent to the client. */
+  bytes: number;
 }
 
 export interface UpstreamProxy {
@@ -85,19 +87,20 @@ export async function startUpstreamProxy(upstreamUrl: string, opts: ProxyOptions
         const repo = /^\/v2\/(.+)\/(manifests|blobs|tags)\//.exec(path)?.[1];
         const scope = repo ? `,scope="repository:${repo}:pull"` : '';
         res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${req.headers.host}/token",service="proxy"${scope}` }).end();
-        requests.push({ method, path, status: 401 });
+        requests.push({ method, path, status: 401, bytes: 0 });
         return;
       }
     }
     const { authorization: _a, host: _h, ...headers } = req.headers;
     const up = http.request({ host: target.hostname, port: target.port, method, path, headers }, async (upRes) => {
-      const entry: ProxyRequest = { method, path, status: upRes.statusCode ?? 0 };
+      const entry: ProxyRequest = { method, path, status: upRes.statusCode ?? 0, bytes: 0 };
       requests.push(entry);
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       const stages: Transform[] = [];
       if (isBlobGet(method, path) && opts.bytesPerSecond) stages.push(throttle(opts.bytesPerSecond));
       const length = Number(upRes.headers['content-length'] ?? 0);
       if (isBlobGet(method, path) && opts.corrupt && length > 0) stages.push(flipOnce(Math.floor(length / 2)));
+      upRes.on('data', (chunk: Buffer) => (entry.bytes += chunk.length));
       try {
         let body: Readable = upRes;
         for (const stage of stages) body = body.pipe(stage);

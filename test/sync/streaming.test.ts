@@ -103,7 +103,9 @@ describe('sync: streaming pull-through', () => {
     const first = Math.min(...pulls.map((p) => p.firstByteAt));
     assert.ok(first - started < 2_000, `first byte after ${first - started} ms`);
     assert.ok(upstreamDone - first > 5_000, `first byte only ${upstreamDone - first} ms before the upstream finished`);
+    // Clients get the last byte once the digest verifies; the durable copy (fsync, rename) lands right after.
     const stored = join(berth.root, 'slow', 'big', 'blob', 'blobs', 'sha256', digest.slice(7));
+    for (let i = 0; i < 150 && !existsSync(stored); i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal((await stat(stored)).size, BIG);
   });
 
