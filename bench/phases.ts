@@ -6,7 +6,8 @@ import { MB, median } from './config.js';
 import { digestOf } from './gen.js';
 import { downloadRound, pushChunked, pushMonolithic, pushSmall, putManifest, timedPush } from './client.js';
 import { nodeLoad, wrkLoad, type LoadResult } from './manifest-load.js';
-import { memStatus, sampleRss, type Server } from './servers.js';
+import { performance } from 'node:perf_hooks';
+import { cpuSeconds, memStatus, sampleRss, type Server } from './servers.js';
 
 export const REPO = 'bench/app';
 export const TAG = 'latest';
@@ -15,6 +16,36 @@ const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 /** Per server name, the measured value. */
 export type PerServer = Record<string, number>;
+
+/** CPU seconds the server and this client process spent while `fn` ran, and the wall time. */
+async function withCpu<T>(s: Server, fn: () => Promise<T>): Promise<{ value: T; serverCpu: number; clientCpu: number; wall: number }> {
+  const c0 = cpuSeconds(s.pid);
+  const u0 = cpuSeconds(process.pid, true); // this process plus exited children (curl, wrk)
+  const t0 = performance.now();
+  const value = await fn();
+  const wall = (performance.now() - t0) / 1000;
+  return { value, serverCpu: cpuSeconds(s.pid) - c0, clientCpu: cpuSeconds(process.pid, true) - u0, wall };
+}
+
+/** Totals over all rounds, for CPU per unit of work (more robust to a busy machine than throughput). */
+class CpuTally {
+  private readonly t: Record<string, { server: number; client: number; wall: number; units: number }> = {};
+  add(name: string, m: { serverCpu: number; clientCpu: number; wall: number }, units: number): void {
+    const e = (this.t[name] ??= { server: 0, client: 0, wall: 0, units: 0 });
+    e.server += m.serverCpu;
+    e.client += m.clientCpu;
+    e.wall += m.wall;
+    e.units += units;
+  }
+  /** Server CPU seconds per unit. */
+  perUnit(): PerServer {
+    return Object.fromEntries(Object.entries(this.t).map(([k, e]) => [k, e.server / e.units]));
+  }
+  describe(name: string): string {
+    const e = this.t[name]!;
+    return `server CPU ${((e.server / e.wall) * 100).toFixed(0)}%, client CPU ${((e.client / e.wall) * 100).toFixed(0)}% of wall`;
+  }
+}
 
 const SEED_BLOB = 1;
 const SEED_BIG = 7;
@@ -44,44 +75,55 @@ export async function seed(servers: Server[], cfg: BenchConfig): Promise<{ blobD
 }
 
 /** Warm blob GET MB/s at concurrency 1 and `cfg.concurrency` (median of rounds). */
-export async function blobGet(servers: Server[], cfg: BenchConfig, digest: string): Promise<{ c1: PerServer; cN: PerServer }> {
+export async function blobGet(
+  servers: Server[],
+  cfg: BenchConfig,
+  digest: string,
+): Promise<{ c1: PerServer; cN: PerServer; cpu1: PerServer; cpuN: PerServer }> {
   // Enough bytes per round (a second or so at loopback speed) that timer and scheduling noise averages out.
   const roundBytes1 = (cfg.quick ? 200 : 1000) * MB;
   const roundBytesN = (cfg.quick ? 320 : 1600) * MB;
   const per1 = Math.max(1, Math.round(roundBytes1 / cfg.blobBytes));
   const perN = Math.max(1, Math.round(roundBytesN / (cfg.concurrency * cfg.blobBytes)));
-  const out = { c1: {} as PerServer, cN: {} as PerServer };
-  for (const [label, conc, per, into] of [
-    ['c=1', 1, per1, out.c1],
-    [`c=${cfg.concurrency}`, cfg.concurrency, perN, out.cN],
+  const out = { c1: {} as PerServer, cN: {} as PerServer, cpu1: {} as PerServer, cpuN: {} as PerServer };
+  for (const [label, conc, per, into, cpuInto] of [
+    ['c=1', 1, per1, out.c1, out.cpu1],
+    [`c=${cfg.concurrency}`, cfg.concurrency, perN, out.cN, out.cpuN],
   ] as const) {
     const runs: Record<string, number[]> = {};
+    const cpu = new CpuTally();
     for (const s of servers) await downloadRound(`${s.url}/v2/${REPO}/blobs/${digest}`, conc, 1, cfg.getClient); // warm-up
     for (let r = 0; r < cfg.rounds; r++) {
       for (const s of servers) {
-        const res = await downloadRound(`${s.url}/v2/${REPO}/blobs/${digest}`, conc, per, cfg.getClient);
-        (runs[s.name] ??= []).push(res.mbps);
+        const m = await withCpu(s, () => downloadRound(`${s.url}/v2/${REPO}/blobs/${digest}`, conc, per, cfg.getClient));
+        cpu.add(s.name, m, m.value.bytes / 1e9);
+        (runs[s.name] ??= []).push(m.value.mbps);
       }
     }
     for (const s of servers) {
       into[s.name] = median(runs[s.name]!);
-      log(`blob GET ${label} ${s.name}: ${runs[s.name]!.map((x) => x.toFixed(0)).join(', ')} MB/s -> median ${into[s.name]!.toFixed(0)}`);
+      cpuInto[s.name] = cpu.perUnit()[s.name]!;
+      const runsText = runs[s.name]!.map((x) => x.toFixed(0)).join(', ');
+      log(`blob GET ${label} ${s.name}: ${runsText} MB/s -> median ${into[s.name]!.toFixed(0)}; ${cpu.describe(s.name)}`);
     }
   }
   return out;
 }
 
 /** Manifest GET by tag, req/s at `cfg.concurrency` connections (median of runs). */
-export async function manifestGet(servers: Server[], cfg: BenchConfig, useWrk: boolean): Promise<{ rps: PerServer; detail: Record<string, LoadResult[]> }> {
+export async function manifestGet(servers: Server[], cfg: BenchConfig, useWrk: boolean): Promise<{ rps: PerServer; cpuPerReq: PerServer; detail: Record<string, LoadResult[]> }> {
   const runs = Number(process.env.BENCH_MANIFEST_RUNS ?? (cfg.quick ? 1 : 3));
   const threads = Number(process.env.BENCH_WRK_THREADS ?? 1);
   const load = (url: string, seconds: number) =>
     useWrk ? wrkLoad(url, OCI_MANIFEST, cfg.concurrency, seconds, threads) : nodeLoad(url, OCI_MANIFEST, cfg.concurrency, seconds);
   const detail: Record<string, LoadResult[]> = {};
+  const cpu = new CpuTally();
   for (const s of servers) await load(`${s.url}/v2/${REPO}/manifests/${TAG}`, 1); // warm-up (JIT, caches)
   for (let r = 0; r < runs; r++) {
     for (const s of servers) {
-      const res = await load(`${s.url}/v2/${REPO}/manifests/${TAG}`, cfg.manifestSeconds);
+      const m = await withCpu(s, () => load(`${s.url}/v2/${REPO}/manifests/${TAG}`, cfg.manifestSeconds));
+      const res = m.value;
+      cpu.add(s.name, m, res.requests);
       if (res.errors > 0) throw new Error(`manifest GET on ${s.name}: ${res.errors} errors of ${res.requests} requests`);
       (detail[s.name] ??= []).push(res);
     }
@@ -90,20 +132,25 @@ export async function manifestGet(servers: Server[], cfg: BenchConfig, useWrk: b
   for (const s of servers) {
     rps[s.name] = median(detail[s.name]!.map((d) => d.rps));
     const lat = detail[s.name]!.at(-1)!;
-    log(`manifest GET ${s.name}: ${detail[s.name]!.map((d) => d.rps.toFixed(0)).join(', ')} req/s (p50 ${lat.p50Ms?.toFixed(2)} ms, p99 ${lat.p99Ms?.toFixed(2)} ms)`);
+    const runsText = detail[s.name]!.map((d) => d.rps.toFixed(0)).join(', ');
+    log(`manifest GET ${s.name}: ${runsText} req/s (p50 ${lat.p50Ms?.toFixed(2)} ms, p99 ${lat.p99Ms?.toFixed(2)} ms); ${cpu.describe(s.name)}`);
   }
-  return { rps, detail };
+  return { rps, cpuPerReq: cpu.perUnit(), detail };
 }
 
 /** Push MB/s: POST + one streaming PUT, and chunked PATCHes; fresh content every round. */
-export async function push(servers: Server[], cfg: BenchConfig): Promise<{ mono: PerServer; chunked: PerServer }> {
+export async function push(
+  servers: Server[],
+  cfg: BenchConfig,
+): Promise<{ mono: PerServer; chunked: PerServer; cpuMono: PerServer; cpuChunked: PerServer }> {
   const rounds = Math.max(1, Number(process.env.BENCH_PUSH_ROUNDS ?? (cfg.quick ? 2 : 3)));
-  const out = { mono: {} as PerServer, chunked: {} as PerServer };
-  for (const [label, into, chunked] of [
-    ['monolithic', out.mono, false],
-    ['chunked', out.chunked, true],
+  const out = { mono: {} as PerServer, chunked: {} as PerServer, cpuMono: {} as PerServer, cpuChunked: {} as PerServer };
+  for (const [label, into, cpuInto, chunked] of [
+    ['monolithic', out.mono, out.cpuMono, false],
+    ['chunked', out.chunked, out.cpuChunked, true],
   ] as const) {
     const runs: Record<string, number[]> = {};
+    const cpu = new CpuTally();
     for (let r = 0; r < rounds; r++) {
       const seedN = 100 + r * 2 + (chunked ? 1 : 0);
       digestOf(seedN, cfg.pushBytes); // hash before the clock starts
@@ -112,12 +159,16 @@ export async function push(servers: Server[], cfg: BenchConfig): Promise<{ mono:
           chunked
             ? pushChunked(s.url, 'bench/push', seedN, cfg.pushBytes, cfg.chunkBytes)
             : pushMonolithic(s.url, 'bench/push', seedN, cfg.pushBytes);
-        (runs[s.name] ??= []).push(await timedPush(go, cfg.pushBytes));
+        const m = await withCpu(s, () => timedPush(go, cfg.pushBytes));
+        cpu.add(s.name, m, cfg.pushBytes / 1e9);
+        (runs[s.name] ??= []).push(m.value);
       }
     }
     for (const s of servers) {
       into[s.name] = median(runs[s.name]!);
-      log(`push ${label} ${s.name}: ${runs[s.name]!.map((x) => x.toFixed(0)).join(', ')} MB/s -> median ${into[s.name]!.toFixed(0)}`);
+      cpuInto[s.name] = cpu.perUnit()[s.name]!;
+      const runsText = runs[s.name]!.map((x) => x.toFixed(0)).join(', ');
+      log(`push ${label} ${s.name}: ${runsText} MB/s -> median ${into[s.name]!.toFixed(0)}; ${cpu.describe(s.name)}`);
     }
   }
   return out;

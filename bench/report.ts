@@ -23,7 +23,7 @@ export interface Target {
 
 const fmt = (v: number | undefined, unit: string): string => {
   if (v === undefined || !Number.isFinite(v)) return 'n/a';
-  const digits = unit === '×' ? 2 : Math.abs(v) >= 100 ? 0 : 1;
+  const digits = unit === '×' || unit === 'CPU-s' ? 2 : Math.abs(v) >= 100 ? 0 : 1;
   return `${v.toFixed(digits)}${unit === '×' ? '×' : ` ${unit}`}`;
 };
 

@@ -56,16 +56,22 @@ async function main(): Promise<number> {
       const g = await blobGet(servers, cfg, blobDigest);
       ratioTarget('blob GET c=1, berth/distribution', pair(`blob GET ${blobMB} warm, c=1 (MB/s)`, 'MB/s', g.c1), 1.2);
       ratioTarget(`blob GET c=${cfg.concurrency}, berth/distribution`, pair(`blob GET ${blobMB} warm, c=${cfg.concurrency} (MB/s)`, 'MB/s', g.cN), 1.2);
+      pair('  server CPU per GB served, c=1 (CPU-s/GB)', 'CPU-s', g.cpu1, 'lower');
+      pair(`  server CPU per GB served, c=${cfg.concurrency} (CPU-s/GB)`, 'CPU-s', g.cpuN, 'lower');
     }
     if (cfg.only.has('manifest')) {
       const m = await manifestGet(servers, cfg, useWrk);
       ratioTarget('manifest GET, berth/distribution', pair(`manifest GET by tag, c=${cfg.concurrency} (req/s, ${client})`, 'req/s', m.rps), 1.0);
+      const us = Object.fromEntries(Object.entries(m.cpuPerReq).map(([k, v]) => [k, v * 1e6]));
+      pair('  server CPU per manifest GET (µs)', 'µs', us, 'lower');
     }
     if (cfg.only.has('push')) {
       const p = await push(servers, cfg);
       const pushMB = `${cfg.pushBytes / MB} MB`;
       ratioTarget('push POST+PUT, berth/distribution', pair(`push ${pushMB} POST+PUT (MB/s)`, 'MB/s', p.mono), 1.0);
       ratioTarget('push chunked, berth/distribution', pair(`push ${pushMB} PATCH ${cfg.chunkBytes / MB} MB chunks (MB/s)`, 'MB/s', p.chunked), 1.0);
+      pair('  server CPU per GB pushed, POST+PUT (CPU-s/GB)', 'CPU-s', p.cpuMono, 'lower');
+      pair('  server CPU per GB pushed, chunked (CPU-s/GB)', 'CPU-s', p.cpuChunked, 'lower');
     }
     if (cfg.only.has('rss')) {
       const r: RssResult = await rss(servers, cfg);
@@ -102,7 +108,9 @@ async function main(): Promise<number> {
   console.log(`\nberth vs CNCF Distribution — ${when}${cfg.quick ? ' (BENCH_QUICK)' : ''}`);
   console.log(`machine: ${machine}; manifest client: ${client}; blob GET client: ${cfg.getClient}; ${((Date.now() - started) / 1000).toFixed(0)} s`);
   // Other work on the machine skews every figure; the load average shows whether there was any.
-  console.log(`load average (1 min) before: ${loadBefore}, after: ${loadavg()}\n`);
+  console.log(`load average (1 min) before: ${loadBefore}, after: ${loadavg()}`);
+  if (Number(loadBefore) > 0.5) console.log('warning: the machine was busy before the run started; figures are noisy, rerun on an idle machine');
+  console.log('');
   console.log(table(rows));
   console.log('\ntargets:');
   for (const v of verdicts) console.log(`  ${v.text}`);

@@ -38,7 +38,8 @@ export async function startBerthProcess(nodeFlags: string[]): Promise<Server> {
     log: { level: 'warn' },
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));
-  const berthJs = join(repoRoot(), 'bin', 'berth.js');
+  // BENCH_BERTH_BIN points at another build's bin/berth.js, to A/B a change against the same Distribution.
+  const berthJs = process.env.BENCH_BERTH_BIN ? resolve(process.env.BENCH_BERTH_BIN) : join(repoRoot(), 'bin', 'berth.js');
   const daemon = startDaemon(`berth :${port}`, process.execPath, [...nodeFlags, berthJs, 'serve', configFile], {
     cwd: dir,
     stdoutFile: join(dir, 'stdout.log'),
@@ -128,4 +129,18 @@ export function sampleRss(pid: number, everyMs: number): RssSampler {
       return { samples, peak: peakExact ? Math.max(now.hwm, sampledMax) : sampledMax, peakExact };
     },
   };
+}
+
+const CLK_TCK = 100; // USER_HZ: /proc reports times in 1/100 s on every Linux architecture Node runs on
+
+/**
+ * CPU seconds (user + system) the process has used so far, from /proc/<pid>/stat; with `children`, plus
+ * that of its exited children (curl clients).
+ */
+export function cpuSeconds(pid: number, children = false): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may itself contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const own = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  return (children ? own + Number(fields[13]) + Number(fields[14]) : own) / CLK_TCK; // cutime, cstime
 }

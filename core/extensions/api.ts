@@ -10,7 +10,7 @@ import type { Registry as PromRegistry } from 'prom-client';
 import type { ZodType } from 'zod';
 import type { DriverFactory } from '../storage/driver';
 
-export type { DriverFactory, DriverOptions, DriverWriter, FileInfo, StorageDriver } from '../storage/driver';
+export type { DriverFactory, DriverOptions, DriverWriter, FileInfo, ReadOptions, StorageDriver } from '../storage/driver';
 export type { Logger };
 
 /** The API version this build of berth implements. */

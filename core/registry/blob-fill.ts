@@ -19,6 +19,10 @@ export interface FillTarget {
   logger: Logger;
 }
 
+// Followers are many (32 nodes × several layers) and paced by their clients: small chunks keep each one's
+// buffers, and so the process's memory, bounded.
+const FOLLOW_CHUNK = 64 * 1024;
+
 type FillState = 'filling' | 'committed' | 'failed' | 'uncached';
 
 /**
@@ -147,7 +151,7 @@ export class BlobFill {
         const path = this.#state === 'committed' ? this.target.finalPath : this.target.spoolPath;
         let reader: Readable;
         try {
-          reader = await this.target.storage.reader(path, { start: pos, end: upto - 1 });
+          reader = await this.target.storage.reader(path, { start: pos, end: upto - 1, chunkSize: FOLLOW_CHUNK });
         } catch (err) {
           if (path === this.target.finalPath) throw err;
           if (this.#state === 'filling') await this.#changed(); // the spool is being moved into place

@@ -9,6 +9,17 @@ export interface FileInfo {
   isDir: boolean;
 }
 
+/** Where to read: bytes `start`..`end` (inclusive); `chunkSize` hints the size of the chunks to emit. */
+export interface ReadOptions {
+  start: number;
+  end?: number;
+  /**
+   * A hint for drivers that read in chunks: many concurrent slow readers (pull-through followers) want small
+   * chunks so memory stays bounded; a single fast reader wants large ones.
+   */
+  chunkSize?: number;
+}
+
 /**
  * A writer returned by {@link StorageDriver.writer}. Bytes written are invisible under the target path
  * until `commit()` resolves (appending writers excepted, see `writer`); `cancel()` removes every trace of
@@ -44,7 +55,7 @@ export interface StorageDriver {
   /** Size, mtime and kind of a path, or undefined when it does not exist. */
   stat(path: string): Promise<FileInfo | undefined>;
   /** A stream of the file's bytes from `start` (inclusive) to `end` (inclusive), or the whole file. */
-  reader(path: string, range?: { start: number; end?: number }): Promise<Readable>;
+  reader(path: string, range?: ReadOptions): Promise<Readable>;
   /**
    * A writer to `path`, creating parent directories. With `append`, continues the file at `path` (created
    * when missing) and `size` starts at its current length; appended bytes may be visible before commit, so

@@ -78,7 +78,7 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
       const fh = await fs.open(abs(path), 'r').catch(rethrowMissing);
       try {
         if ((await fh.stat()).isDirectory()) throw Object.assign(new Error(`is a directory: ${path}`), { code: 'EISDIR' });
-        return fh.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK });
+        return fh.createReadStream({ start: range?.start, end: range?.end, highWaterMark: range?.chunkSize ?? READ_CHUNK });
       } catch (err) {
         await fh.close();
         throw err;
