@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { parseDigest } from '../registry/digest';
-import { RegistryError } from '../registry/errors';
+import { BlobUnknown, RegistryError } from '../registry/errors';
 import type { Registry } from '../registry/registry';
 import { type AccessControl, noContent, repoName } from './route-helpers';
 
@@ -35,6 +35,26 @@ export function registerBlobRoutes(router: Router, registry: Registry, access: A
     if (ctx.method === 'HEAD') {
       ctx.status = 200;
       if (size !== undefined) ctx.length = size;
+      return;
+    }
+    if (blob.sendTo && size !== undefined) {
+      ctx.status = range ? 206 : 200;
+      if (range) ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+      ctx.length = range ? range.end - range.start + 1 : size;
+      // koa's stream piping allocates a buffer per read; the driver writes into the socket with reused ones.
+      ctx.respond = false;
+      try {
+        await blob.sendTo(ctx.res, range);
+        ctx.res.end();
+      } catch (err) {
+        if (!ctx.res.headersSent) {
+          ctx.respond = true;
+          throw (err as { code?: string }).code === 'ENOENT' ? BlobUnknown({ digest: digest.digest }) : err;
+        }
+        ctx.res.destroy(); // the client sees a short body, never a complete wrong one
+        if (!ctx.req.destroyed) ctx.state.log?.warn({ err }, 'failed to send blob');
+      }
+      registry.emitBlobPulled(repo, digest.digest, size);
       return;
     }
     if (range) {

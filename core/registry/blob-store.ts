@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
 import type { StorageDriver } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
@@ -20,6 +20,15 @@ export class BlobStore {
 
   async open(repo: string, digest: ParsedDigest, range?: { start: number; end: number }): Promise<Readable> {
     return this.storage.reader(layout.blob(repo, digest), range);
+  }
+
+  /** True when the driver can write blobs straight into a response (see StorageDriver.sendTo). */
+  get canSend(): boolean {
+    return this.storage.sendTo !== undefined;
+  }
+
+  async sendTo(repo: string, digest: ParsedDigest, dest: Writable, range?: { start: number; end: number }): Promise<number> {
+    return this.storage.sendTo!(layout.blob(repo, digest), dest, range);
   }
 
   async read(repo: string, digest: ParsedDigest): Promise<Buffer> {

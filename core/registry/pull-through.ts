@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
 import type { Logger } from 'pino';
 import type { ContentSource, StoredManifest } from '../extensions/api';
@@ -20,6 +20,8 @@ export interface BlobHandle {
   size?: number;
   /** Opens the bytes (a range of them when given); undefined for a HEAD. */
   open(range?: { start: number; end: number }): Promise<Readable>;
+  /** For local blobs on a driver that has it: writes straight into `dest` with reused buffers. */
+  sendTo?(dest: Writable, range?: { start: number; end: number }): Promise<number>;
 }
 
 /**
@@ -149,7 +151,8 @@ export class PullThrough {
   private async localBlob(repo: string, digest: ParsedDigest): Promise<(BlobHandle & { settled: Promise<void> }) | undefined> {
     const size = await this.blobs.size(repo, digest);
     if (size === undefined) return undefined;
-    return { size, open: (range) => this.blobs.open(repo, digest, range), settled: Promise.resolve() };
+    const sendTo = this.blobs.canSend ? (dest: Writable, range?: { start: number; end: number }) => this.blobs.sendTo(repo, digest, dest, range) : undefined;
+    return { size, open: (range) => this.blobs.open(repo, digest, range), sendTo, settled: Promise.resolve() };
   }
 
   private async startFill(localRepo: string, repo: string, digest: ParsedDigest, ns: string | undefined, sources: ContentSource[]) {

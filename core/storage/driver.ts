@@ -57,6 +57,12 @@ export interface StorageDriver {
   /** A stream of the file's bytes from `start` (inclusive) to `end` (inclusive), or the whole file. */
   reader(path: string, range?: ReadOptions): Promise<Readable>;
   /**
+   * Optional fast path for serving: writes the file (or a range) into `dest` with a few reused buffers and
+   * resolves with the bytes written once `dest` has accepted them all; rejects if `dest` closes first.
+   * Missing paths reject with ENOENT before anything is written.
+   */
+  sendTo?(path: string, dest: Writable, range?: ReadOptions): Promise<number>;
+  /**
    * A writer to `path`, creating parent directories. With `append`, continues the file at `path` (created
    * when missing) and `size` starts at its current length; appended bytes may be visible before commit, so
    * appending is only for upload scratch files the registry never serves, and `cancel()` restores the length

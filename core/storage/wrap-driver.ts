@@ -86,6 +86,10 @@ export function wrapDriver(inner: StorageDriver, opts: WrapDriverOptions): Stora
     const link = inner.link.bind(inner);
     wrapped.link = (from, to) => op('link', [from, to], () => link(from, to));
   }
+  if (inner.sendTo) {
+    const sendTo = inner.sendTo.bind(inner);
+    wrapped.sendTo = (path, dest, range) => op('sendTo', [path], () => sendTo(path, dest, range));
+  }
   if (inner.redirectURL) {
     const redirectURL = inner.redirectURL.bind(inner);
     wrapped.redirectURL = (path, method) => op('redirectURL', [path], () => redirectURL(path, method));

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it, type TestContext } from 'node:test';
 import { pino } from 'pino';
@@ -82,6 +82,42 @@ function contractTests(check: Check): void {
     assert.deepEqual(await readAll(await d.reader('rd/file', { start: 100, end: 199 })), data.subarray(100, 200));
     assert.deepEqual(await readAll(await d.reader('rd/file', { start: 990, end: 999 })), data.subarray(990));
     assert.deepEqual(await readAll(await d.reader('rd/file', { start: 0, end: 0 })), data.subarray(0, 1));
+  });
+
+  check('sendTo, where the driver has it, writes files and ranges unchanged into a slow destination', async ({ d, t }) => {
+    if (!d.sendTo) return t.skip('optional capability: the driver has no sendTo');
+    const data = Buffer.from(Array.from({ length: 3 * MiB + 12345 }, (_, i) => (i * 7 + (i >> 11)) % 253));
+    await d.putContent('sd/file', data);
+    // Each chunk is read only when its write completes: a driver reusing a buffer too early is caught here.
+    const slowSink = () => {
+      const parts: Buffer[] = [];
+      const sink = new Writable({
+        highWaterMark: 1024,
+        write(chunk: Buffer, _enc, done) {
+          setTimeout(() => {
+            parts.push(Buffer.from(chunk));
+            done();
+          }, 1);
+        },
+      });
+      return { sink, bytes: () => Buffer.concat(parts) };
+    };
+    const whole = slowSink();
+    assert.equal(await d.sendTo('sd/file', whole.sink), data.length);
+    assert.ok(whole.bytes().equals(data), 'whole file');
+    const part = slowSink();
+    assert.equal(await d.sendTo('sd/file', part.sink, { start: 1000, end: 2 * MiB }), 2 * MiB - 999);
+    assert.ok(part.bytes().equals(data.subarray(1000, 2 * MiB + 1)), 'range');
+    await assert.rejects(d.sendTo('sd/missing', slowSink().sink), isENOENT);
+    let received = 0;
+    const quitter = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        received += chunk.length;
+        if (received > MiB) this.destroy();
+        done();
+      },
+    });
+    await assert.rejects(d.sendTo('sd/file', quitter));
   });
 
   check('reader and getContent of a missing path reject with code ENOENT', async ({ d }) => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Writable } from 'node:stream';
+import { sendFileRange } from './send-file';
 import { finished } from 'node:stream/promises';
 import type { DriverWriter, FileInfo, StorageDriver } from '../../core/storage/driver';
 
@@ -82,6 +83,18 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
       } catch (err) {
         await fh.close();
         throw err;
+      }
+    },
+
+    async sendTo(path, dest, range) {
+      const fh = await fs.open(abs(path), 'r').catch(rethrowMissing);
+      try {
+        const { size } = await fh.stat();
+        const start = range?.start ?? 0;
+        const end = Math.min(range?.end ?? size - 1, size - 1);
+        return end < start ? 0 : await sendFileRange(fh, dest, start, end);
+      } finally {
+        await fh.close();
       }
     },
 
