@@ -23,6 +23,7 @@ import { PullThrough } from './registry/pull-through';
 import { Registry } from './registry/registry';
 import { createLocalLocks } from './registry/repo-lock';
 import { RepoStore } from './registry/repo-store';
+import { startRetention } from './registry/retention';
 import { wrapDriver } from './storage/wrap-driver';
 import { BUILT_FEATURES, BUILTIN_MODULES } from './builtins';
 import { AuthService } from './auth/auth-service';
@@ -97,6 +98,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.singleton(TOKENS.Registry, Registry);
   const registry = scope.resolve<Registry>(TOKENS.Registry);
   host.setRegistry(registry);
+  const retention = await startRetention({ ...config.storage, registry, events, logger });
 
   const koa = createHttpApp({
     logger,
@@ -141,6 +143,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         await stopServer(server, graceMs);
         reloader?.stop();
         await host.close();
+        await retention.close();
         await auth.close();
         await storage.close?.();
         await scope.dispose();

@@ -27,5 +27,5 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
 /** Config features that are built (ids from core/config/unbuilt-features.ts); the rest warn at start-up. */
 export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
   'http.auth.htpasswd', 'http.auth.ldap', 'http.auth.bearer', 'http.auth.apikey', 'http.auth.mtls', 'http.accessControl',
-  'extensions.sync',
+  'extensions.sync', 'storage.retention',
 ]);

@@ -70,8 +70,6 @@ export default defineExtension<SyncConfig>({
 
     const ttls = config.registries.map((r) => r.ttl).filter((t) => t > 0);
     if (ttls.length > 0) {
-      ctx.events.on('image.pulled', (e) => eviction.touch(e.digest));
-      ctx.events.on('blob.pulled', (e) => eviction.touch(e.digest));
       const every = Math.max(MIN_SWEEP_MS, Math.min(MAX_SWEEP_MS, Math.floor(Math.min(...ttls) / 4)));
       ctx.schedule(every, () => eviction.sweep());
     }

@@ -1,0 +1,289 @@
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import picomatch from 'picomatch';
+import type { RetentionConfig, RetentionPolicy } from '../config/retention-schema';
+import type { Descriptor, RegistryEvents, RegistryFacade } from '../extensions/api';
+import { tagOf } from './oci-index';
+import type { Registry } from './registry';
+
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+// Pull times are written at most this often (and on close): a crash loses at most this much of them.
+const FLUSH_MS = 30_000;
+
+/**
+ * When each manifest or blob was last pulled (by digest) and first pushed or cached (per repository), kept in
+ * `<root>/_berth/access-times.json` so a restart neither makes everything look freshly pulled nor never pulled.
+ * Content the record has never seen counts as pulled when the record was created, and as pushed when it is
+ * first looked at, so turning retention on never deletes at once what berth had no times for.
+ */
+export class AccessTimes {
+  #pulled = new Map<string, number>();
+  #pushed = new Map<string, number>();
+  #since = Date.now();
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly file: string, private readonly logger: Logger) {}
+
+  static async open(rootDirectory: string, logger: Logger): Promise<AccessTimes> {
+    const times = new AccessTimes(join(rootDirectory, '_berth', 'access-times.json'), logger);
+    try {
+      const saved = JSON.parse(await readFile(times.file, 'utf8')) as { since?: number; pulled?: Record<string, number>; pushed?: Record<string, number> };
+      if (typeof saved.since === 'number') times.#since = saved.since;
+      times.#pulled = new Map(Object.entries(saved.pulled ?? {}));
+      times.#pushed = new Map(Object.entries(saved.pushed ?? {}));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ file: times.file, err }, 'failed to read access times, starting afresh');
+      times.#schedule();
+    }
+    return times;
+  }
+
+  pulledAt(digest: string): number {
+    return this.#pulled.get(digest) ?? this.#since;
+  }
+
+  pushedAt(repo: string, digest: string): number {
+    const key = `${repo}@${digest}`;
+    const at = this.#pushed.get(key);
+    if (at !== undefined) return at;
+    this.markPushed(repo, digest);
+    return this.#pushed.get(key)!;
+  }
+
+  markPulled(digest: string, at = Date.now()): void {
+    this.#pulled.set(digest, at);
+    this.#schedule();
+  }
+
+  markPushed(repo: string, digest: string, at = Date.now()): void {
+    this.#pushed.set(`${repo}@${digest}`, at);
+    this.#schedule();
+  }
+
+  /** Forgets a repository's deleted content (its push times; pull times are per digest and shared). */
+  forget(repo: string, digest: string): void {
+    if (this.#pushed.delete(`${repo}@${digest}`)) this.#schedule();
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      await this.#flush();
+    }
+    await this.#writing;
+  }
+
+  #schedule(): void {
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      void this.#flush();
+    }, FLUSH_MS).unref();
+  }
+
+  // Written beside the target and renamed over it: a crash leaves the old record or the new one.
+  #flush(): Promise<void> {
+    const body = JSON.stringify({ since: this.#since, pulled: Object.fromEntries(this.#pulled), pushed: Object.fromEntries(this.#pushed) });
+    this.#writing = this.#writing.then(async () => {
+      const temp = `${this.file}.${process.pid}.tmp`;
+      await mkdir(join(this.file, '..'), { recursive: true });
+      const fh = await open(temp, 'w', 0o600);
+      try {
+        await fh.writeFile(body);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(temp, this.file);
+    }).catch((err: unknown) => this.logger.warn({ file: this.file, err }, 'failed to write access times'));
+    return this.#writing;
+  }
+}
+
+/**
+ * Deletes manifests of a repository, indexes first (a child an index lists cannot go before it), then the
+ * blobs they used that nothing left references and `keepBlob` spares. Shared by retention and the sync TTL.
+ * A manifest an index that stays still lists, or a blob a remaining manifest uses, is skipped, not an error.
+ */
+export async function removeManifests(registry: RegistryFacade, repo: string, manifests: Descriptor[], keepBlob: (digest: string) => boolean): Promise<{ manifests: number; blobs: number }> {
+  const sorted = [...manifests].sort((a, b) => Number(INDEX_TYPES.has(b.mediaType)) - Number(INDEX_TYPES.has(a.mediaType)));
+  const removed = { manifests: 0, blobs: 0 };
+  for (const m of sorted) {
+    try {
+      await registry.deleteManifest(repo, m.digest);
+      removed.manifests++;
+    } catch {
+      // Still listed by an index that stays.
+    }
+  }
+  if (removed.manifests === 0) return removed;
+  for (const digest of await registry.listBlobs(repo)) {
+    if (keepBlob(digest)) continue;
+    try {
+      await registry.deleteBlob(repo, digest);
+      removed.blobs++;
+    } catch {
+      // Referenced by a manifest that stays.
+    }
+  }
+  return removed;
+}
+
+/**
+ * Zot's `storage.retention`, run every `gcInterval` over every repository (pushed and pulled-through alike):
+ * the first policy whose `repositories` glob matches decides; tags no `keepTags` rule keeps are removed, then
+ * untagged manifests nothing references (when `deleteUntagged`) once older than `delay`. Content pulled within
+ * `delay` is never deleted, so a pull in progress keeps its manifest and blobs.
+ */
+export class Retention {
+  readonly #policies: Array<{ match: (repo: string) => boolean; policy: RetentionPolicy }>;
+  #running: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: RetentionConfig,
+    private readonly registry: Registry,
+    private readonly times: AccessTimes,
+    private readonly logger: Logger,
+  ) {
+    this.#policies = config.policies.map((policy) => ({ match: picomatch(policy.repositories, { dot: true }), policy }));
+  }
+
+  /** A run still going is joined, never started twice. */
+  run(now = Date.now()): Promise<void> {
+    return (this.#running ??= this.#runAll(now).finally(() => (this.#running = undefined)));
+  }
+
+  /** Resolves when no run is going (close waits for it). */
+  async idle(): Promise<void> {
+    await this.#running?.catch(() => undefined);
+  }
+
+  async #runAll(now: number): Promise<void> {
+    for (const repo of await this.registry.listRepositories()) {
+      const policy = this.#policies.find((p) => p.match(repo))?.policy;
+      if (!policy) continue; // berth has no GC yet: repositories no policy names are left alone
+      await this.#apply(repo, policy, now).catch((err: unknown) => this.logger.warn({ repo, err }, 'failed to apply retention policy'));
+    }
+  }
+
+  async #apply(repo: string, policy: RetentionPolicy, now: number): Promise<void> {
+    const dryRun = this.config.dryRun;
+    const recent = (at: number) => now - at < this.config.delay;
+    const entries = await this.registry.listManifests(repo);
+    const doomedTags = this.#tagsToDelete(repo, policy, entries, now);
+    for (const tag of doomedTags) {
+      this.logger.info({ repo, tag, dryRun }, 'retention: removing tag');
+      if (!dryRun) await this.registry.deleteManifest(repo, tag).catch(() => undefined);
+    }
+    if (!policy.deleteUntagged) return;
+    // Untagged = no tag left after the removals above. Repeated until stable: an index that goes frees its children.
+    const tagged = new Set(entries.filter((d) => tagOf(d) !== undefined && !doomedTags.has(tagOf(d)!)).map((d) => d.digest));
+    const infos = new Map<string, { desc: Descriptor; children: string[]; referrer: boolean }>();
+    for (const d of entries) {
+      if (infos.has(d.digest)) continue;
+      const info = await this.registry.manifests.info(repo, d.digest);
+      infos.set(d.digest, { desc: d, children: (info?.children ?? []).map((c) => c.digest), referrer: info?.subject !== undefined });
+    }
+    const keep = policy.keepUntagged ?? [];
+    const pushedAt = (x: string) => this.times.pushedAt(repo, x);
+    const pulledAt = (x: string) => this.times.pulledAt(x);
+    const untagged = [...infos.keys()].filter((digest) => !tagged.has(digest));
+    const doomedSet = new Set<string>();
+    for (let changed = true; changed; ) {
+      changed = false;
+      const referenced = new Set([...infos].filter(([digest]) => !doomedSet.has(digest)).flatMap(([, i]) => i.children));
+      for (const [digest, i] of infos) {
+        if (doomedSet.has(digest) || tagged.has(digest) || referenced.has(digest) || i.referrer) continue; // deleteReferrers is not built
+        if (recent(pushedAt(digest)) || recent(pulledAt(digest))) continue;
+        if (keep.some((rule) => keeps(rule, untagged, digest, pushedAt, pulledAt, now))) continue;
+        doomedSet.add(digest);
+        changed = true;
+      }
+    }
+    const doomed = [...doomedSet].map((digest) => infos.get(digest)!.desc);
+    if (doomed.length === 0) return;
+    this.logger.info({ repo, manifests: doomed.map((d) => d.digest), dryRun }, 'retention: removing untagged manifests');
+    if (dryRun) return;
+    const removed = await removeManifests(this.registry, repo, doomed, (digest) => recent(pulledAt(digest)) || recent(pushedAt(digest)));
+    for (const d of doomed) this.times.forget(repo, d.digest);
+    this.logger.info({ repo, ...removed }, 'retention removed content');
+  }
+
+  #tagsToDelete(repo: string, policy: RetentionPolicy, entries: Descriptor[], now: number): Set<string> {
+    const doomed = new Set<string>();
+    if (policy.keepTags.length === 0) return doomed; // Zot: no keepTags = keep every tag
+    const digestOf = new Map(entries.flatMap((d) => (tagOf(d) ? [[tagOf(d)!, d.digest] as const] : [])));
+    const rules = policy.keepTags.map((rule) => ({ rule, patterns: rule.patterns.map((p) => new RegExp(p)), tags: [] as string[] }));
+    for (const tag of digestOf.keys()) {
+      const group = rules.find((r) => r.patterns.length === 0 || r.patterns.some((re) => re.test(tag)));
+      if (group) group.tags.push(tag);
+      else doomed.add(tag);
+    }
+    const pushed = (tag: string) => this.times.pushedAt(repo, digestOf.get(tag)!);
+    const pulled = (tag: string) => this.times.pulledAt(digestOf.get(tag)!);
+    for (const { rule, tags } of rules) for (const tag of tags) if (!keeps(rule, tags, tag, pushed, pulled, now)) doomed.add(tag);
+    return doomed;
+  }
+}
+
+type KeepRule = Pick<RetentionPolicy['keepTags'][number], 'mostRecentlyPushedCount' | 'mostRecentlyPulledCount' | 'pushedWithin' | 'pulledWithin'>;
+
+/** Zot: an item is kept when any rule that is set holds; a rule with nothing set keeps everything. */
+function keeps(rule: KeepRule, group: string[], item: string, pushed: (x: string) => number, pulled: (x: string) => number, now: number): boolean {
+  const set = rule.mostRecentlyPushedCount > 0 || rule.mostRecentlyPulledCount > 0 || rule.pushedWithin !== undefined || rule.pulledWithin !== undefined;
+  if (!set) return true;
+  const topBy = (at: (x: string) => number, n: number) => n > 0 && [...group].sort((a, b) => at(b) - at(a)).slice(0, n).includes(item);
+  return topBy(pushed, rule.mostRecentlyPushedCount)
+    || topBy(pulled, rule.mostRecentlyPulledCount)
+    || (rule.pushedWithin !== undefined && now - pushed(item) < rule.pushedWithin)
+    || (rule.pulledWithin !== undefined && now - pulled(item) < rule.pulledWithin);
+}
+
+// One record per app, reachable from its registry (the sync extension's TTL reads the same pull times).
+const attached = new WeakMap<object, AccessTimes>();
+
+export function attachAccessTimes(registry: object, times: AccessTimes): void {
+  attached.set(registry, times);
+}
+
+export function accessTimesOf(registry: object): AccessTimes | undefined {
+  return attached.get(registry);
+}
+
+/**
+ * Records pull and push times from the app's events and runs retention every `gcInterval` when policies are
+ * configured. Returns what `close()` must stop.
+ */
+export async function startRetention(o: {
+  rootDirectory: string;
+  gcInterval: number;
+  retention: RetentionConfig;
+  registry: Registry;
+  events: RegistryEvents;
+  logger: Logger;
+}): Promise<{ times: AccessTimes; retention?: Retention; close(): Promise<void> }> {
+  const times = await AccessTimes.open(o.rootDirectory, o.logger);
+  attachAccessTimes(o.registry, times);
+  o.events.on('image.pulled', (e) => times.markPulled(e.digest));
+  o.events.on('blob.pulled', (e) => times.markPulled(e.digest));
+  o.events.on('manifest.pushed', (e) => times.markPushed(e.repo, e.digest));
+  o.events.on('blob.committed', (e) => times.markPushed(e.repo, e.digest));
+  let timer: NodeJS.Timeout | undefined;
+  let retention: Retention | undefined;
+  if (o.retention.policies.length > 0 && o.gcInterval > 0) {
+    retention = new Retention(o.retention, o.registry, times, o.logger.child({ component: 'retention' }));
+    const r = retention;
+    timer = setInterval(() => void r.run().catch((err: unknown) => o.logger.warn({ err }, 'failed to run retention')), o.gcInterval).unref();
+  }
+  return {
+    times,
+    retention,
+    async close() {
+      clearInterval(timer);
+      await retention?.idle();
+      await times.close();
+    },
+  };
+}
