@@ -53,6 +53,8 @@ export default defineExtension<SyncConfig>({
           client,
           manifestCheckInterval: reg.manifestCheckInterval,
           onlySigned: reg.onlySigned,
+          localManifest: async (repo, digest) => (await ctx.registry.getManifest(repo, digest))?.bytes,
+          localManifests: (repo) => ctx.registry.listManifests(repo),
           logger: logger.child({ upstream: router.host }),
           onCached: (repo) => {
             if (!cachedBy.has(repo)) cachedBy.set(repo, index);

@@ -1,7 +1,7 @@
 import { readBody, type UpstreamClient } from './upstream-client';
 
 // Artifact types of signatures pushed as OCI referrers: cosign (new and bundle formats) and notation.
-const SIGNATURE_ARTIFACT_TYPES = new Set([
+export const SIGNATURE_ARTIFACT_TYPES = new Set([
   'application/vnd.dev.cosign.artifact.sig.v1+json',
   'application/vnd.dev.sigstore.bundle.v0.3+json',
   'application/vnd.cncf.notary.signature',

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ContentSource, UpstreamBlob, UpstreamManifest } from '../../core/extensions/api';
 import type { RegistryRouter } from './routing';
-import { isSigned } from './signatures';
+import { isSigned, SIGNATURE_ARTIFACT_TYPES } from './signatures';
 import { readBody, type UpstreamClient } from './upstream-client';
 
 /** Every manifest type berth stores as is; asking for all of them keeps the upstream's bytes and digests. */
@@ -24,6 +24,9 @@ export interface SyncSourceOptions {
   manifestCheckInterval: number;
   onlySigned: boolean;
   logger: Logger;
+  /** Local manifests (never asks upstream): `onlySigned` admits the children of an index already cached. */
+  localManifest(localRepo: string, digest: string): Promise<Buffer | undefined>;
+  localManifests(localRepo: string): Promise<Array<{ digest: string; mediaType: string }>>;
   /** Told where pulled-through content was stored (eviction watches these repositories). */
   onCached(localRepo: string): void;
 }
@@ -53,7 +56,7 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
       const bytes = await readBody(res, MAX_MANIFEST_BYTES);
       const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
       const mediaType = mediaTypeOf(res.headers['content-type'], bytes);
-      if (o.onlySigned && !reference.includes(':') && !(await isSigned(client, r.upstream, digest))) {
+      if (o.onlySigned && !(await admitted(o, r, reference, digest, bytes))) {
         o.logger.warn({ repo: r.upstream, reference, digest }, 'skipping unsigned image (onlySigned)');
         return undefined;
       }
@@ -93,6 +96,34 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
       throw new Error(`upstream answered ${res.statusCode} for blob ${digest}`);
     },
   };
+}
+
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const LEGACY_SIGNATURE_TAG = /^sha256-[a-f0-9]{64}\.sig$/;
+
+/**
+ * `onlySigned`, by tag and by digest alike: a manifest is served when it is signed upstream itself, when it
+ * is a signature (cosign's legacy tag, or a referrer of a signature artifact type), or, by digest, when an
+ * index already cached in the repository lists it (the index passed this check: cosign signs the index, not
+ * each platform).
+ */
+async function admitted(o: SyncSourceOptions, r: { upstream: string; local: string }, reference: string, digest: string, bytes: Buffer): Promise<boolean> {
+  if (LEGACY_SIGNATURE_TAG.test(reference)) return true;
+  try {
+    const parsed = JSON.parse(bytes.toString('utf8')) as { subject?: unknown; artifactType?: string; config?: { mediaType?: string } };
+    const type = parsed.artifactType ?? parsed.config?.mediaType;
+    if (parsed.subject !== undefined && type !== undefined && SIGNATURE_ARTIFACT_TYPES.has(type)) return true;
+  } catch {
+    // not JSON: judged by its signature below
+  }
+  if (reference.includes(':')) {
+    for (const m of await o.localManifests(r.local)) {
+      if (!INDEX_TYPES.has(m.mediaType)) continue;
+      const index = await o.localManifest(r.local, m.digest);
+      if (index && (JSON.parse(index.toString('utf8')) as { manifests?: Array<{ digest: string }> }).manifests?.some((c) => c.digest === digest)) return true;
+    }
+  }
+  return isSigned(o.client, r.upstream, digest);
 }
 
 /** The Content-Type without parameters, else the manifest's own mediaType field. */
