@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalHost } from './routing';
 
@@ -8,21 +10,46 @@ export interface Credentials {
 }
 
 /**
- * Zot's `credentialsFile`: JSON keyed by registry host[:port] without scheme. A missing or unreadable file
- * is logged and treated as empty, as Zot does, so anonymous pulls keep working.
+ * Zot's `credentialsFile`: JSON keyed by registry host[:port] without scheme, then (as Zot, for hosts the file
+ * does not name) the Docker client's `config.json` (`$DOCKER_CONFIG`, else `~/.docker`): `auths.<host>.auth`,
+ * base64 `user:password`. A missing or unreadable file is logged and treated as empty, so anonymous pulls work.
  */
-export function loadCredentials(file: string | undefined, logger: Logger): Map<string, Credentials> {
+export function loadCredentials(file: string | undefined, logger: Logger, dockerConfigDir = process.env.DOCKER_CONFIG ?? join(homedir(), '.docker')): Map<string, Credentials> {
   const out = new Map<string, Credentials>();
-  if (!file) return out;
+  if (file) {
+    try {
+      const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { username?: unknown; password?: unknown }>;
+      for (const [host, c] of Object.entries(raw)) {
+        if (typeof c?.username === 'string' && typeof c.password === 'string') out.set(host.toLowerCase(), { username: c.username, password: c.password });
+      }
+    } catch (err) {
+      logger.warn({ file, err }, 'failed to read sync credentialsFile');
+    }
+  }
+  const dockerConfig = join(dockerConfigDir, 'config.json');
+  if (!existsSync(dockerConfig)) return out;
   try {
-    const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { username?: unknown; password?: unknown }>;
-    for (const [host, c] of Object.entries(raw)) {
-      if (typeof c?.username === 'string' && typeof c.password === 'string') out.set(host.toLowerCase(), { username: c.username, password: c.password });
+    const raw = JSON.parse(readFileSync(dockerConfig, 'utf8')) as { auths?: Record<string, { auth?: unknown; username?: unknown; password?: unknown }> };
+    for (const [key, entry] of Object.entries(raw.auths ?? {})) {
+      const host = key.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase(); // "https://index.docker.io/v1/" too
+      if (out.has(host)) continue;
+      const c = dockerAuth(entry);
+      if (c) out.set(host, c);
     }
   } catch (err) {
-    logger.warn({ file, err }, 'failed to read sync credentialsFile');
+    logger.warn({ file: dockerConfig, err }, 'failed to read docker config.json');
   }
   return out;
+}
+
+function dockerAuth(entry: { auth?: unknown; username?: unknown; password?: unknown }): Credentials | undefined {
+  if (typeof entry?.auth === 'string' && entry.auth !== '') {
+    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon > 0) return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  }
+  if (typeof entry?.username === 'string' && typeof entry.password === 'string') return { username: entry.username, password: entry.password };
+  return undefined;
 }
 
 /** The credentials for a host: exact host[:port] first, then Docker Hub's aliases folded together. */
