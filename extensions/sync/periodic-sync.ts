@@ -7,6 +7,7 @@ import type { RegistryRouter } from './routing';
 import { cosignTag, isSigned } from './signatures';
 import { MANIFEST_ACCEPT, mediaTypeOf } from './sync-source';
 import type { SyncMetrics, SyncRun } from './sync-metrics';
+import { LimitedUpstream } from './limited-upstream';
 import { readBody, type UpstreamClient } from './upstream-client';
 
 type Content = NonNullable<SyncRegistryConfig['content']>[number];
@@ -26,7 +27,7 @@ const hasGlob = (s: string) => /[*?[{]/.test(s);
 export interface PeriodicSyncOptions {
   reg: SyncRegistryConfig;
   router: RegistryRouter;
-  client: UpstreamClient;
+  client: Pick<UpstreamClient, 'request'>;
   registry: () => RegistryFacade;
   metrics: SyncMetrics;
   logger: Logger;
@@ -60,16 +61,23 @@ export async function runPeriodicSync(o: PeriodicSyncOptions): Promise<void> {
   }
   const run = metrics.startRun(label, images.length);
   logger.info({ upstream: label, images: images.length }, 'periodic sync started');
-  for (const { repo, tag } of images) {
-    const result = await withRetries(reg, () => copyImage(o, run, repo, tag), (err, attempt) => {
-      logger.warn({ upstream: label, repo, tag, attempt, err }, 'failed to sync image, retrying');
+  const limited = new LimitedUpstream(client, reg.reqConcurrent);
+  const copyOne = async ({ repo, tag }: { repo: string; tag: string }) => {
+    const attempt = () => limited.operation(reg.syncTimeout, (up) => copyImage({ ...o, client: up }, run, repo, tag));
+    const result = await withRetries(reg, attempt, (err, n) => {
+      logger.warn({ upstream: label, repo, tag, attempt: n, err }, 'failed to sync image, retrying');
     }).catch((err: unknown) => {
       logger.warn({ upstream: label, repo, tag, err }, 'failed to sync image');
       return 'failed' as const;
     });
     run.imageDone(result);
     logger.info({ upstream: label, repo, tag, result, done: run.done, total: images.length, bytes: run.bytes }, 'periodic sync progress');
-  }
+  };
+  // As many images at once as requests may run: the limit itself is on requests (LimitedUpstream).
+  const queue = [...images];
+  await Promise.all(Array.from({ length: Math.min(reg.reqConcurrent, queue.length) }, async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) await copyOne(next);
+  }));
   logger.info({ upstream: label, images: images.length, bytes: run.bytes }, 'periodic sync finished');
 }
 
@@ -129,8 +137,8 @@ async function copyTree(o: PeriodicSyncOptions, run: SyncRun, repo: string, loca
     await copyTree(o, run, repo, local, fetched);
     await o.registry().putManifest(local, child.digest, fetched.mediaType, fetched.bytes);
   }
-  for (const blob of [...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? [])]) {
-    if ((await o.registry().hasBlob(local, blob.digest)) !== undefined) continue;
+  await Promise.all([...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? [])].map(async (blob) => {
+    if ((await o.registry().hasBlob(local, blob.digest)) !== undefined) return;
     const res = await o.client.request('GET', `/v2/${repo}/blobs/${blob.digest}`, { repo });
     if (res.statusCode !== 200) {
       res.resume();
@@ -138,10 +146,10 @@ async function copyTree(o: PeriodicSyncOptions, run: SyncRun, repo: string, loca
     }
     await o.registry().putBlob(local, blob.digest, res, blob.size);
     run.addBytes(blob.size);
-  }
+  }));
 }
 
-async function getManifest(client: UpstreamClient, repo: string, reference: string): Promise<Fetched> {
+async function getManifest(client: Pick<UpstreamClient, 'request'>, repo: string, reference: string): Promise<Fetched> {
   const res = await client.request('GET', `/v2/${repo}/manifests/${reference}`, { repo, headers: { accept: MANIFEST_ACCEPT } });
   if (res.statusCode !== 200) {
     res.resume();
@@ -152,7 +160,7 @@ async function getManifest(client: UpstreamClient, repo: string, reference: stri
 }
 
 /** A paginated Distribution list (`_catalog` or tags), following `Link: <…>; rel="next"`. */
-async function listPaged(client: UpstreamClient, first: string, key: 'repositories' | 'tags', repo?: string): Promise<string[]> {
+async function listPaged(client: Pick<UpstreamClient, 'request'>, first: string, key: 'repositories' | 'tags', repo?: string): Promise<string[]> {
   const out: string[] = [];
   let next: string | undefined = `${first}?n=1000`;
   while (next) {

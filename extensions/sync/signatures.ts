@@ -16,7 +16,7 @@ export function cosignTag(digest: string): string {
  * `onlySigned`: the upstream holds a cosign signature (legacy tag) or a cosign/notation referrer for the
  * digest. Zot's check is the same; verifying the signature itself is the trust extension's job.
  */
-export async function isSigned(client: UpstreamClient, repo: string, digest: string): Promise<boolean> {
+export async function isSigned(client: Pick<UpstreamClient, 'request'>, repo: string, digest: string): Promise<boolean> {
   const head = await client.request('HEAD', `/v2/${repo}/manifests/${cosignTag(digest)}`, {
     repo,
     headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
