@@ -107,6 +107,16 @@ export interface RegistryFacade {
   listBlobs(repo: string): Promise<string[]>;
   /** Deletes a blob no manifest of the repository references; rejects (UNSUPPORTED) when one still does. */
   deleteBlob(repo: string, digest: string): Promise<void>;
+  /**
+   * When content was last pulled (ms since the epoch), from the durable record kept under the root
+   * directory; content never pulled counts from when the record began (so nothing looks stale at once).
+   */
+  lastPulled(digest: string): number;
+  /**
+   * Deletes manifests (indexes before their children; one an index that stays still lists is skipped), then
+   * the repository's blobs no remaining manifest uses, except those `keepBlob` protects. Returns the counts.
+   */
+  removeManifests(repo: string, manifests: Descriptor[], keepBlob: (digest: string) => boolean): Promise<{ manifests: number; blobs: number }>;
 }
 
 export interface RegistryEventMap {

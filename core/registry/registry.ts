@@ -12,6 +12,7 @@ import { ManifestStore, type PutManifestResult } from './manifest-store';
 import { MediaTypes } from './media-types';
 import { assertRepositoryName } from './names';
 import { RepoStore } from './repo-store';
+import { accessTimesOf, removeManifests } from './retention';
 import { tagsOf } from './oci-index';
 
 export type { BlobHandle } from './pull-through';
@@ -157,5 +158,12 @@ export class Registry implements RegistryFacade {
   emitBlobPulled(repo: string, digest: string, size: number): void {
     this.events.emit('blob.pulled', { repo, digest, size });
   }
-}
 
+  lastPulled(digest: string): number {
+    return accessTimesOf(this)?.pulledAt(digest) ?? 0;
+  }
+
+  removeManifests(repo: string, manifests: Descriptor[], keepBlob: (digest: string) => boolean): Promise<{ manifests: number; blobs: number }> {
+    return removeManifests(this, assertRepositoryName(repo), manifests, keepBlob);
+  }
+}

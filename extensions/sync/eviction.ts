@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
 import type { RegistryFacade } from '../../core/extensions/api';
-import { accessTimesOf, removeManifests, type AccessTimes } from '../../core/registry/retention';
 import type { SyncMetrics } from './sync-metrics';
 
 /**
  * Removes pulled-through content not pulled within a TTL (berth's `ttl`, like Distribution's proxy). Pull times
- * are the app's durable record (core/registry/retention.ts), shared with `storage.retention`: a restart neither
+ * are the app's durable record (`registry.lastPulled`), shared with `storage.retention`: a restart neither
  * makes cached content look fresh nor stale. It never breaks a pull in progress: what a client is pulling was just
  * touched, a deleted file stays readable to a reader that has it open, and a blob evicted between manifest and
  * blob requests is a plain miss that pulls through again.
@@ -27,20 +26,18 @@ export class CacheEviction {
 
   async sweep(now = Date.now()): Promise<void> {
     const reg = this.registry();
-    const times = accessTimesOf(reg);
-    if (!times) return;
     for (const repo of await reg.listRepositories()) if (this.ttlFor(repo) > 0) this.#repos.add(repo);
     for (const repo of this.#repos) {
       const ttl = this.ttlFor(repo);
-      if (ttl > 0) await this.#sweepRepo(reg, times, repo, now - ttl).catch((err: unknown) => this.logger.warn({ repo, err }, 'failed to evict cached content'));
+      if (ttl > 0) await this.#sweepRepo(reg, repo, now - ttl).catch((err: unknown) => this.logger.warn({ repo, err }, 'failed to evict cached content'));
     }
   }
 
-  async #sweepRepo(reg: RegistryFacade, times: AccessTimes, repo: string, cutoff: number): Promise<void> {
-    const stale = (digest: string) => times.pulledAt(digest) < cutoff;
+  async #sweepRepo(reg: RegistryFacade, repo: string, cutoff: number): Promise<void> {
+    const stale = (digest: string) => reg.lastPulled(digest) < cutoff;
     const manifests = (await reg.listManifests(repo)).filter((m) => stale(m.digest));
     if (manifests.length === 0) return;
-    const removed = await removeManifests(reg, repo, manifests, (digest) => !stale(digest));
+    const removed = await reg.removeManifests(repo, manifests, (digest) => !stale(digest));
     this.metrics.evicted.inc({ kind: 'manifest' }, removed.manifests);
     this.metrics.evicted.inc({ kind: 'blob' }, removed.blobs);
     if (removed.manifests > 0) this.logger.info({ repo, ...removed }, 'evicted cached content past its ttl');
