@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../core/storage/atomic-file';
 import type { ApiKeyDetails, ApiKeyManager, NewApiKey } from '../../core/auth/apikey-routes';
 
 /** Zot's prefix: a password starting with it is an API key, never tried against htpasswd or LDAP. */
@@ -103,7 +103,7 @@ export class ApiKeyStore implements ApiKeyManager {
   #mutate(change: (keys: StoredKey[]) => StoredKey[]): Promise<void> {
     const run = this.#writes.then(async () => {
       const next = change(await this.#load());
-      await writeAtomically(this.file, JSON.stringify({ keys: next }, null, 2));
+      await writeFileAtomic(this.file, JSON.stringify({ keys: next }, null, 2));
       this.#keys = next;
     });
     this.#writes = run.catch(() => undefined);
@@ -117,21 +117,3 @@ function expired(k: StoredKey): boolean {
   return k.expirationDate !== null && Date.parse(k.expirationDate) <= Date.now();
 }
 
-async function writeAtomically(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(temp, 'w', 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(temp, file);
-  const dir = await open(dirname(file), 'r');
-  try {
-    await dir.sync(); // the rename itself must survive a crash
-  } finally {
-    await dir.close();
-  }
-}

@@ -1,9 +1,10 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import picomatch from 'picomatch';
 import type { RetentionConfig, RetentionPolicy } from '../config/retention-schema';
 import type { Descriptor, RegistryEvents, RegistryFacade } from '../extensions/api';
+import { writeFileAtomic } from '../storage/atomic-file';
 import { tagOf } from './oci-index';
 import type { Registry } from './registry';
 
@@ -87,16 +88,7 @@ export class AccessTimes {
   #flush(): Promise<void> {
     const body = JSON.stringify({ since: this.#since, pulled: Object.fromEntries(this.#pulled), pushed: Object.fromEntries(this.#pushed) });
     this.#writing = this.#writing.then(async () => {
-      const temp = `${this.file}.${process.pid}.tmp`;
-      await mkdir(join(this.file, '..'), { recursive: true });
-      const fh = await open(temp, 'w', 0o600);
-      try {
-        await fh.writeFile(body);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(temp, this.file);
+      await writeFileAtomic(this.file, body);
     }).catch((err: unknown) => this.logger.warn({ file: this.file, err }, 'failed to write access times'));
     return this.#writing;
   }
