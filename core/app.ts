@@ -98,6 +98,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.singleton(TOKENS.Registry, Registry);
   const registry = scope.resolve<Registry>(TOKENS.Registry);
   host.setRegistry(registry);
+  host.setAccess(auth.access);
   const retention = await startRetention({ ...config.storage, registry, events, logger });
 
   const koa = createHttpApp({

@@ -46,6 +46,8 @@ export interface ExtensionContext<C = unknown> {
   readonly metrics: PromRegistry;
   readonly routes: RouteRegistrar;
   readonly registry: RegistryFacade;
+  /** Zot's access control, as the core applies it to /v2 routes, for the extension's own routes. */
+  readonly access: AccessCheck;
   readonly events: RegistryEvents;
   readonly contentSources: { add(source: ContentSource): void };
   readonly storageDrivers: { add(kind: string, factory: DriverFactory): void };
@@ -59,6 +61,19 @@ export interface ExtensionContext<C = unknown> {
 /** A koa context; `ctx.state.user` holds the authenticated identity when there is one. */
 export type HttpContext = KoaContext;
 export type RouteHandler = (ctx: HttpContext) => Promise<void> | void;
+
+export type AccessAction = 'read' | 'create' | 'update' | 'delete';
+
+/**
+ * The core's authorization for an extension's routes. The core authenticates every request before an
+ * extension's handler runs, but only the extension knows which repository a route touches: call these.
+ */
+export interface AccessCheck {
+  /** Throws UNAUTHORIZED (401 with the challenge) or DENIED (403) unless the request may do `action` on `repo`. */
+  require(ctx: HttpContext, repo: string, action: AccessAction): Promise<void>;
+  /** The repositories among `repos` that the request may read (for listings and search results). */
+  readable(ctx: HttpContext, repos: string[]): Promise<string[]>;
+}
 
 /**
  * Mounts HTTP handlers. Paths use @koa/router syntax (`/v2/_zot/ext/x`, `/items/:id`). The core applies

@@ -3,7 +3,7 @@ import cron from 'node-cron';
 import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
 import type {
-  AuthenticatorFactory, ContentSource, Extension, ExtensionContext, RegistryFacade, RouteHandler,
+  AccessCheck, AuthenticatorFactory, ContentSource, Extension, ExtensionContext, RegistryFacade, RouteHandler,
 } from './api';
 import { EXTENSION_API_VERSION } from './api';
 import type { DriverFactory } from '../storage/driver';
@@ -42,6 +42,7 @@ export class ExtensionHost {
   readonly #shutdown: Array<() => Promise<void>> = [];
   readonly #timers: Array<() => Promise<void> | void> = [];
   #registry: RegistryFacade | undefined;
+  #access: AccessCheck | undefined;
 
   constructor(
     private readonly logger: Logger,
@@ -53,6 +54,11 @@ export class ExtensionHost {
   /** Makes the registry facade available to extensions (it exists only once a storage driver is chosen). */
   setRegistry(registry: RegistryFacade): void {
     this.#registry = registry;
+  }
+
+  /** Makes the core's access control available to extensions' routes. */
+  setAccess(access: AccessCheck): void {
+    this.#access = access;
   }
 
   async load(entries: ExtensionEntry[]): Promise<void> {
@@ -107,8 +113,11 @@ export class ExtensionHost {
       metrics: this.metrics,
       routes: { get: route('get'), post: route('post'), put: route('put'), patch: route('patch'), delete: route('delete') },
       get registry(): RegistryFacade {
-        if (!host.#registry) throw new ExtensionError(name, 'ctx.registry is usable once start-up completes (in handlers, schedules, events)');
-        return host.#registry;
+        return host.#usable(name, host.#registry);
+      },
+      access: {
+        require: (c, repo, action) => host.#usable(name, host.#access).require(c, repo, action),
+        readable: (c, repos) => host.#usable(name, host.#access).readable(c, repos),
       },
       events: this.events,
       contentSources: this.contentSources,
@@ -117,6 +126,12 @@ export class ExtensionHost {
       schedule: (every, task) => this.schedule(name, logger, every, task),
       onShutdown: (fn) => this.#shutdown.push(fn),
     };
+  }
+
+  /** Registry and access exist only once start-up has chosen storage and auth; register() runs before. */
+  #usable<T>(name: string, service: T | undefined): T {
+    if (!service) throw new ExtensionError(name, 'ctx.registry and ctx.access are usable once start-up completes (in handlers, schedules, events)');
+    return service;
   }
 
   private schedule(name: string, logger: Logger, every: string | number, task: () => Promise<void>): void {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/berth-process';
+import { basicAuth, seedArtifact, writeHtpasswd } from '../helpers/auth';
+import { tempDir } from '../helpers/tools';
 import { startBerth, type RunningBerth } from '../helpers/berth';
 
 const fixture = (name: string) => join(REPO_ROOT, 'test', 'fixtures', 'extensions', name);
@@ -51,6 +53,41 @@ describe('third-party extensions loaded by extensions.<name>.module', () => {
     assert.deepEqual(tags, { name: 'upstream/img', tags: ['latest'] });
     // A repository the source does not match stays unknown.
     assert.equal((await fetch(`${berth.url}/v2/other/img/manifests/latest`)).status, 404);
+  });
+
+  it("applies the core's access control to its routes through ctx.access", async () => {
+    const htpasswd = join(await tempDir('berth-ext-auth-'), 'htpasswd');
+    await writeHtpasswd(htpasswd, [{ user: 'alice', password: 'alicepw' }, { user: 'bob', password: 'bobpw' }]);
+    const secured = await startBerth({
+      http: {
+        auth: { htpasswd: { path: htpasswd } },
+        accessControl: {
+          repositories: {
+            'team/**': { policies: [{ users: ['alice'], actions: ['read'] }] },
+            'public/**': { anonymousPolicy: ['read'], defaultPolicy: ['read'] },
+          },
+        },
+      },
+      extensions: { hello: { module: fixture('hello'), greeting: 'hi' } },
+    });
+    try {
+      await seedArtifact(secured.app.registry, 'team/app', 'v1');
+      await seedArtifact(secured.app.registry, 'public/app', 'v1');
+      const get = (path: string, headers: Record<string, string> = {}) => fetch(`${secured.url}${path}`, { headers });
+      const anon = await get('/hello/tags/team%2Fapp');
+      assert.equal(anon.status, 401);
+      assert.match(anon.headers.get('www-authenticate') ?? '', /^Basic realm=/);
+      assert.doesNotMatch(await anon.text(), /v1/);
+      assert.equal((await get('/hello/tags/team%2Fapp', basicAuth('bob', 'bobpw'))).status, 403);
+      const alice = await get('/hello/tags/team%2Fapp', basicAuth('alice', 'alicepw'));
+      assert.equal(alice.status, 200);
+      assert.deepEqual(await alice.json(), ['v1']);
+      assert.deepEqual(await (await get('/hello/tags/public%2Fapp')).json(), ['v1']);
+      assert.deepEqual(await (await get('/hello/repos')).json(), ['public/app']);
+      assert.deepEqual(await (await get('/hello/repos', basicAuth('alice', 'alicepw'))).json(), ['public/app', 'team/app']);
+    } finally {
+      await secured.stop();
+    }
   });
 
   it('stops start-up with an error naming the extension or key when it is unusable', async () => {
