@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { startDaemon, waitReady } from '../test/helpers/daemon.js';
 import { startDockerRegistry } from '../test/helpers/docker-registry.js';
 import { freePort, tempDir } from '../test/helpers/tools.js';
+import { NODE_FLAGS } from '../core/node-flags';
 
 export interface Server {
   name: string;
@@ -40,7 +41,7 @@ export async function startBerthProcess(nodeFlags: string[]): Promise<Server> {
   await writeFile(configFile, JSON.stringify(config, null, 2));
   // BENCH_BERTH_BIN points at another build's bin/berth.js, to A/B a change against the same Distribution.
   const berthJs = process.env.BENCH_BERTH_BIN ? resolve(process.env.BENCH_BERTH_BIN) : join(repoRoot(), 'bin', 'berth.js');
-  const daemon = startDaemon(`berth :${port}`, process.execPath, [...nodeFlags, berthJs, 'serve', configFile], {
+  const daemon = startDaemon(`berth :${port}`, process.execPath, [...NODE_FLAGS, ...nodeFlags, berthJs, 'serve', configFile], {
     cwd: dir,
     stdoutFile: join(dir, 'stdout.log'),
     stderrFile: join(dir, 'stderr.log'),

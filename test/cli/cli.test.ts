@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { NODE_FLAGS } from '../../core/node-flags';
 import { BERTH_BIN, REPO_ROOT, spawnBerth } from '../helpers/berth-process';
 import { cleanupTempDirs, run, tempDir } from '../helpers/tools';
 
@@ -29,6 +30,15 @@ describe('berth CLI', () => {
       const r = await berth(args);
       assert.equal(r.code, 0);
       assert.equal(r.stdout.trim(), pkg.version);
+    }
+  });
+
+  it('the shebang, npm start and spawners run berth with the same V8 flags', () => {
+    const shebang = readFileSync(BERTH_BIN, 'utf8').split('\n')[0];
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    for (const flag of NODE_FLAGS) {
+      assert.ok(shebang.includes(` ${flag}`), `bin/berth.js shebang has ${flag}`);
+      assert.ok(pkg.scripts.start.includes(` ${flag} `), `npm start has ${flag}`);
     }
   });
 

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { NODE_FLAGS } from '../../core/node-flags';
 import { startDaemon, waitReady, type Daemon } from './daemon';
 import { freePort, tempDir } from './tools';
 
@@ -40,7 +41,7 @@ export async function spawnBerth(config: Json = {}, opts: { port?: number } = {}
   };
   const configFile = join(work, 'config.json');
   await writeFile(configFile, JSON.stringify(raw, null, 2));
-  const daemon = startDaemon('berth', process.execPath, [BERTH_BIN, 'serve', configFile], {
+  const daemon = startDaemon('berth', process.execPath, [...NODE_FLAGS, BERTH_BIN, 'serve', configFile], {
     cwd: work,
     stdoutFile: join(work, 'stdout.log'),
     stderrFile: join(work, 'stderr.log'),
