@@ -86,7 +86,7 @@ function contractTests(check: Check): void {
 
   check('sendTo, where the driver has it, writes files and ranges unchanged into a slow destination', async ({ d, t }) => {
     if (!d.sendTo) return t.skip('optional capability: the driver has no sendTo');
-    const data = Buffer.from(Array.from({ length: 3 * MiB + 12345 }, (_, i) => (i * 7 + (i >> 11)) % 253));
+    const data = Buffer.from(Array.from({ length: 6 * MiB + 12345 }, (_, i) => (i * 7 + (i >> 11)) % 253));
     await d.putContent('sd/file', data);
     // Each chunk is read only when its write completes: a driver reusing a buffer too early is caught here.
     const slowSink = () => {

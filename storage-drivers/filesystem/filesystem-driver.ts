@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Writable } from 'node:stream';
-import { sendFileRange } from './send-file';
+import { SendBudget, sendFileRange } from './send-file';
 import { finished } from 'node:stream/promises';
 import type { DriverWriter, FileInfo, StorageDriver } from '../../core/storage/driver';
 
@@ -61,6 +61,8 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
     }
   }
 
+  const sends = new SendBudget();
+
   return {
     name: 'filesystem',
 
@@ -92,7 +94,7 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
         const { size } = await fh.stat();
         const start = range?.start ?? 0;
         const end = Math.min(range?.end ?? size - 1, size - 1);
-        return end < start ? 0 : await sendFileRange(fh, dest, start, end);
+        return end < start ? 0 : await sends.run((chunk) => sendFileRange(fh, dest, start, end, chunk));
       } finally {
         await fh.close();
       }
