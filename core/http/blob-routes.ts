@@ -37,10 +37,10 @@ export function registerBlobRoutes(router: Router, registry: Registry, access: A
       if (size !== undefined) ctx.length = size;
       return;
     }
+    ctx.status = range ? 206 : 200;
+    if (range) ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+    if (size !== undefined) ctx.length = range ? range.end - range.start + 1 : size;
     if (blob.sendTo && size !== undefined) {
-      ctx.status = range ? 206 : 200;
-      if (range) ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
-      ctx.length = range ? range.end - range.start + 1 : size;
       // koa's stream piping allocates a buffer per read; the driver writes into the socket with reused ones.
       ctx.respond = false;
       try {
@@ -54,17 +54,8 @@ export function registerBlobRoutes(router: Router, registry: Registry, access: A
         ctx.res.destroy(); // the client sees a short body, never a complete wrong one
         if (!ctx.req.destroyed) ctx.state.log?.warn({ err }, 'failed to send blob');
       }
-      registry.emitBlobPulled(repo, digest.digest, size);
-      return;
-    }
-    if (range) {
-      ctx.body = await blob.open(range);
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
-      ctx.length = range.end - range.start + 1;
     } else {
-      ctx.body = await blob.open();
-      if (size !== undefined) ctx.length = size;
+      ctx.body = await blob.open(range);
     }
     if (size !== undefined) registry.emitBlobPulled(repo, digest.digest, size);
   };

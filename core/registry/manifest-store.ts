@@ -5,7 +5,7 @@ import { BlobStore } from './blob-store';
 import { digestOf, parseDigest, isDigest } from './digest';
 import { DigestInvalid, ManifestBlobUnknown, ManifestUnknown, Unsupported } from './errors';
 import { parseManifest, type ManifestInfo } from './manifest-parse';
-import { findByDigest, findByTag, removeDigest, removeTag, setManifest } from './oci-index';
+import { findByDigest, findByTag, removeDigest, removeTag, setManifest, tagOf } from './oci-index';
 import { assertTag } from './names';
 import { RepoStore } from './repo-store';
 import { BoundedCache } from './bounded-cache';
@@ -97,7 +97,7 @@ export class ManifestStore {
           throw Unsupported({ reason: `manifest is referenced by image index ${d}` });
         }
       }
-      const tags = index.manifests.filter((m) => m.digest === reference).map((m) => m.annotations?.['org.opencontainers.image.ref.name']).filter((t): t is string => !!t);
+      const tags = index.manifests.filter((m) => m.digest === reference).map(tagOf).filter((t): t is string => t !== undefined);
       await this.blobs.delete(repo, parseDigest(reference));
       this.#bytes.delete(reference);
       return { index: removeDigest(index, reference), result: { digest: reference, tags } };

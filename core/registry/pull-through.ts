@@ -97,7 +97,7 @@ export class PullThrough {
 
   /** The digest the tag has upstream, or undefined to keep the cached one (fresh, down, or unknown there). */
   private async checkTag(source: ContentSource, localRepo: string, repo: string, tag: string, accept: string[], ns: string | undefined): Promise<string | undefined> {
-    const key = `${source.name}|${localRepo}:${tag}`;
+    const key = tagCheckKey(source, localRepo, tag);
     const last = this.#checkedAt.get(key);
     if (last !== undefined && Date.now() - last < (source.tagCheckInterval ?? 0)) return undefined;
     if ((this.#downUntil.get(source.name) ?? 0) > Date.now()) return undefined;
@@ -131,7 +131,7 @@ export class PullThrough {
         continue;
       }
       await this.manifests.put(localRepo, reference, upstream.mediaType, upstream.bytes, { trusted: true });
-      if (!isDigest(reference)) this.#checkedAt.set(`${source.name}|${localRepo}:${reference}`, Date.now());
+      if (!isDigest(reference)) this.#checkedAt.set(tagCheckKey(source, localRepo, reference), Date.now());
       return { digest, mediaType: upstream.mediaType, bytes: upstream.bytes };
     }
     throw ManifestUnknown({ name: repo, reference });
@@ -210,4 +210,9 @@ async function reopenAt(source: ContentSource, repo: string, digest: string, ns:
     throw new Error(`upstream answered from byte ${offset}, wanted ${start}`);
   }
   return offset === start ? upstream.stream : Readable.from(skipBytes(upstream.stream, start - offset));
+}
+
+/** Which source's check of which local tag: the key of the freshness record and of the in-flight HEAD. */
+function tagCheckKey(source: ContentSource, localRepo: string, tag: string): string {
+  return `${source.name}|${localRepo}:${tag}`;
 }

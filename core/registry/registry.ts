@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
-import type { Descriptor, RegistryFacade, StoredManifest } from '../extensions/api';
+import type { Descriptor, RegistryEventMap, RegistryFacade, StoredManifest } from '../extensions/api';
 import type { EventBus } from '../extensions/events';
 import { TOKENS } from '../di/tokens';
 import { BlobStore } from './blob-store';
@@ -58,16 +58,13 @@ export class Registry implements RegistryFacade {
 
   async pushManifest(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, extraTags: string[] = []): Promise<PutManifestResult> {
     const result = await this.manifests.put(assertRepositoryName(repo), reference, contentType, bytes, { extraTags });
-    const base = { repo, digest: result.digest, mediaType: result.info.mediaType };
-    if (result.tags.length === 0) this.events.emit('manifest.pushed', base);
-    for (const tag of result.tags) this.events.emit('manifest.pushed', { ...base, tag });
+    this.emitPerTag('manifest.pushed', { repo, digest: result.digest, mediaType: result.info.mediaType }, result.tags);
     return result;
   }
 
   async deleteManifest(repo: string, reference: string): Promise<void> {
     const { digest, tags } = await this.manifests.delete(assertRepositoryName(repo), reference);
-    if (tags.length === 0) this.events.emit('manifest.deleted', { repo, digest });
-    for (const tag of tags) this.events.emit('manifest.deleted', { repo, digest, tag });
+    this.emitPerTag('manifest.deleted', { repo, digest }, tags);
   }
 
   async hasBlob(repo: string, digest: string): Promise<number | undefined> {
@@ -165,5 +162,11 @@ export class Registry implements RegistryFacade {
 
   removeManifests(repo: string, manifests: Descriptor[], keepBlob: (digest: string) => boolean): Promise<{ manifests: number; blobs: number }> {
     return removeManifests(this, assertRepositoryName(repo), manifests, keepBlob);
+  }
+
+  /** One event per tag a manifest change touched, or one without a tag for a change by digest. */
+  private emitPerTag<E extends 'manifest.pushed' | 'manifest.deleted'>(event: E, base: Omit<RegistryEventMap[E], 'tag'>, tags: string[]): void {
+    if (tags.length === 0) this.events.emit(event, base as RegistryEventMap[E]);
+    for (const tag of tags) this.events.emit(event, { ...base, tag } as RegistryEventMap[E]);
   }
 }

@@ -33,7 +33,7 @@ export class RepoStore {
   async ensure(repo: string): Promise<void> {
     if (await this.exists(repo)) return;
     await this.locks.withLock(repo, async () => {
-      if (!(await this.storage.stat(layout.ociLayout(repo)))) await this.storage.putContent(layout.ociLayout(repo), OCI_LAYOUT_CONTENT);
+      await this.writeLayoutUnlocked(repo);
       if (!(await this.storage.stat(layout.index(repo)))) await this.writeIndexUnlocked(repo, emptyIndex());
     });
   }
@@ -63,7 +63,7 @@ export class RepoStore {
   async update<T>(repo: string, change: (index: OciIndex) => Promise<{ index: OciIndex; result: T }> | { index: OciIndex; result: T }): Promise<T> {
     return this.locks.withLock(repo, async () => {
       const current = (await this.tryReadIndex(repo)) ?? emptyIndex();
-      if (!(await this.storage.stat(layout.ociLayout(repo)))) await this.storage.putContent(layout.ociLayout(repo), OCI_LAYOUT_CONTENT);
+      await this.writeLayoutUnlocked(repo);
       const { index, result } = await change(current);
       if (index !== current) await this.writeIndexUnlocked(repo, index);
       return result;
@@ -99,6 +99,11 @@ export class RepoStore {
       await this.storage.delete(layout.blobsDir(repo));
       await this.storage.delete(layout.uploadsDir(repo));
     });
+  }
+
+  /** Zot lists a directory as a repository only with both files: complete one that lacks oci-layout. */
+  private async writeLayoutUnlocked(repo: string): Promise<void> {
+    if (!(await this.storage.stat(layout.ociLayout(repo)))) await this.storage.putContent(layout.ociLayout(repo), OCI_LAYOUT_CONTENT);
   }
 
   private async writeIndexUnlocked(repo: string, index: OciIndex): Promise<void> {
