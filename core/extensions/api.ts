@@ -188,6 +188,11 @@ export interface ContentSource {
    * the source may ask the upstream for a range and says where its stream starts in `offset`.
    */
   blob(repo: string, digest: string, ns: string | undefined, opts?: { start?: number }): Promise<UpstreamBlob | undefined>;
+  /**
+   * The blob's size upstream from one HEAD (bounded in time), without fetching it; undefined when the upstream
+   * does not have it; rejects when it cannot be asked. A HEAD of an uncached blob asks this, never `blob`.
+   */
+  blobSize?(repo: string, digest: string, ns: string | undefined): Promise<number | undefined>;
 }
 
 /** Who a request is from, once authenticated. */
