@@ -97,7 +97,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.singleton(TOKENS.PullThrough, PullThrough);
   scope.singleton(TOKENS.Registry, Registry);
   const registry = scope.resolve<Registry>(TOKENS.Registry);
-  host.setRegistry(registry);
+  host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
   const retention = await startRetention({ ...config.storage, registry, events, logger });
 

@@ -134,8 +134,27 @@ export interface RegistryFacade {
   removeManifests(repo: string, manifests: Descriptor[], keepBlob: (digest: string) => boolean): Promise<{ manifests: number; blobs: number }>;
 }
 
+/**
+ * Who stored a manifest: `push` (a client through the Distribution API), `pull-through` (cached on a client's
+ * miss from a content source), or the name of the extension that wrote through `ctx.registry` (`sync` for
+ * periodic sync).
+ */
+export type ManifestWriter = 'push' | 'pull-through' | (string & {});
+
+export interface ManifestStoredEvent {
+  repo: string;
+  digest: string;
+  mediaType: string;
+  /** The tag written; absent for a write by digest. A write under several tags emits one event per tag. */
+  tag?: string;
+  writer: ManifestWriter;
+}
+
 export interface RegistryEventMap {
-  'manifest.pushed': { repo: string; digest: string; mediaType: string; tag?: string };
+  /** Every manifest write, whoever writes: emitted once on the single manifest write path. */
+  'manifest.stored': ManifestStoredEvent;
+  /** The same event under its API v1 name (every writer, not only pushes); prefer `manifest.stored`. */
+  'manifest.pushed': ManifestStoredEvent;
   'manifest.deleted': { repo: string; digest: string; tag?: string };
   'image.pulled': { repo: string; reference: string; digest: string };
   'blob.pulled': { repo: string; digest: string; size: number };

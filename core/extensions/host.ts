@@ -41,7 +41,7 @@ export class ExtensionHost {
   readonly authenticators = new Map<string, AuthenticatorFactory>();
   readonly #shutdown: Array<() => Promise<void>> = [];
   readonly #timers: Array<() => Promise<void> | void> = [];
-  #registry: RegistryFacade | undefined;
+  #registry: ((writer: string) => RegistryFacade) | undefined;
   #access: AccessCheck | undefined;
 
   constructor(
@@ -51,9 +51,12 @@ export class ExtensionHost {
     private readonly contentSources: { add(source: ContentSource): void },
   ) {}
 
-  /** Makes the registry facade available to extensions (it exists only once a storage driver is chosen). */
-  setRegistry(registry: RegistryFacade): void {
-    this.#registry = registry;
+  /**
+   * Makes the registry facade available to extensions (it exists only once a storage driver is chosen); each
+   * extension gets its own, so the manifests it writes are attributed to it.
+   */
+  setRegistry(facadeFor: (writer: string) => RegistryFacade): void {
+    this.#registry = facadeFor;
   }
 
   /** Makes the core's access control available to extensions' routes. */
@@ -106,6 +109,7 @@ export class ExtensionHost {
       this.routes.push({ method, path, handler, extension: name });
     };
     const host = this;
+    let registry: RegistryFacade | undefined;
     return {
       name,
       config: entry.config,
@@ -113,7 +117,7 @@ export class ExtensionHost {
       metrics: this.metrics,
       routes: { get: route('get'), post: route('post'), put: route('put'), patch: route('patch'), delete: route('delete') },
       get registry(): RegistryFacade {
-        return host.#usable(name, host.#registry);
+        return (registry ??= host.#usable(name, host.#registry)(name));
       },
       access: {
         require: (c, repo, action) => host.#usable(name, host.#access).require(c, repo, action),

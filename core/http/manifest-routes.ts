@@ -44,7 +44,7 @@ export function registerManifestRoutes(router: Router, registry: Registry, acces
       await access.require(ctx, repo, exists ? 'update' : 'create');
     }
     const bytes = await readLimited(ctx.req, MAX_MANIFEST_BYTES);
-    const result = await registry.pushManifest(repo, reference, ctx.get('Content-Type') || undefined, bytes, extraTags);
+    const result = await registry.pushManifest(repo, reference, ctx.get('Content-Type') || undefined, bytes, { writer: 'push', extraTags });
     ctx.set('Location', `/v2/${repo}/manifests/${result.digest}`);
     ctx.set('Docker-Content-Digest', result.digest);
     if (result.info.subject) ctx.set('OCI-Subject', result.info.subject.digest);

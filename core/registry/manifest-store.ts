@@ -1,5 +1,6 @@
 import { inject, injectable } from 'tsyringe';
-import type { Descriptor, StoredManifest } from '../extensions/api';
+import type { Descriptor, ManifestWriter, RegistryEventMap, StoredManifest } from '../extensions/api';
+import type { EventBus } from '../extensions/events';
 import { TOKENS } from '../di/tokens';
 import { BlobStore } from './blob-store';
 import { digestOf, parseDigest, isDigest } from './digest';
@@ -28,6 +29,7 @@ export class ManifestStore {
   constructor(
     @inject(TOKENS.RepoStore) private readonly repos: RepoStore,
     @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
+    @inject(TOKENS.Events) private readonly events: EventBus,
   ) {}
 
   /** The descriptor a tag or digest resolves to in the repository's index, or undefined. */
@@ -50,10 +52,11 @@ export class ManifestStore {
   }
 
   /**
-   * Stores a manifest under a tag or its digest. With `trusted` (content from an upstream source), the
-   * references need not be present yet: a pull-through cache fetches children and blobs lazily.
+   * Stores a manifest under a tag or its digest: the one manifest write path, so every writer (`writer`) emits
+   * the same events. With `trusted` (content from an upstream source), the references need not be present
+   * yet: a pull-through cache fetches children and blobs lazily.
    */
-  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: { extraTags?: string[]; trusted?: boolean } = {}): Promise<PutManifestResult> {
+  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: { writer: ManifestWriter; extraTags?: string[]; trusted?: boolean }): Promise<PutManifestResult> {
     const info = parseManifest(bytes, contentType);
     let digest: string;
     const tags: string[] = [];
@@ -77,12 +80,15 @@ export class ManifestStore {
       for (const tag of tags) next = setManifest(next, desc, tag);
       return { index: next, result: undefined };
     });
+    const stored = { repo, digest, mediaType: info.mediaType, writer: opts.writer };
+    this.emitPerTag('manifest.stored', stored, tags);
+    this.emitPerTag('manifest.pushed', stored, tags);
     return { digest, info, tags };
   }
 
   /** Deletes a tag (the manifest stays) or a manifest by digest with all its tags. Returns the digest. */
   async delete(repo: string, reference: string): Promise<{ digest: string; tags: string[] }> {
-    return this.repos.update(repo, async (index) => {
+    const deleted = await this.repos.update(repo, async (index) => {
       if (!isDigest(reference)) {
         const desc = findByTag(index, assertTag(reference));
         if (!desc) throw ManifestUnknown({ reference });
@@ -102,6 +108,14 @@ export class ManifestStore {
       this.#bytes.delete(reference);
       return { index: removeDigest(index, reference), result: { digest: reference, tags } };
     });
+    this.emitPerTag('manifest.deleted', { repo, digest: deleted.digest }, deleted.tags);
+    return deleted;
+  }
+
+  /** One event per tag a manifest change touched, or one without a tag for a change by digest. */
+  private emitPerTag<E extends 'manifest.stored' | 'manifest.pushed' | 'manifest.deleted'>(event: E, base: Omit<RegistryEventMap[E], 'tag'>, tags: string[]): void {
+    if (tags.length === 0) this.events.emit(event, base as RegistryEventMap[E]);
+    for (const tag of tags) this.events.emit(event, { ...base, tag } as RegistryEventMap[E]);
   }
 
   /** Parsed facts about a manifest the repository holds (cached by digest). */

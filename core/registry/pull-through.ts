@@ -130,7 +130,7 @@ export class PullThrough {
         this.logger.warn({ source: source.name, repo, reference, digest }, 'failed to verify manifest from content source');
         continue;
       }
-      await this.manifests.put(localRepo, reference, upstream.mediaType, upstream.bytes, { trusted: true });
+      await this.manifests.put(localRepo, reference, upstream.mediaType, upstream.bytes, { writer: 'pull-through', trusted: true });
       if (!isDigest(reference)) this.#checkedAt.set(tagCheckKey(source, localRepo, reference), Date.now());
       return { digest, mediaType: upstream.mediaType, bytes: upstream.bytes };
     }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
-import type { Descriptor, RegistryEventMap, RegistryFacade, StoredManifest } from '../extensions/api';
+import type { Descriptor, ManifestWriter, RegistryFacade, StoredManifest } from '../extensions/api';
 import type { EventBus } from '../extensions/events';
 import { TOKENS } from '../di/tokens';
 import { BlobStore } from './blob-store';
@@ -52,19 +52,36 @@ export class Registry implements RegistryFacade {
     return this.pull.manifest(assertRepositoryName(repo), reference, accept, ns);
   }
 
-  async putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer, extraTags: string[] = []): Promise<string> {
-    return (await this.pushManifest(repo, reference, mediaType, bytes, extraTags)).digest;
+  async putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
+    return (await this.pushManifest(repo, reference, mediaType, bytes, { writer: 'push' })).digest;
   }
 
-  async pushManifest(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, extraTags: string[] = []): Promise<PutManifestResult> {
-    const result = await this.manifests.put(assertRepositoryName(repo), reference, contentType, bytes, { extraTags });
-    this.emitPerTag('manifest.pushed', { repo, digest: result.digest, mediaType: result.info.mediaType }, result.tags);
-    return result;
+  async pushManifest(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: { writer: ManifestWriter; extraTags?: string[] }): Promise<PutManifestResult> {
+    return this.manifests.put(assertRepositoryName(repo), reference, contentType, bytes, opts);
   }
 
   async deleteManifest(repo: string, reference: string): Promise<void> {
-    const { digest, tags } = await this.manifests.delete(assertRepositoryName(repo), reference);
-    this.emitPerTag('manifest.deleted', { repo, digest }, tags);
+    await this.manifests.delete(assertRepositoryName(repo), reference);
+  }
+
+  /** The facade an extension receives: the same registry, with its manifest writes named after it. */
+  facadeFor(writer: ManifestWriter): RegistryFacade {
+    const facade: RegistryFacade = {
+      listRepositories: () => this.listRepositories(),
+      listTags: (repo) => this.listTags(repo),
+      getManifest: (repo, reference) => this.getManifest(repo, reference),
+      putManifest: async (repo, reference, mediaType, bytes) => (await this.pushManifest(repo, reference, mediaType, bytes, { writer })).digest,
+      deleteManifest: (repo, reference) => this.deleteManifest(repo, reference),
+      hasBlob: (repo, digest) => this.hasBlob(repo, digest),
+      putBlob: (repo, digest, body, size) => this.putBlob(repo, digest, body, size),
+      openBlob: (repo, digest) => this.openBlob(repo, digest),
+      listManifests: (repo) => this.listManifests(repo),
+      listBlobs: (repo) => this.listBlobs(repo),
+      deleteBlob: (repo, digest) => this.deleteBlob(repo, digest),
+      lastPulled: (digest) => this.lastPulled(digest),
+      removeManifests: (repo, manifests, keepBlob) => this.removeManifests(repo, manifests, keepBlob),
+    };
+    return facade;
   }
 
   async hasBlob(repo: string, digest: string): Promise<number | undefined> {
@@ -164,9 +181,4 @@ export class Registry implements RegistryFacade {
     return removeManifests(this, assertRepositoryName(repo), manifests, keepBlob);
   }
 
-  /** One event per tag a manifest change touched, or one without a tag for a change by digest. */
-  private emitPerTag<E extends 'manifest.pushed' | 'manifest.deleted'>(event: E, base: Omit<RegistryEventMap[E], 'tag'>, tags: string[]): void {
-    if (tags.length === 0) this.events.emit(event, base as RegistryEventMap[E]);
-    for (const tag of tags) this.events.emit(event, { ...base, tag } as RegistryEventMap[E]);
-  }
 }

@@ -10,6 +10,15 @@ import { startBerth, type RunningBerth } from '../helpers/berth';
 const fixture = (name: string) => join(REPO_ROOT, 'test', 'fixtures', 'extensions', name);
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
+/** The hello fixture's `manifest.stored` events, once at least `n` arrived (handlers run after the response). */
+async function eventsOf(berth: RunningBerth, n: number): Promise<Array<Record<string, string>>> {
+  for (let i = 0; ; i++) {
+    const events = (await (await fetch(`${berth.url}/hello/events`)).json()) as Array<Record<string, string>>;
+    if (events.length >= n || i === 100) return events;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('third-party extensions loaded by extensions.<name>.module', () => {
   let berth: RunningBerth | undefined;
   after(() => berth?.stop());
@@ -29,9 +38,10 @@ describe('third-party extensions loaded by extensions.<name>.module', () => {
     }));
     const put = await fetch(`${berth.url}/v2/ext/app/manifests/v1`, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(put.status, 201);
-    await new Promise((r) => setTimeout(r, 50));
-    const events = (await (await fetch(`${berth.url}/hello/events`)).json()) as Array<Record<string, string>>;
-    assert.deepEqual(events, [{ repo: 'ext/app', digest: sha(manifest), mediaType: 'application/vnd.oci.image.manifest.v1+json', tag: 'v1' }]);
+    const retag = await fetch(`${berth.url}/hello/retag/ext%2Fapp/v1/v2`, { method: 'POST' });
+    assert.deepEqual(await retag.json(), { digest: sha(manifest) });
+    const stored = { repo: 'ext/app', digest: sha(manifest), mediaType: 'application/vnd.oci.image.manifest.v1+json' };
+    assert.deepEqual(await eventsOf(berth, 2), [{ ...stored, tag: 'v1', writer: 'push' }, { ...stored, tag: 'v2', writer: 'hello' }]);
     assert.deepEqual(await (await fetch(`${berth.url}/hello/repos`)).json(), ['ext/app']);
   });
 
@@ -44,6 +54,8 @@ describe('third-party extensions loaded by extensions.<name>.module', () => {
     const blob = await fetch(`${berth.url}/v2/upstream/img/blobs/${layerDigest}`);
     assert.equal(blob.status, 200);
     assert.equal(await blob.text(), 'layer from hi');
+    const [cached] = (await eventsOf(berth, 3)).slice(2);
+    assert.deepEqual(cached, { repo: 'upstream/img', digest: m.headers.get('docker-content-digest'), mediaType: 'application/vnd.oci.image.manifest.v1+json', tag: 'latest', writer: 'pull-through' });
     await new Promise((r) => setTimeout(r, 100));
     // Second time: local, the source is not asked again.
     assert.equal((await fetch(`${berth.url}/v2/upstream/img/manifests/latest`)).status, 200);
