@@ -186,6 +186,8 @@ export interface UpstreamBlob {
  */
 export interface ContentSource {
   name: string;
+  /** The upstream it asks (a host, for logs and client errors: "upstream <upstream> could not be reached"). */
+  readonly upstream?: string;
   matches(repo: string, ns: string | undefined): boolean;
   /**
    * The repository this request's content is stored under locally (e.g. a per-upstream path for `?ns=`

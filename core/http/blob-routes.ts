@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { parseDigest } from '../registry/digest';
+import { parseDigest, type ParsedDigest } from '../registry/digest';
 import { BlobUnknown, RegistryError } from '../registry/errors';
 import type { Registry } from '../registry/registry';
 import { type AccessControl, noContent, repoName } from './route-helpers';
@@ -12,31 +12,19 @@ export function registerBlobRoutes(router: Router, registry: Registry, access: A
     const digest = parseDigest(ctx.params.digest);
     await access.require(ctx, repo, 'read');
     const ns = typeof ctx.query.ns === 'string' ? ctx.query.ns : undefined;
-    const blob = await registry.fetchBlob(repo, digest, ns);
-    if (opts.redirect && !ctx.get('Range')) {
-      const url = await registry.blobs.redirectURL(repo, digest, ctx.method === 'HEAD' ? 'HEAD' : 'GET');
-      if (url) {
-        ctx.status = 307;
-        ctx.redirect(url);
-        return;
-      }
-    }
-    ctx.set('Docker-Content-Digest', digest.digest);
-    ctx.set('ETag', `"${digest.digest}"`);
-    ctx.set('Cache-Control', 'max-age=31536000');
-    ctx.set('Accept-Ranges', 'bytes');
-    ctx.type = 'application/octet-stream';
-    const size = blob.size;
-    const range = size === undefined ? undefined : parseRange(ctx.get('Range'), size);
-    if (range === 'unsatisfiable') {
-      ctx.set('Content-Range', `bytes */${size}`);
-      throw new RegistryError('BLOB_UNKNOWN', 416, 'requested range not satisfiable', { range: ctx.get('Range'), size });
-    }
     if (ctx.method === 'HEAD') {
+      // A HEAD asks whether the blob exists and how big it is: a miss asks upstream with a HEAD, never a fill.
+      const size = await registry.blobSize(repo, digest, ns);
+      if (await redirected(ctx, repo, digest)) return;
+      describeBlob(ctx, digest, size);
       ctx.status = 200;
       if (size !== undefined) ctx.length = size;
       return;
     }
+    const blob = await registry.fetchBlob(repo, digest, ns);
+    if (await redirected(ctx, repo, digest)) return;
+    const size = blob.size;
+    const range = describeBlob(ctx, digest, size);
     ctx.status = range ? 206 : 200;
     if (range) ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
     if (size !== undefined) ctx.length = range ? range.end - range.start + 1 : size;
@@ -61,6 +49,16 @@ export function registerBlobRoutes(router: Router, registry: Registry, access: A
   };
   router.get('/v2/*name/blobs/:digest', serve);
 
+  /** With `redirectBlobURL`, a whole-blob request for a committed local blob goes to the driver's URL. */
+  const redirected = async (ctx: Context, repo: string, digest: ParsedDigest): Promise<boolean> => {
+    if (!opts.redirect || ctx.get('Range')) return false;
+    const url = await registry.blobs.redirectURL(repo, digest, ctx.method === 'HEAD' ? 'HEAD' : 'GET');
+    if (!url) return false;
+    ctx.status = 307;
+    ctx.redirect(url);
+    return true;
+  };
+
   router.delete('/v2/*name/blobs/:digest', async (ctx) => {
     const repo = repoName(ctx);
     const digest = parseDigest(ctx.params.digest);
@@ -68,6 +66,21 @@ export function registerBlobRoutes(router: Router, registry: Registry, access: A
     await registry.deleteBlob(repo, digest);
     noContent(ctx, 202);
   });
+}
+
+/** The headers every blob answer carries; returns the satisfiable range asked for (416 when it is not). */
+function describeBlob(ctx: Context, digest: ParsedDigest, size: number | undefined): { start: number; end: number } | undefined {
+  ctx.set('Docker-Content-Digest', digest.digest);
+  ctx.set('ETag', `"${digest.digest}"`);
+  ctx.set('Cache-Control', 'max-age=31536000');
+  ctx.set('Accept-Ranges', 'bytes');
+  ctx.type = 'application/octet-stream';
+  const range = size === undefined ? undefined : parseRange(ctx.get('Range'), size);
+  if (range === 'unsatisfiable') {
+    ctx.set('Content-Range', `bytes */${size}`);
+    throw new RegistryError('BLOB_UNKNOWN', 416, 'requested range not satisfiable', { range: ctx.get('Range'), size });
+  }
+  return range;
 }
 
 /**

@@ -55,6 +55,14 @@ export const TagInvalid = defineRegistryError('TAG_INVALID', 400, 'manifest tag 
 export const NotFound = defineRegistryError('NOT_FOUND', 404, 'not found');
 export const Unavailable = defineRegistryError('UNAVAILABLE', 503, 'service unavailable');
 
+/**
+ * Uncached content whose upstream could not be asked: Distribution's UNAVAILABLE (503, with Retry-After), not
+ * a 404 that would tell a kubelet the image does not exist; containerd tries its next host on either.
+ */
+export function upstreamUnreachable(upstream: string, cause: string, detail: Record<string, unknown>, retryAfterSeconds: number): RegistryError {
+  return new RegistryError('UNAVAILABLE', 503, `upstream ${upstream} could not be reached (${cause}) and the content is not cached`, { ...detail, upstream }, { 'Retry-After': String(retryAfterSeconds) });
+}
+
 /** Maps anything thrown to a RegistryError; unknown errors become 500 UNKNOWN (and are logged by the edge). */
 export function toRegistryError(err: unknown): { error: RegistryError; unexpected: boolean } {
   if (err instanceof RegistryError) return { error: err, unexpected: false };

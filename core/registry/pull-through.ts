@@ -11,14 +11,14 @@ import { BlobStore } from './blob-store';
 import { BoundedCache } from './bounded-cache';
 import { ContentSources } from './content-sources';
 import { digestOf, isDigest, parseDigest, type ParsedDigest } from './digest';
-import { BlobUnknown, ManifestUnknown } from './errors';
+import { BlobUnknown, ManifestUnknown, upstreamUnreachable } from './errors';
 import { layout } from './layout';
 import { ManifestStore } from './manifest-store';
 import { RepoStore } from './repo-store';
 
 export interface BlobHandle {
   size?: number;
-  /** Opens the bytes (a range of them when given); undefined for a HEAD. */
+  /** Opens the bytes (a range of them when given). */
   open(range?: { start: number; end: number }): Promise<Readable>;
   /** For local blobs on a driver that has it: writes straight into `dest` with reused buffers. */
   sendTo?(dest: Writable, range?: { start: number; end: number }): Promise<number>;
@@ -30,6 +30,11 @@ export interface BlobHandle {
  */
 export class SingleFlight<K, V> {
   readonly #flights = new Map<K, Promise<V>>();
+
+  /** The flight under way for `key`, if any (joined without starting one). */
+  current(key: K): Promise<V> | undefined {
+    return this.#flights.get(key);
+  }
 
   run(key: K, work: () => Promise<V>, until?: (value: V) => Promise<unknown>): Promise<V> {
     const running = this.#flights.get(key);
@@ -47,6 +52,16 @@ export class SingleFlight<K, V> {
 // While a source is known down, cached tags are served without asking it; it is retried after this long.
 const DOWN_RETRY_MS = 15_000;
 
+/** An upstream outage: told once when it starts, once if cached content is served, once when it ends. */
+interface Outage {
+  until: number;
+  cause: string;
+  servedCached: boolean;
+}
+
+/** What asking the sources found: the first answer, or why there was none. */
+type Asked<T> = { source: ContentSource; value: T } | { unreachable?: { source: ContentSource; cause: string } };
+
 /**
  * Pull-through on a local miss (design.md, "The data path"): one upstream flight per (repository, digest)
  * or tag, blobs streamed to every client while a verified copy is kept, tags revalidated with one HEAD at
@@ -58,7 +73,7 @@ export class PullThrough {
   readonly #manifests = new SingleFlight<string, StoredManifest>();
   readonly #tagChecks = new SingleFlight<string, string | undefined>();
   readonly #checkedAt = new BoundedCache<string, number>(100_000, () => 1);
-  readonly #downUntil = new Map<string, number>();
+  readonly #outages = new Map<string, Outage>();
 
   constructor(
     @inject(TOKENS.Storage) private readonly storage: StorageDriver,
@@ -88,9 +103,12 @@ export class PullThrough {
     const source = sources.find((s) => s.manifestDigest);
     if (!source) return local;
     const upstreamDigest = await this.checkTag(source, localRepo, repo, reference, accept, ns);
-    if (upstreamDigest === undefined || upstreamDigest === local.digest) return local;
+    if (upstreamDigest === undefined || upstreamDigest === local.digest) {
+      if (this.#outages.has(source.name)) this.servedCached(source);
+      return local;
+    }
     return fetch([source]).catch((err: unknown) => {
-      this.logger.warn({ source: source.name, repo: localRepo, reference, err }, 'failed to refresh tag, serving cached manifest');
+      this.logger.warn({ upstream: upstreamOf(source), repo: localRepo, reference, cause: causeOf(err) }, 'failed to refresh tag, serving cached manifest');
       return local;
     });
   }
@@ -100,7 +118,7 @@ export class PullThrough {
     const key = tagCheckKey(source, localRepo, tag);
     const last = this.#checkedAt.get(key);
     if (last !== undefined && Date.now() - last < (source.tagCheckInterval ?? 0)) return undefined;
-    if ((this.#downUntil.get(source.name) ?? 0) > Date.now()) return undefined;
+    if ((this.#outages.get(source.name)?.until ?? 0) > Date.now()) return undefined;
     return this.#tagChecks.run(key, () => source.manifestDigest!(repo, tag, accept, ns)).then(
       (digest) => {
         this.#checkedAt.set(key, Date.now());
@@ -115,26 +133,42 @@ export class PullThrough {
   }
 
   private async fetchManifest(localRepo: string, repo: string, reference: string, accept: string[], ns: string | undefined, sources: ContentSource[]): Promise<StoredManifest> {
-    for (const source of sources) {
-      let upstream;
-      try {
-        upstream = await source.manifest(repo, reference, accept, ns);
-        this.markUp(source);
-      } catch (err) {
-        this.markDown(source, err);
-        continue;
-      }
-      if (!upstream) continue;
+    const found = await this.ask(sources, async (source) => {
+      const upstream = await source.manifest(repo, reference, accept, ns);
+      if (!upstream) return undefined;
       const digest = digestOf(upstream.bytes, isDigest(reference) ? parseDigest(reference).algorithm : 'sha256');
       if (digest !== upstream.digest || (isDigest(reference) && digest !== reference)) {
         this.logger.warn({ source: source.name, repo, reference, digest }, 'failed to verify manifest from content source');
-        continue;
+        return undefined;
       }
-      await this.manifests.put(localRepo, reference, upstream.mediaType, upstream.bytes, { writer: 'pull-through', trusted: true });
-      if (!isDigest(reference)) this.#checkedAt.set(tagCheckKey(source, localRepo, reference), Date.now());
-      return { digest, mediaType: upstream.mediaType, bytes: upstream.bytes };
-    }
-    throw ManifestUnknown({ name: repo, reference });
+      return { ...upstream, digest };
+    });
+    if (!('value' in found)) throw this.missing(found, ManifestUnknown({ name: repo, reference }), { name: repo, reference });
+    const { source, value: upstream } = found;
+    await this.manifests.put(localRepo, reference, upstream.mediaType, upstream.bytes, { writer: 'pull-through', trusted: true });
+    if (!isDigest(reference)) this.#checkedAt.set(tagCheckKey(source, localRepo, reference), Date.now());
+    return { digest: upstream.digest, mediaType: upstream.mediaType, bytes: upstream.bytes };
+  }
+
+  /**
+   * A blob's size for a HEAD: local, else from a fill under way, else from one upstream HEAD per source. Never
+   * downloads or stores the blob (a client's HEAD is a question, not a pull).
+   */
+  async blobSize(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<number | undefined> {
+    const { localRepo, sources } = this.sources.route(repo, ns);
+    const local = await this.blobs.size(localRepo, digest);
+    if (local !== undefined) return local;
+    const filling = this.#blobs.current(`${localRepo}@${digest.digest}`);
+    if (filling) return (await filling).size;
+    const found = await this.ask(sources, async (source) => {
+      if (source.blobSize) return source.blobSize(repo, digest.digest, ns);
+      // A source without a HEAD: its response headers say the size; the body is never read.
+      const upstream = await source.blob(repo, digest.digest, ns);
+      upstream?.stream.destroy();
+      return upstream && { size: upstream.size };
+    });
+    if (!('value' in found)) throw this.missing(found, BlobUnknown({ digest: digest.digest }), { digest: digest.digest });
+    return typeof found.value === 'number' ? found.value : found.value.size;
   }
 
   async blob(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<BlobHandle> {
@@ -156,50 +190,78 @@ export class PullThrough {
   }
 
   private async startFill(localRepo: string, repo: string, digest: ParsedDigest, ns: string | undefined, sources: ContentSource[]) {
+    const found = await this.ask(sources, async (source) => {
+      const upstream = await source.blob(repo, digest.digest, ns);
+      if (upstream?.offset) {
+        upstream.stream.destroy();
+        return undefined; // a whole blob was asked for; a source answering with a range is broken
+      }
+      return upstream;
+    });
+    if (!('value' in found)) throw this.missing(found, BlobUnknown({ digest: digest.digest }), { digest: digest.digest });
+    const { source, value: upstream } = found;
+    await this.repos.ensure(localRepo);
+    const logger = this.logger.child({ source: source.name, repo: localRepo });
+    const fill = new BlobFill(digest, upstream.size, {
+      storage: this.storage,
+      spoolPath: `${localRepo}/.sync/${randomUUID()}`,
+      finalPath: layout.blob(localRepo, digest),
+      adopt: (spool) => this.blobs.adopt(localRepo, digest, spool),
+      reopen: (start) => reopenAt(source, repo, digest.digest, ns, start),
+      logger,
+    }, upstream.stream);
+    const settled = fill.settled.then(() => {
+      if (fill.state === 'committed') this.events.emit('blob.committed', { repo: localRepo, digest: digest.digest, size: upstream.size ?? 0 });
+    });
+    return { size: upstream.size, open: async (range?: { start: number; end: number }) => fill.open(range), settled };
+  }
+
+  /** Asks the sources in order until one answers; an unreachable one is marked down and the next is asked. */
+  private async ask<T>(sources: ContentSource[], question: (source: ContentSource) => Promise<T | undefined>): Promise<Asked<T>> {
+    let unreachable: { source: ContentSource; cause: string } | undefined;
     for (const source of sources) {
-      let upstream;
+      let value: T | undefined;
       try {
-        upstream = await source.blob(repo, digest.digest, ns);
+        value = await question(source);
         this.markUp(source);
       } catch (err) {
         this.markDown(source, err);
+        unreachable ??= { source, cause: causeOf(err) };
         continue;
       }
-      if (!upstream) continue;
-      if (upstream.offset) {
-        upstream.stream.destroy();
-        continue; // a whole blob was asked for; a source answering with a range is broken
-      }
-      await this.repos.ensure(localRepo);
-      const logger = this.logger.child({ source: source.name, repo: localRepo });
-      const fill = new BlobFill(digest, upstream.size, {
-        storage: this.storage,
-        spoolPath: `${localRepo}/.sync/${randomUUID()}`,
-        finalPath: layout.blob(localRepo, digest),
-        adopt: (spool) => this.blobs.adopt(localRepo, digest, spool),
-        reopen: (start) => reopenAt(source, repo, digest.digest, ns, start),
-        logger,
-      }, upstream.stream);
-      const settled = fill.settled.then(() => {
-        if (fill.state === 'committed') this.events.emit('blob.committed', { repo: localRepo, digest: digest.digest, size: upstream.size ?? 0 });
-      });
-      return { size: upstream.size, open: async (range?: { start: number; end: number }) => fill.open(range), settled };
+      if (value !== undefined) return { source, value };
     }
-    throw BlobUnknown({ digest: digest.digest });
+    return { unreachable };
   }
 
-  // One line when an upstream goes down and one when it is back, not one per request.
+  /** Not found anywhere: `notFound`, unless a source that might have it could not be asked (then 503). */
+  private missing(asked: { unreachable?: { source: ContentSource; cause: string } }, notFound: Error, detail: Record<string, unknown>): Error {
+    if (!asked.unreachable) return notFound;
+    return upstreamUnreachable(upstreamOf(asked.unreachable.source), asked.unreachable.cause, detail, DOWN_RETRY_MS / 1000);
+  }
+
+  // One warning when an upstream goes down (host and cause, no stack), one line when it is back.
   private markDown(source: ContentSource, err: unknown): void {
-    if (!this.#downUntil.has(source.name)) {
-      this.logger.warn({ source: source.name, err }, 'failed to reach upstream, serving cached content');
-    }
-    this.#downUntil.set(source.name, Date.now() + DOWN_RETRY_MS);
+    const outage = this.#outages.get(source.name);
+    if (!outage) this.logger.warn({ upstream: upstreamOf(source), source: source.name, cause: causeOf(err) }, 'upstream unreachable');
+    this.#outages.set(source.name, { until: Date.now() + DOWN_RETRY_MS, cause: causeOf(err), servedCached: outage?.servedCached ?? false });
   }
 
   private markUp(source: ContentSource): void {
-    if (this.#downUntil.delete(source.name)) this.logger.info({ source: source.name }, 'upstream reachable again');
+    if (this.#outages.delete(source.name)) this.logger.info({ upstream: upstreamOf(source), source: source.name }, 'upstream reachable again');
+  }
+
+  /** Said once per outage, and only when cached content really was served in its place. */
+  private servedCached(source: ContentSource): void {
+    const outage = this.#outages.get(source.name);
+    if (!outage || outage.servedCached) return;
+    outage.servedCached = true;
+    this.logger.warn({ upstream: upstreamOf(source), source: source.name, cause: outage.cause }, 'serving cached content while the upstream is unreachable');
   }
 }
+
+const upstreamOf = (source: ContentSource) => source.upstream ?? source.name;
+const causeOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 async function reopenAt(source: ContentSource, repo: string, digest: string, ns: string | undefined, start: number): Promise<Readable> {
   const upstream = await source.blob(repo, digest, ns, { start });

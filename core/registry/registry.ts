@@ -107,6 +107,11 @@ export class Registry implements RegistryFacade {
     return size === undefined ? undefined : { size, stream: await this.blobs.open(repo, d) };
   }
 
+  /** A blob's size for a HEAD: local, else one upstream HEAD through the content sources (nothing is fetched). */
+  async blobSize(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<number | undefined> {
+    return this.pull.blobSize(assertRepositoryName(repo), digest, ns);
+  }
+
   /** A blob for a client: local, else streamed from a content source while one verified copy is kept. */
   async fetchBlob(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<BlobHandle> {
     return this.pull.blob(assertRepositoryName(repo), digest, ns);

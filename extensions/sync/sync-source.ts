@@ -40,6 +40,7 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
   const route = (repo: string, ns: string | undefined) => router.route(repo, ns);
   return {
     name: o.name,
+    upstream: client.host,
     tagCheckInterval: o.manifestCheckInterval,
     matches: (repo, ns) => route(repo, ns) !== undefined,
     localRepository: (repo, ns) => route(repo, ns)?.local ?? repo,

@@ -133,9 +133,13 @@ describe('sync: one berth mirrors several upstreams', () => {
     await ctd.ctr(['images', 'rm', `${open.host}/lib/app:v1`]);
     await ctd.ctr(['content', 'prune', 'references'], { allowFail: true });
     await ctd.pull(`${open.host}/lib/app:v1`);
+    // Uncached content with the upstream down: an error that says so, not a "does not exist".
     const missing = await fetch(`${berth.url}/v2/open/lib/nothere/manifests/v1`);
-    assert.equal(missing.status, 404);
-    assert.equal(((await missing.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'MANIFEST_UNKNOWN');
+    assert.equal(missing.status, 503);
+    assert.ok(Number(missing.headers.get('retry-after')) > 0);
+    const [error] = ((await missing.json()) as { errors: Array<{ code: string; message: string }> }).errors;
+    assert.equal(error!.code, 'UNAVAILABLE');
+    assert.match(error!.message, new RegExp(`upstream ${open.host.replace(/\./g, '\\.')} could not be reached`));
     // Nothing half-written was left in the staging area.
     const staging = await stat(join(berth.root, 'open', 'lib', 'app', '.sync')).then(async () => readdir(join(berth.root, 'open', 'lib', 'app', '.sync')), () => []);
     assert.deepEqual(staging, []);

@@ -1,0 +1,86 @@
+// What a client and an operator see of an upstream: a HEAD of an uncached blob answered from an upstream HEAD
+// (nothing downloaded or stored), and an outage told once, plainly, with cached content still served and
+// uncached content refused with an error that names the upstream.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startBerth, type RunningBerth } from '../helpers/berth.js';
+import { startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
+import { buildOciImage } from '../helpers/images.js';
+import { skopeoCopy } from '../helpers/skopeo.js';
+import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+
+interface LogLine {
+  msg: string;
+  level: number;
+  upstream?: string;
+  cause?: string;
+  err?: unknown;
+  [key: string]: unknown;
+}
+
+async function logLines(file: string, msg: string): Promise<LogLine[]> {
+  const text = await readFile(file, 'utf8');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine).filter((l) => l.msg === msg);
+}
+
+/** Polls until the logger (asynchronous) has written at least `n` lines with `msg`. */
+async function waitForLog(file: string, msg: string, n = 1): Promise<LogLine[]> {
+  for (let i = 0; ; i++) {
+    const lines = await logLines(file, msg);
+    if (lines.length >= n || i === 100) return lines;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('sync: blob HEADs and upstream outages', () => {
+  let up: DockerRegistry;
+  let berth: RunningBerth;
+
+  before(async () => {
+    await ensureTools(['skopeo', 'umoci', 'docker-registry']);
+    const work = await tempDir('sync-outage');
+    up = await startDockerRegistry();
+    const image = await buildOciImage(join(work, 'img'), { tag: 'v1', layers: [{ randomBytes: 2_000_000 }] });
+    await skopeoCopy(image.ref, `${up.url}/lib/app:v1`);
+    berth = await startBerth({ extensions: { sync: { registries: [{ urls: [up.url], onDemand: true }] } } });
+  });
+
+  after(async () => {
+    await berth?.stop();
+    await up?.stop();
+    await cleanupTempDirs();
+  });
+
+  it('tells an outage once, serves what is cached, and names the upstream to clients asking for the rest', async () => {
+    const work = await tempDir('sync-outage-copy');
+    await skopeoCopy(`${berth.url}/lib/app:v1`, `dir:${join(work, 'warm')}`);
+    await up.stop();
+
+    for (let i = 0; i < 3; i++) {
+      const cached = await fetch(`${berth.url}/v2/lib/app/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      assert.equal(cached.status, 200, 'the cached tag is served');
+      await cached.arrayBuffer();
+      const uncached = await fetch(`${berth.url}/v2/lib/other/manifests/v1`);
+      assert.equal(uncached.status, 503);
+      const [error] = ((await uncached.json()) as { errors: Array<{ code: string; message: string }> }).errors;
+      assert.equal(error!.code, 'UNAVAILABLE');
+      assert.match(error!.message, new RegExp(`^upstream ${up.host.replace(/\./g, '\\.')} could not be reached \\(.+\\)`));
+      const blobHead = await fetch(`${berth.url}/v2/lib/other/blobs/sha256:${'1'.repeat(64)}`, { method: 'HEAD' });
+      assert.equal(blobHead.status, 503);
+    }
+    await skopeoCopy(`${berth.url}/lib/app:v1`, `dir:${join(work, 'offline')}`);
+
+    const down = await waitForLog(berth.logFile, 'upstream unreachable');
+    assert.equal(down.length, 1, 'one warning per outage, not one per request');
+    assert.equal(down[0]!.level, 40);
+    assert.equal(down[0]!.upstream, up.host);
+    assert.match(String(down[0]!.cause), /ECONNREFUSED|unreachable|connect/);
+    assert.equal(down[0]!.err, undefined, 'no error object (and so no stack trace) in the line');
+    assert.doesNotMatch(JSON.stringify(down[0]), /\n\s+at /);
+    const served = await waitForLog(berth.logFile, 'serving cached content while the upstream is unreachable');
+    assert.equal(served.length, 1);
+    assert.equal(served[0]!.upstream, up.host);
+  });
+});
