@@ -113,8 +113,15 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   });
   const server = createServer(config, koa.callback());
   health.started = true;
-  // Zot reloads http.auth and http.accessControl (and sync, scrub, …) when its config file changes.
-  const reloader = opts.configFile ? watchConfigFile(opts.configFile, config, [(next) => auth.reload(next)], logger) : undefined;
+  // Zot reloads http.auth, http.accessControl, extensions.sync and the storage GC and retention keys when its
+  // config file changes; all of them are staged first and swapped in together (live-reload.ts).
+  const reloader = opts.configFile
+    ? watchConfigFile(opts.configFile, config, [
+        (next) => auth.prepareReload(next),
+        (next) => host.prepareReload(extensionEntries(next, opts.configFile)),
+        async (next) => retention.prepareReload(next.storage),
+      ], logger, { reloadable: () => host.reloadablePaths() })
+    : undefined;
 
   let closing: Promise<void> | undefined;
   return {

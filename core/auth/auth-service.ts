@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { PreparedChange } from '../config/live-reload';
 import type { BerthConfig } from '../config/schema';
 import type { AuthenticatorFactory } from '../extensions/api';
 import type { MountedRoute } from '../extensions/host';
@@ -14,7 +15,6 @@ import { type AuthState, buildAuthState, closeReplaced } from './auth-state';
  */
 export class AuthService {
   #state: AuthState;
-  #reloads: Promise<void> = Promise.resolve();
   readonly access: AccessControl;
   readonly middleware: ReturnType<typeof authMiddleware>;
   readonly routes: MountedRoute[];
@@ -40,16 +40,20 @@ export class AuthService {
     return new AuthService(config, await buildAuthState(config, factories, log), factories, log);
   }
 
-  /** Builds the new snapshot first; on any error the running one stays and the error is thrown. */
-  reload(config: BerthConfig): Promise<void> {
-    const run = this.#reloads.then(async () => {
-      const previous = this.#state;
-      const next = await buildAuthState(this.#reloadable(config), this.factories, this.logger, previous);
-      this.#state = next;
-      await closeReplaced(previous, next);
-    });
-    this.#reloads = run.catch(() => undefined);
-    return run;
+  /**
+   * Builds the snapshot of a new config (rejecting, with the running one untouched, when it cannot); the
+   * returned change swaps it in at once on commit, or closes what it built on abort.
+   */
+  async prepareReload(config: BerthConfig): Promise<PreparedChange> {
+    const previous = this.#state;
+    const next = await buildAuthState(this.#reloadable(config), this.factories, this.logger, previous);
+    return {
+      commit: async () => {
+        this.#state = next;
+        await closeReplaced(previous, next);
+      },
+      abort: () => closeReplaced(next, previous),
+    };
   }
 
   /**
@@ -67,7 +71,6 @@ export class AuthService {
   }
 
   async close(): Promise<void> {
-    await this.#reloads;
     await closeReplaced(this.#state, undefined);
   }
 }

@@ -11,7 +11,17 @@ import { loadConfigFile } from './load';
 import { changesNeedingRestart } from './reload-scope';
 import type { BerthConfig } from './schema';
 
-export type ConfigApplier = (config: BerthConfig) => Promise<void>;
+/**
+ * A staged change: `commit` puts it into effect (it must not fail for reasons `prepare` could have found),
+ * `abort` drops what `prepare` built. Nothing of a staged change is visible before `commit`.
+ */
+export interface PreparedChange {
+  commit(): Promise<void> | void;
+  abort(): Promise<void> | void;
+}
+
+/** Builds everything a new config needs for one part of the app; rejects when it cannot (the old one stays). */
+export type ConfigApplier = (config: BerthConfig) => Promise<PreparedChange>;
 
 export interface ConfigReloader {
   /** Re-reads the file now; resolves true when the new config was applied. */
@@ -19,7 +29,16 @@ export interface ConfigReloader {
   stop(): void;
 }
 
-export function watchConfigFile(file: string, initial: BerthConfig, appliers: ConfigApplier[], logger: Logger): ConfigReloader {
+export interface WatchOptions {
+  /** Further key paths applied in place (e.g. the sections of extensions that declare `reloadable`). */
+  reloadable?: () => ReadonlyArray<readonly string[]>;
+}
+
+/**
+ * Watches `file`. A reload is all or nothing: every applier prepares its part of the new config first, and
+ * only when all succeeded are the changes committed, together; one failure aborts them all.
+ */
+export function watchConfigFile(file: string, initial: BerthConfig, appliers: ConfigApplier[], logger: Logger, opts: WatchOptions = {}): ConfigReloader {
   let running = initial;
   let queue: Promise<boolean> = Promise.resolve(true);
   const reloadOnce = async (): Promise<boolean> => {
@@ -31,13 +50,16 @@ export function watchConfigFile(file: string, initial: BerthConfig, appliers: Co
       logger.error({ file, issues }, 'failed to reload config: keeping the running config');
       return false;
     }
-    const restart = changesNeedingRestart(running, next);
+    const restart = changesNeedingRestart(running, next, opts.reloadable?.() ?? []);
+    const prepared: PreparedChange[] = [];
     try {
-      for (const apply of appliers) await apply(next);
+      for (const prepare of appliers) prepared.push(await prepare(next));
     } catch (err) {
+      for (const change of prepared.reverse()) await Promise.resolve(change.abort()).catch(() => undefined);
       logger.error({ file, reason: (err as Error).message }, 'failed to apply reloaded config: keeping the running config');
       return false;
     }
+    for (const change of prepared) await change.commit();
     running = next;
     if (restart.length > 0) logger.warn({ file, keys: restart }, 'config reloaded; these keys take effect after a restart');
     else logger.info({ file }, 'config reloaded');

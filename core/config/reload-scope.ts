@@ -20,21 +20,31 @@ const RELOADABLE: ReadonlyArray<readonly string[]> = [
   ['distSpecVersion'], // informational only
 ];
 
-function reloadable(path: readonly PropertyKey[]): boolean {
-  return RELOADABLE.some((pattern) => pattern.length <= path.length && pattern.every((seg, i) => seg === '*' || seg === path[i]));
+/** True when `path` lies in a subtree a reload applies in place (`extra`: more such subtrees). */
+export function isReloadable(path: readonly PropertyKey[], extra: ReadonlyArray<readonly string[]> = []): boolean {
+  const under = (pattern: readonly string[]) => pattern.length <= path.length && pattern.every((seg, i) => seg === '*' || seg === path[i]);
+  return RELOADABLE.some(under) || extra.some(under);
 }
 
-/** Key paths that differ between two valid configs and need a restart to take effect; empty = fully reloadable. */
-export function changesNeedingRestart(previous: BerthConfig, next: BerthConfig): string[] {
+/**
+ * Key paths that differ between two valid configs and need a restart to take effect; empty = fully reloadable.
+ * `extra` adds subtrees applied in place beyond Zot's list (extensions that declare themselves reloadable).
+ */
+export function changesNeedingRestart(previous: BerthConfig, next: BerthConfig, extra: ReadonlyArray<readonly string[]> = []): string[] {
   const out: string[] = [];
-  diff(previous, next, [], out);
+  diff(previous, next, [], out, extra);
   return out;
 }
 
-function diff(a: unknown, b: unknown, path: PropertyKey[], out: string[]): void {
-  if (reloadable(path)) return;
+/** True when two parsed config values are equal (deep, order-sensitive for lists). */
+export function sameConfig(a: unknown, b: unknown): boolean {
+  return sameValue(a, b);
+}
+
+function diff(a: unknown, b: unknown, path: PropertyKey[], out: string[], extra: ReadonlyArray<readonly string[]>): void {
+  if (isReloadable(path, extra)) return;
   if (isObject(a) && isObject(b)) {
-    for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) diff(a[key], b[key], [...path, key], out);
+    for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) diff(a[key], b[key], [...path, key], out, extra);
     return;
   }
   if (!sameValue(a, b)) out.push(formatPath(path));

@@ -26,6 +26,14 @@ export interface Extension<C = unknown> {
   configSchema?: ZodType<C>;
   /** Names of extensions that must be registered first; a missing one stops start-up. */
   dependsOn?: string[];
+  /**
+   * When its config slice changes on a live reload, register it again with the new slice and swap what it
+   * contributes (content sources, schedules, event handlers, route handlers) at once; the replaced instance's
+   * schedules and handlers stop then, and its shutdown hooks run when its in-flight work had time to end.
+   * `register` must therefore keep its state in closures, not in module scope. Without it, a changed slice is
+   * logged as taking effect after a restart.
+   */
+  reloadable?: boolean;
   /** Called once at start-up, before the server listens. */
   register(ctx: ExtensionContext<C>): void | Promise<void>;
 }

@@ -9,10 +9,12 @@ export class EventBus implements RegistryEvents {
 
   constructor(private readonly logger: Logger) {}
 
-  on<E extends RegistryEventName>(event: E, handler: (payload: RegistryEventMap[E]) => void | Promise<void>): void {
-    const list = this.#handlers.get(event) ?? [];
-    list.push(handler as Handler);
-    this.#handlers.set(event, list);
+  /** Subscribes `handler`; the returned function unsubscribes it. */
+  on<E extends RegistryEventName>(event: E, handler: (payload: RegistryEventMap[E]) => void | Promise<void>): () => void {
+    this.#handlers.set(event, [...(this.#handlers.get(event) ?? []), handler as Handler]);
+    return () => {
+      this.#handlers.set(event, (this.#handlers.get(event) ?? []).filter((h) => h !== handler));
+    };
   }
 
   emit<E extends RegistryEventName>(event: E, payload: RegistryEventMap[E]): void {

@@ -1,12 +1,16 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import cron from 'node-cron';
 import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
 import type {
-  AccessCheck, AuthenticatorFactory, ContentSource, Extension, ExtensionContext, RegistryFacade, RouteHandler,
+  AccessCheck, AuthenticatorFactory, Extension, ExtensionContext, HttpContext, RegistryFacade, RouteHandler,
 } from './api';
 import { EXTENSION_API_VERSION } from './api';
+import type { PreparedChange } from '../config/live-reload';
+import { sameConfig } from '../config/reload-scope';
+import type { ContentSources } from '../registry/content-sources';
+import { NotFound } from '../registry/errors';
 import type { DriverFactory } from '../storage/driver';
+import { Contributions, type RouteMethod } from './contributions';
 import type { EventBus } from './events';
 
 export class ExtensionError extends Error {
@@ -17,7 +21,7 @@ export class ExtensionError extends Error {
 }
 
 export interface MountedRoute {
-  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  method: RouteMethod;
   path: string;
   handler: RouteHandler;
   extension: string;
@@ -31,16 +35,30 @@ export interface ExtensionEntry {
   configPath: string;
 }
 
+// A replaced instance's shutdown hooks wait this long (or for app shutdown): its in-flight work (a blob still
+// streaming from an upstream client it would close) finishes first.
+const RETIRE_AFTER_MS = 10 * 60_000;
+
+interface Loaded {
+  entry: ExtensionEntry;
+  /** The slice as written, to tell on reload whether it changed. */
+  raw: unknown;
+  contributions: Contributions;
+}
+
 /**
  * Loads extensions through the public API only: checks each one up front (apiVersion, duplicate names,
- * dependsOn, config slice), registers them in dependency order, and owns what they contribute.
+ * dependsOn, config slice), registers them in dependency order, and owns what they contribute. Extensions
+ * that declare `reloadable` are registered again when their slice changes on reload, and swapped in whole.
  */
 export class ExtensionHost {
   readonly routes: MountedRoute[] = [];
   readonly storageDrivers = new Map<string, DriverFactory>();
   readonly authenticators = new Map<string, AuthenticatorFactory>();
-  readonly #shutdown: Array<() => Promise<void>> = [];
-  readonly #timers: Array<() => Promise<void> | void> = [];
+  readonly #loaded = new Map<string, Loaded>();
+  /** The handler each mounted route runs now, by extension and route: a reload swaps it. */
+  readonly #handlers = new Map<string, RouteHandler>();
+  readonly #retired = new Set<Contributions>();
   #registry: ((writer: string) => RegistryFacade) | undefined;
   #access: AccessCheck | undefined;
 
@@ -48,7 +66,7 @@ export class ExtensionHost {
     private readonly logger: Logger,
     private readonly metrics: PromRegistry,
     private readonly events: EventBus,
-    private readonly contentSources: { add(source: ContentSource): void },
+    private readonly contentSources: ContentSources,
   ) {}
 
   /**
@@ -65,48 +83,133 @@ export class ExtensionHost {
   }
 
   async load(entries: ExtensionEntry[]): Promise<void> {
-    const byName = new Map<string, ExtensionEntry>();
-    for (const entry of entries) {
-      const ext = entry.extension;
-      const name = typeof ext?.name === 'string' ? ext.name : entry.configPath;
-      if (!ext || typeof ext.register !== 'function') throw new ExtensionError(name, 'does not export an extension object (name, apiVersion, register)');
-      if (ext.apiVersion !== EXTENSION_API_VERSION) {
-        throw new ExtensionError(name, `targets extension API version ${String(ext.apiVersion)}, this berth implements ${EXTENSION_API_VERSION}`);
-      }
-      if (byName.has(name)) throw new ExtensionError(name, 'is registered twice');
-      byName.set(name, entry);
-    }
-    for (const [name, entry] of byName) {
-      for (const dep of entry.extension.dependsOn ?? []) {
-        if (!byName.has(dep)) throw new ExtensionError(name, `depends on ${dep}, which is not loaded`);
-      }
-      if (entry.extension.configSchema) {
-        const parsed = entry.extension.configSchema.safeParse(entry.config ?? {});
-        if (!parsed.success) {
-          const issues = parsed.error.issues.map((i) => `${[entry.configPath, ...i.path.map(String)].join('.')}: ${i.message}`);
-          throw new ExtensionError(name, `invalid configuration: ${issues.join('; ')}`);
-        }
-        entry.config = parsed.data;
-      }
-    }
+    const byName = checkEntries(entries);
     for (const entry of topologicalOrder(byName)) {
-      await entry.extension.register(this.context(entry));
+      const raw = entry.config;
+      entry.config = parseSlice(entry);
+      const contributions = await this.#register(entry, false);
+      for (const r of contributions.routes) {
+        const key = routeKey(entry.extension.name, r.method, r.path);
+        this.#handlers.set(key, r.handler);
+        this.routes.push({ method: r.method, path: r.path, extension: entry.extension.name, handler: (ctx) => this.#dispatch(key, ctx) });
+      }
+      this.contentSources.replace(entry.extension.name, contributions.sources);
+      contributions.activate();
+      this.#loaded.set(entry.extension.name, { entry, raw, contributions });
       this.logger.debug({ ext: entry.extension.name }, 'extension registered');
     }
   }
 
-  async close(): Promise<void> {
-    for (const stop of this.#timers.splice(0)) await stop();
-    for (const fn of this.#shutdown.splice(0).reverse()) {
-      await fn().catch((err: unknown) => this.logger.warn({ err }, 'failed to shut down extension'));
-    }
+  /** Config paths of the loaded extensions that apply a changed slice in place (for the reload's restart list). */
+  reloadablePaths(): string[][] {
+    return [...this.#loaded.values()].filter((l) => l.entry.extension.reloadable).map((l) => l.entry.configPath.split('.'));
   }
 
-  private context(entry: ExtensionEntry): ExtensionContext<unknown> {
+  /**
+   * Stages a reload: every `reloadable` extension whose slice changed (or that was added or removed) is
+   * registered anew beside the running one. Commit swaps sources, schedules, event handlers and route handlers
+   * of all of them at once; a failure anywhere leaves the running instances untouched.
+   */
+  async prepareReload(entries: ExtensionEntry[]): Promise<PreparedChange> {
+    const next = checkEntries(entries);
+    const staged: Array<{ name: string; old?: Loaded; loaded?: Loaded }> = [];
+    const abort = async () => {
+      for (const s of staged) await s.loaded?.contributions.shutdown();
+    };
+    try {
+      for (const name of new Set([...this.#loaded.keys(), ...next.keys()])) {
+        const old = this.#loaded.get(name);
+        const entry = next.get(name);
+        const ext = entry?.extension ?? old!.entry.extension;
+        if (!ext.reloadable || (old && entry && sameConfig(old.raw, entry.config))) continue;
+        if (!entry) {
+          staged.push({ name, old });
+          continue;
+        }
+        for (const dep of ext.dependsOn ?? []) {
+          if (!next.has(dep)) throw new ExtensionError(name, `depends on ${dep}, which is not loaded`);
+        }
+        const raw = entry.config;
+        entry.config = parseSlice(entry);
+        const contributions = await this.#register(entry, true);
+        staged.push({ name, old, loaded: { entry, raw, contributions } });
+        for (const r of contributions.routes) {
+          if (!this.#handlers.has(routeKey(name, r.method, r.path))) {
+            throw new ExtensionError(name, `adds route ${r.method.toUpperCase()} ${r.path} on reload; routes change only with a restart`);
+          }
+        }
+        this.contentSources.check(name, contributions.sources);
+      }
+    } catch (err) {
+      await abort();
+      throw err;
+    }
+    return {
+      commit: async () => {
+        for (const { name, old, loaded } of staged) {
+          await old?.contributions.deactivate();
+          if (old) this.#retire(old.contributions);
+          this.contentSources.replace(name, loaded?.contributions.sources ?? []);
+          for (const key of [...this.#handlers.keys()].filter((k) => k.startsWith(`${name}\0`))) this.#handlers.delete(key);
+          for (const r of loaded?.contributions.routes ?? []) this.#handlers.set(routeKey(name, r.method, r.path), r.handler);
+          if (loaded) {
+            loaded.contributions.activate();
+            this.#loaded.set(name, loaded);
+          } else {
+            this.#loaded.delete(name);
+          }
+          this.logger.info({ ext: name }, loaded ? 'extension reloaded' : 'extension stopped by reload');
+        }
+      },
+      abort,
+    };
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#loaded.values()].map((l) => l.contributions).reverse();
+    this.#loaded.clear();
+    for (const c of all) await c.deactivate();
+    for (const c of [...all, ...this.#retired]) await c.shutdown();
+    this.#retired.clear();
+  }
+
+  /** A replaced instance stops at once; its shutdown hooks run once its in-flight work had time to end. */
+  #retire(contributions: Contributions): void {
+    this.#retired.add(contributions);
+    const timer = setTimeout(() => {
+      this.#retired.delete(contributions);
+      void contributions.shutdown();
+    }, RETIRE_AFTER_MS);
+    timer.unref();
+  }
+
+  #dispatch(key: string, ctx: HttpContext): Promise<void> | void {
+    const handler = this.#handlers.get(key);
+    if (!handler) throw NotFound(); // its extension was stopped by a reload
+    return handler(ctx);
+  }
+
+  async #register(entry: ExtensionEntry, reloading: boolean): Promise<Contributions> {
     const name = entry.extension.name;
     const logger = this.logger.child({ ext: name });
-    const route = (method: MountedRoute['method']) => (path: string, handler: RouteHandler) => {
-      this.routes.push({ method, path, handler, extension: name });
+    const contributions = new Contributions(name, logger, this.events);
+    try {
+      await entry.extension.register(this.context(entry, contributions, logger, reloading));
+    } catch (err) {
+      await contributions.shutdown();
+      throw err;
+    }
+    return contributions;
+  }
+
+  private context(entry: ExtensionEntry, contributions: Contributions, logger: Logger, reloading: boolean): ExtensionContext<unknown> {
+    const name = entry.extension.name;
+    const route = (method: RouteMethod) => (path: string, handler: RouteHandler) => {
+      contributions.routes.push({ method, path, handler });
+    };
+    // Drivers and authenticators are chosen once at start-up: a reload registers them again to no effect.
+    const contribute = <T>(map: Map<string, T>, what: string) => (kind: string, value: T) => {
+      if (!reloading) addOnce(map, kind, value, name, what);
     };
     const host = this;
     let registry: RegistryFacade | undefined;
@@ -123,12 +226,18 @@ export class ExtensionHost {
         require: (c, repo, action) => host.#usable(name, host.#access).require(c, repo, action),
         readable: (c, repos) => host.#usable(name, host.#access).readable(c, repos),
       },
-      events: this.events,
-      contentSources: this.contentSources,
-      storageDrivers: { add: (kind, factory) => addOnce(this.storageDrivers, kind, factory, name, 'storage driver') },
-      authenticators: { add: (kind, factory) => addOnce(this.authenticators, kind, factory, name, 'authenticator') },
-      schedule: (every, task) => this.schedule(name, logger, every, task),
-      onShutdown: (fn) => this.#shutdown.push(fn),
+      events: { on: (event, handler) => contributions.on(event, handler) },
+      contentSources: { add: (source) => void contributions.sources.push(source) },
+      storageDrivers: { add: contribute(this.storageDrivers, 'storage driver') },
+      authenticators: { add: contribute(this.authenticators, 'authenticator') },
+      schedule: (every, task) => {
+        try {
+          contributions.schedule(every, task);
+        } catch (err) {
+          throw new ExtensionError(name, (err as Error).message);
+        }
+      },
+      onShutdown: (fn) => contributions.onShutdown(fn),
     };
   }
 
@@ -137,33 +246,41 @@ export class ExtensionHost {
     if (!service) throw new ExtensionError(name, 'ctx.registry and ctx.access are usable once start-up completes (in handlers, schedules, events)');
     return service;
   }
+}
 
-  private schedule(name: string, logger: Logger, every: string | number, task: () => Promise<void>): void {
-    let running = false;
-    const run = async () => {
-      if (running) return; // a run still going does not start twice
-      running = true;
-      try {
-        await task();
-      } catch (err) {
-        logger.warn({ err }, 'failed to run scheduled task');
-      } finally {
-        running = false;
-      }
-    };
-    if (typeof every === 'number') {
-      const timer = setInterval(() => void run(), every);
-      timer.unref();
-      this.#timers.push(() => clearInterval(timer));
-      return;
+const routeKey = (extension: string, method: string, path: string) => `${extension}\0${method}\0${path}`;
+
+/** Checks each entry's shape, API version and name (before anything registers); returns them by name. */
+function checkEntries(entries: ExtensionEntry[]): Map<string, ExtensionEntry> {
+  const byName = new Map<string, ExtensionEntry>();
+  for (const entry of entries) {
+    const ext = entry.extension;
+    const name = typeof ext?.name === 'string' ? ext.name : entry.configPath;
+    if (!ext || typeof ext.register !== 'function') throw new ExtensionError(name, 'does not export an extension object (name, apiVersion, register)');
+    if (ext.apiVersion !== EXTENSION_API_VERSION) {
+      throw new ExtensionError(name, `targets extension API version ${String(ext.apiVersion)}, this berth implements ${EXTENSION_API_VERSION}`);
     }
-    if (!cron.validate(every)) throw new ExtensionError(name, `invalid schedule "${every}"`);
-    const task_ = cron.schedule(every, run, { name: `${name}:${this.#timers.length}` });
-    this.#timers.push(async () => {
-      await task_.stop();
-      await task_.destroy();
-    });
+    if (byName.has(name)) throw new ExtensionError(name, 'is registered twice');
+    byName.set(name, entry);
   }
+  for (const [name, entry] of byName) {
+    for (const dep of entry.extension.dependsOn ?? []) {
+      if (!byName.has(dep)) throw new ExtensionError(name, `depends on ${dep}, which is not loaded`);
+    }
+    parseSlice(entry); // every slice is checked before the first register runs
+  }
+  return byName;
+}
+
+/** The entry's config slice parsed by its schema; an invalid slice names the extension and the keys. */
+function parseSlice(entry: ExtensionEntry): unknown {
+  if (!entry.extension.configSchema) return entry.config;
+  const parsed = entry.extension.configSchema.safeParse(entry.config ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${[entry.configPath, ...i.path.map(String)].join('.')}: ${i.message}`);
+    throw new ExtensionError(entry.extension.name, `invalid configuration: ${issues.join('; ')}`);
+  }
+  return parsed.data;
 }
 
 function addOnce<T>(map: Map<string, T>, kind: string, value: T, ext: string, what: string): void {

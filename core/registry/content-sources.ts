@@ -6,13 +6,31 @@ export interface SourceRoute {
   sources: ContentSource[];
 }
 
-/** The ordered list of pull-through sources extensions register; asked only on a local miss. */
+/**
+ * The ordered list of pull-through sources extensions register, asked only on a local miss: each extension's
+ * sources in the order it added them, extensions in the order they were loaded. A reload replaces one
+ * extension's sources in place, at once.
+ */
 export class ContentSources {
-  readonly #sources: ContentSource[] = [];
+  readonly #byOwner = new Map<string, ContentSource[]>();
+  #sources: ContentSource[] = [];
 
-  add(source: ContentSource): void {
-    if (this.#sources.some((s) => s.name === source.name)) throw new Error(`content source ${source.name} registered twice`);
-    this.#sources.push(source);
+  /** Throws when `sources` could not replace `owner`'s (a name used twice, or by another owner). */
+  check(owner: string, sources: ContentSource[]): void {
+    const names = new Set<string>();
+    for (const source of sources) {
+      const taken = names.has(source.name) || [...this.#byOwner].some(([o, list]) => o !== owner && list.some((s) => s.name === source.name));
+      if (taken) throw new Error(`content source ${source.name} registered twice`);
+      names.add(source.name);
+    }
+  }
+
+  /** Sets `owner`'s sources (keeping its place in the order); an empty list removes them. */
+  replace(owner: string, sources: ContentSource[]): void {
+    this.check(owner, sources);
+    if (sources.length === 0) this.#byOwner.delete(owner);
+    else this.#byOwner.set(owner, [...sources]);
+    this.#sources = [...this.#byOwner.values()].flat();
   }
 
   for(repo: string, ns: string | undefined): ContentSource[] {

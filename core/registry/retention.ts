@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import picomatch from 'picomatch';
 import type { RetentionConfig, RetentionPolicy } from '../config/retention-schema';
+import type { PreparedChange } from '../config/live-reload';
 import type { Descriptor, RegistryEvents, RegistryFacade } from '../extensions/api';
 import { writeFileAtomic } from '../storage/atomic-file';
 import { tagOf } from './oci-index';
@@ -163,7 +164,8 @@ export class Retention {
   async #apply(repo: string, policy: RetentionPolicy, now: number): Promise<void> {
     const dryRun = this.config.dryRun;
     const recent = (at: number) => now - at < this.config.delay;
-    const entries = await this.registry.listManifests(repo);
+    // Every index entry: an image under several tags has one entry per tag (listManifests gives each digest once).
+    const entries = (await this.registry.repos.tryReadIndex(repo))?.manifests ?? [];
     const doomedTags = this.#tagsToDelete(repo, policy, entries, now);
     for (const tag of doomedTags) {
       this.logger.info({ repo, tag, dryRun }, 'retention: removing tag');
@@ -244,37 +246,55 @@ export function accessTimesOf(registry: object): AccessTimes | undefined {
   return attached.get(registry);
 }
 
-/**
- * Records pull and push times from the app's events and runs retention every `gcInterval` when policies are
- * configured. Returns what `close()` must stop.
- */
-export async function startRetention(o: {
-  rootDirectory: string;
+/** The storage keys retention reads; a reload passes the new ones. */
+export interface RetentionSettings {
   gcInterval: number;
   retention: RetentionConfig;
+}
+
+/**
+ * Records pull and push times from the app's events and runs retention every `gcInterval` when policies are
+ * configured. `prepareReload` swaps in new policies and a new interval (Zot reloads both).
+ */
+export async function startRetention(o: RetentionSettings & {
+  rootDirectory: string;
   registry: Registry;
   events: RegistryEvents;
   logger: Logger;
-}): Promise<{ times: AccessTimes; retention?: Retention; close(): Promise<void> }> {
+}): Promise<{ times: AccessTimes; prepareReload(next: RetentionSettings): PreparedChange; close(): Promise<void> }> {
   const times = await AccessTimes.open(o.rootDirectory, o.logger);
   attachAccessTimes(o.registry, times);
   o.events.on('image.pulled', (e) => times.markPulled(e.digest));
   o.events.on('blob.pulled', (e) => times.markPulled(e.digest));
-  o.events.on('manifest.pushed', (e) => times.markPushed(e.repo, e.digest));
+  o.events.on('manifest.stored', (e) => times.markPushed(e.repo, e.digest));
   o.events.on('blob.committed', (e) => times.markPushed(e.repo, e.digest));
-  let timer: NodeJS.Timeout | undefined;
-  let retention: Retention | undefined;
-  if (o.retention.policies.length > 0 && o.gcInterval > 0) {
-    retention = new Retention(o.retention, o.registry, times, o.logger.child({ component: 'retention' }));
-    const r = retention;
-    timer = setInterval(() => void r.run().catch((err: unknown) => o.logger.warn({ err }, 'failed to run retention')), o.gcInterval).unref();
-  }
+  const logger = o.logger.child({ component: 'retention' });
+  let running: { retention: Retention; timer: NodeJS.Timeout } | undefined;
+  const start = (settings: RetentionSettings) => {
+    if (settings.retention.policies.length === 0 || settings.gcInterval <= 0) return undefined;
+    const retention = new Retention(settings.retention, o.registry, times, logger);
+    const timer = setInterval(() => void retention.run().catch((err: unknown) => logger.warn({ err }, 'failed to run retention')), settings.gcInterval).unref();
+    return { retention, timer };
+  };
+  const stop = async () => {
+    const current = running;
+    running = undefined;
+    if (!current) return;
+    clearInterval(current.timer);
+    await current.retention.idle();
+  };
+  running = start(o);
   return {
     times,
-    retention,
+    prepareReload: (next) => ({
+      commit: async () => {
+        await stop(); // a run in progress finishes under the old policies first
+        running = start(next);
+      },
+      abort: () => undefined,
+    }),
     async close() {
-      clearInterval(timer);
-      await retention?.idle();
+      await stop();
       await times.close();
     },
   };

@@ -21,6 +21,7 @@ const MIN_SWEEP_MS = 1_000;
 export default defineExtension<SyncConfig>({
   name: 'sync',
   apiVersion: 1,
+  reloadable: true, // Zot reloads extensions.sync
   configSchema: z.custom<SyncConfig>((v) => typeof v === 'object' && v !== null),
   register(ctx) {
     const { config, logger } = ctx;

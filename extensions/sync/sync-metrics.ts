@@ -17,11 +17,13 @@ export class SyncMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.images = new Counter({ name: 'berth_sync_images_total', help: 'Images handled by periodic sync, by result', labelNames: ['registry', 'result'], registers });
-    this.bytes = new Counter({ name: 'berth_sync_bytes_total', help: 'Blob bytes copied by periodic sync', labelNames: ['registry'], registers });
-    this.progress = new Gauge({ name: 'berth_sync_run_images', help: 'Images of the current or last periodic sync run (state: total, done)', labelNames: ['registry', 'state'], registers });
-    this.upstreamRequests = new Counter({ name: 'berth_sync_upstream_requests_total', help: 'Requests sent to upstream registries', labelNames: ['registry', 'method', 'code'], registers });
-    this.evicted = new Counter({ name: 'berth_sync_evicted_total', help: 'Cached manifests and blobs removed by the sync TTL', labelNames: ['kind'], registers });
+    // A reload registers sync again: the series it already has keep counting instead of starting over.
+    const once = <M>(name: string, make: () => M): M => (registry.getSingleMetric(name) as M | undefined) ?? make();
+    this.images = once('berth_sync_images_total', () => new Counter({ name: 'berth_sync_images_total', help: 'Images handled by periodic sync, by result', labelNames: ['registry', 'result'], registers }));
+    this.bytes = once('berth_sync_bytes_total', () => new Counter({ name: 'berth_sync_bytes_total', help: 'Blob bytes copied by periodic sync', labelNames: ['registry'], registers }));
+    this.progress = once('berth_sync_run_images', () => new Gauge({ name: 'berth_sync_run_images', help: 'Images of the current or last periodic sync run (state: total, done)', labelNames: ['registry', 'state'], registers }));
+    this.upstreamRequests = once('berth_sync_upstream_requests_total', () => new Counter({ name: 'berth_sync_upstream_requests_total', help: 'Requests sent to upstream registries', labelNames: ['registry', 'method', 'code'], registers }));
+    this.evicted = once('berth_sync_evicted_total', () => new Counter({ name: 'berth_sync_evicted_total', help: 'Cached manifests and blobs removed by the sync TTL', labelNames: ['kind'], registers }));
   }
 
   startRun(registry: string, total: number): SyncRun {

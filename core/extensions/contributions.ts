@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import cron from 'node-cron';
+import type { Logger } from 'pino';
+import type { ContentSource, RegistryEventMap, RegistryEventName, RouteHandler } from './api';
+import type { EventBus } from './events';
+
+export type RouteMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+type AnyHandler = (payload: never) => void | Promise<void>;
+
+/**
+ * What one instance of an extension contributed while it ran `register`: content sources, schedules, event
+ * handlers, routes and shutdown hooks. Nothing takes effect until `activate()`, so a reload can register the
+ * new instance completely before anything of the old one is replaced, and drop it unseen when it fails.
+ */
+export class Contributions {
+  readonly sources: ContentSource[] = [];
+  readonly routes: Array<{ method: RouteMethod; path: string; handler: RouteHandler }> = [];
+  readonly #schedules: Array<() => () => Promise<void> | void> = [];
+  readonly #subscriptions: Array<[RegistryEventName, AnyHandler]> = [];
+  readonly #shutdown: Array<() => Promise<void>> = [];
+  readonly #stops: Array<() => Promise<void> | void> = [];
+  #active = false;
+  #retired = false;
+
+  constructor(readonly name: string, private readonly logger: Logger, private readonly events: EventBus) {}
+
+  on<E extends RegistryEventName>(event: E, handler: (payload: RegistryEventMap[E]) => void | Promise<void>): void {
+    this.#subscriptions.push([event, handler as AnyHandler]);
+    if (this.#active) this.#stops.push(this.events.on(event, handler));
+  }
+
+  onShutdown(fn: () => Promise<void>): void {
+    this.#shutdown.push(fn);
+  }
+
+  /** Runs `task` every `every` (a node-cron expression or ms) once active; a run still going is not started twice. */
+  schedule(every: string | number, task: () => Promise<void>): void {
+    if (typeof every === 'string' && !cron.validate(every)) throw new Error(`invalid schedule "${every}"`);
+    const start = () => startSchedule(`${this.name}:${randomUUID()}`, every, task, this.logger);
+    this.#schedules.push(start);
+    if (this.#active) this.#stops.push(start());
+  }
+
+  /** Starts the schedules and event handlers registered so far (and any registered later). */
+  activate(): void {
+    if (this.#active) return;
+    this.#active = true;
+    for (const start of this.#schedules) this.#stops.push(start());
+    for (const [event, handler] of this.#subscriptions) this.#stops.push(this.events.on(event, handler as never));
+  }
+
+  /** Stops schedules and event handlers; shutdown hooks wait for {@link shutdown}. */
+  async deactivate(): Promise<void> {
+    this.#active = false;
+    for (const stop of this.#stops.splice(0)) await stop();
+  }
+
+  /** Runs the shutdown hooks once, in reverse order of registration. */
+  async shutdown(): Promise<void> {
+    if (this.#retired) return;
+    this.#retired = true;
+    await this.deactivate();
+    for (const fn of this.#shutdown.splice(0).reverse()) {
+      await fn().catch((err: unknown) => this.logger.warn({ err }, 'failed to shut down extension'));
+    }
+  }
+}
+
+function startSchedule(id: string, every: string | number, task: () => Promise<void>, logger: Logger): () => Promise<void> | void {
+  let running = false;
+  const run = async () => {
+    if (running) return; // a run still going does not start twice
+    running = true;
+    try {
+      await task();
+    } catch (err) {
+      logger.warn({ err }, 'failed to run scheduled task');
+    } finally {
+      running = false;
+    }
+  };
+  if (typeof every === 'number') {
+    const timer = setInterval(() => void run(), every);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+  const scheduled = cron.schedule(every, run, { name: id });
+  return async () => {
+    await scheduled.stop();
+    await scheduled.destroy();
+  };
+}
