@@ -44,6 +44,8 @@ const bearerSchema = z
     realm: zReqStr,
     service: zReqStr,
     cert: zStr.optional(),
+    // Where token requests this registry cannot answer itself (an OIDC exchange it does not own) are proxied.
+    upstreamTokenEndpoint: z.strictObject({ realm: zStr.default(''), service: zStr.default(''), allowInsecureHttp: zBool.default(false) }).optional(),
     awsSecretsManager: z
       .strictObject({ region: zReqStr, secretName: zReqStr, refreshInterval: zDuration.optional() })
       .refine((a) => (a.refreshInterval ?? 0) >= 0, { message: 'refreshInterval must not be negative', path: ['refreshInterval'] })
