@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { Registry as PromRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/schema';
-import { configuredButUnbuilt } from './config/unbuilt-features';
+import { inactiveKeys, NOT_ACTIVE, refusedFeatures } from './config/unbuilt-features';
+import { unavailableStorageDrivers } from './config/driver-availability';
 import { createScope } from './di/scope';
 import { TOKENS } from './di/tokens';
 import { EventBus } from './extensions/events';
@@ -64,14 +65,12 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   const host = new ExtensionHost(logger, metrics, events, sources);
   const health: HealthState = { started: false, ready: false };
 
-  const unbuilt = configuredButUnbuilt(config, BUILT_FEATURES);
-  // Serving without the authentication or policies an operator configured would open the registry to
-  // anyone: those refuse to start; everything else starts with a warning naming the key.
-  const unsafe = unbuilt.filter((key) => /^http\.(auth|accessControl|tls\.cacert)/.test(key));
-  if (unsafe.length > 0) {
-    throw new Error(`${unsafe.join(', ')}: configured but not built yet; berth refuses to serve without the access control you configured`);
-  }
-  for (const key of unbuilt) logger.warn({ key }, 'configured but not built yet: this setting is accepted and ignored');
+  // The same list `berth verify` prints: unbuilt authentication or policies refuse to start (serving without
+  // them would open the registry to anyone); every other inactive key starts with one warning naming it.
+  const inactive = inactiveKeys(config, BUILT_FEATURES);
+  const refused = refusedFeatures(inactive);
+  if (refused.length > 0) throw new Error(refused.join('; '));
+  for (const { key, note } of inactive) logger.warn({ key, note }, NOT_ACTIVE);
   let storage: Awaited<ReturnType<typeof createStorage>>;
   let auth: AuthService;
   try {
@@ -190,10 +189,10 @@ function extensionEntries(config: BerthConfig, configFile: string | undefined): 
 }
 
 async function createStorage(config: BerthConfig, host: ExtensionHost, logger: Logger, metrics: PromRegistry) {
-  const wanted = (config.storage.storageDriver as { name?: string } | undefined)?.name;
-  let kind = 'filesystem';
-  if (wanted && host.storageDrivers.has(wanted)) kind = wanted;
-  else if (wanted) logger.warn({ key: 'storage.storageDriver', name: wanted }, 'storage driver not built yet: serving from the local filesystem at storage.rootDirectory');
+  // A driver nobody registered stops start-up: the local disk instead of shared storage would split the data.
+  const unavailable = unavailableStorageDrivers(config, new Set(host.storageDrivers.keys()));
+  if (unavailable.length > 0) throw new Error(unavailable.join('; '));
+  const kind = config.storage.storageDriver?.name ?? 'filesystem';
   const factory = host.storageDrivers.get(kind);
   if (!factory) throw new Error(`no storage driver "${kind}" is registered`);
   const params = kind === 'filesystem' ? {} : ((config.storage.storageDriver ?? {}) as Record<string, unknown>);

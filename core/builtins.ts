@@ -24,8 +24,18 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
   { extension: syncExtension as Extension<unknown>, configKey: 'sync' },
 ];
 
-/** Config features that are built (ids from core/config/unbuilt-features.ts); the rest warn at start-up. */
+/**
+ * Config features that are built (ids from core/config/unbuilt-features.ts); every other configured feature is
+ * named "accepted, not active in this build" by `berth verify` and in a start-up warning. Add an id here in the
+ * commit that makes its key work.
+ */
 export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
   'http.auth.htpasswd', 'http.auth.ldap', 'http.auth.bearer', 'http.auth.apikey', 'http.auth.mtls', 'http.accessControl',
   'extensions.sync', 'storage.retention',
 ]);
+
+/**
+ * The storage driver kinds BUILTIN_MODULES register (test/config/builtins.test.ts keeps the two in step), so
+ * `berth verify` knows, without starting anything, that a config naming another kind would be refused.
+ */
+export const BUILT_STORAGE_DRIVERS: ReadonlySet<string> = new Set<string>(['filesystem']);

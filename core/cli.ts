@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { createApp } from './app';
 import { ConfigError } from './config/config-error';
 import { loadConfigFile } from './config/load';
-import { describeConfig } from './config/summary';
+import { describeConfig, startupRefusals, type Build } from './config/summary';
+import { BUILT_FEATURES, BUILT_STORAGE_DRIVERS } from './builtins';
 
 const USAGE = `Usage: berth <command> [options]
 
@@ -17,7 +18,7 @@ Options:
   -h, --help        show this help
   -v, --version     print the version
 
-Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.`;
+Exit codes: 0 ok, 1 runtime failure (verify: a valid config this build refuses to serve), 2 usage or config error.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
@@ -59,12 +60,19 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`berth: cannot read config ${file}: ${(err as Error).message}`);
     return 2;
   }
-  if (command === 'verify') {
-    console.log(`config ${file} is valid; berth would run:`);
-    for (const line of describeConfig(config)) console.log(`  ${line}`);
-    return 0;
-  }
+  if (command === 'verify') return verify(config, file);
   return serve(config, file);
+}
+
+/** Prints what serve would run; a valid Zot config that this build would refuse to serve exits 1, as serve does. */
+function verify(config: Awaited<ReturnType<typeof loadConfigFile>>, file: string): number {
+  const build: Build = { features: BUILT_FEATURES, storageDrivers: BUILT_STORAGE_DRIVERS };
+  const refusals = startupRefusals(config, build);
+  console.log(refusals.length === 0 ? `config ${file} is valid; berth would run:` : `config ${file} is valid, but berth serve would refuse it (see below); it describes:`);
+  for (const line of describeConfig(config, build)) console.log(`  ${line}`);
+  if (refusals.length === 0) return 0;
+  console.error(`berth: serve would refuse to start with this config:\n${refusals.map((r) => `  - ${r}`).join('\n')}`);
+  return 1;
 }
 
 async function serve(config: Awaited<ReturnType<typeof loadConfigFile>>, file: string): Promise<number> {

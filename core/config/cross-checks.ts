@@ -5,7 +5,9 @@
 import type { z } from 'zod';
 import { onlyAnonymousPolicies } from './access-control-schema';
 import { basicAuthEnabled } from './auth-schema';
-import type { ExtensionsConfig } from './extensions-schema';
+import { configuredStorageDrivers } from './driver-availability';
+import { isZotStorageDriver } from './driver-schema';
+import { type ExtensionsConfig, thirdPartyExtensions } from './extensions-schema';
 import type { HttpConfig } from './http-schema';
 import type { StorageConfig } from './storage-schema';
 
@@ -19,6 +21,15 @@ export function checkAcrossSections(config: Sections, ctx: z.RefinementCtx): voi
   const fail = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
   const { storage, http, extensions } = config;
   const cloud = storage.storageDriver !== undefined || Object.values(storage.subPaths ?? {}).some((s) => s.storageDriver);
+
+  // Zot accepts only its own driver names. berth also accepts another name when the config loads a third-party
+  // extension, which may register that kind (storageDrivers.add); whether one did is checked at start-up.
+  const modules = thirdPartyExtensions(extensions).some((ext) => ext.config.enable !== false);
+  for (const driver of configuredStorageDrivers(config)) {
+    if (!isZotStorageDriver(driver.name) && !modules) {
+      fail(driver.at, `unsupported storage driver ${JSON.stringify(driver.name)} (expected s3, gcs or azure, or a kind that a third-party extension in extensions.<name>.module registers)`);
+    }
+  }
 
   const searchOn = extensions?.search?.enable === true;
   if (extensions?.ui?.enable && !searchOn) fail(['extensions', 'ui', 'enable'], 'the ui extension needs the search extension enabled');

@@ -44,11 +44,8 @@ export const storageDriverSchema = lowerCaseKeys(
       accountkey: zStr.optional(),
       container: zStr.optional(),
     })
+    // Which names are allowed depends on `extensions` (a third-party module may register a kind): cross-checks.ts.
     .superRefine((driver, ctx) => {
-      if (!(CLOUD_STORAGE_DRIVERS as readonly string[]).includes(driver.name)) {
-        ctx.addIssue({ code: 'custom', path: ['name'], message: `unsupported storage driver ${JSON.stringify(driver.name)} (expected s3, gcs or azure)` });
-        return;
-      }
       if (driver.name === 's3') {
         if (!driver.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'required for the s3 driver' });
         if (!driver.region && !driver.regionendpoint) {
@@ -58,12 +55,17 @@ export const storageDriverSchema = lowerCaseKeys(
     })
     .transform((driver) => {
       // Zot's gcs and azure drivers store under /zot when no prefix is given.
-      if (driver.name !== 's3' && driver.rootdirectory === undefined) return { ...driver, rootdirectory: '/zot' };
+      if ((driver.name === 'gcs' || driver.name === 'azure') && driver.rootdirectory === undefined) return { ...driver, rootdirectory: '/zot' };
       return driver;
     }),
 );
 
-export type StorageDriverConfig = z.output<typeof storageDriverSchema> & { name: CloudStorageDriverName };
+/** `name` is one of {@link CLOUD_STORAGE_DRIVERS}, or a kind a third-party extension registers. */
+export type StorageDriverConfig = z.output<typeof storageDriverSchema>;
+
+export function isZotStorageDriver(name: string): name is CloudStorageDriverName {
+  return (CLOUD_STORAGE_DRIVERS as readonly string[]).includes(name);
+}
 
 export const CACHE_DRIVERS = ['boltdb', 'dynamodb', 'redis'] as const;
 

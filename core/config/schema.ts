@@ -27,7 +27,8 @@ export const rootSchema = z
     http: httpSchema.prefault({}),
     log: logSchema.prefault({}),
     extensions: z.preprocess((v) => (v === null ? {} : v), extensionsSchema).optional(),
-    scheduler: schedulerSchema.prefault({}),
+    // Absent unless written, so `berth verify` can tell a configured worker count from Zot's default.
+    scheduler: schedulerSchema.optional(),
     cluster: clusterSchema.optional(),
   })
   .superRefine(checkAcrossSections);

@@ -1,56 +1,103 @@
 /**
- * `berth verify` prints what a valid config would run, one line per concern. Secrets never appear: passwords,
- * keys and tokens are not read here, and URLs lose any `user:password@` part.
+ * `berth verify` prints what a valid config would run, one line per concern. A line either says what runs or names
+ * a key as "accepted, not active in this build" (from unbuilt-features.ts, the list start-up warns with), so the
+ * summary never describes a feature that will not run. Secrets never appear: passwords, keys and tokens are not
+ * read here, and URLs lose any `user:password@` part.
  */
+import { unavailableStorageDrivers } from './driver-availability';
 import { formatDuration } from './duration';
 import { thirdPartyExtensions } from './extensions-schema';
 import { tlsEnabled } from './http-schema';
 import type { BerthConfig } from './schema';
-import type { StoreConfig } from './storage-schema';
+import { describeInactive, type FeatureId, inactiveKeys, type InactiveKey, refusedFeatures } from './unbuilt-features';
 
-export function describeConfig(config: BerthConfig): string[] {
-  return [
-    ...describeListener(config),
-    ...describeStore('storage', config.storage),
-    ...Object.entries(config.storage.subPaths ?? {}).flatMap(([route, store]) => describeStore(`storage for ${route}`, store)),
+/** What this build can run: feature ids (core/builtins.ts BUILT_FEATURES) and registered storage driver kinds. */
+export interface Build {
+  features: ReadonlySet<string>;
+  storageDrivers: ReadonlySet<string>;
+}
+
+export function describeConfig(config: BerthConfig, build: Build): string[] {
+  const inactive = inactiveKeys(config, build.features);
+  const on = (id: FeatureId) => build.features.has(id);
+  // Each section prints the inactive keys under its prefixes; the table's order is kept within a section.
+  const shown = new Set<InactiveKey>();
+  const marked = (...prefixes: string[]) =>
+    inactive
+      .filter((k) => !shown.has(k) && prefixes.some((p) => k.key === p || k.key.startsWith(`${p}.`) || k.key.startsWith(`${p}[`)))
+      .map((k) => (shown.add(k), `  ${describeInactive(k)}`));
+  const lines = [
+    ...describeListener(config, on),
+    ...marked('http.allowOrigin', 'http.externalUrl', 'http.ratelimit'),
+    ...describeStore(config, build, on),
+    ...marked('storage'),
     describeLog(config),
-    ...describeAuth(config),
-    ...describeExtensions(config),
-    ...(config.cluster ? [`cluster: ${config.cluster.members.length} member(s): ${config.cluster.members.join(', ')}`] : []),
+    ...describeAuth(config, on),
+    ...marked('http'),
+    ...describeExtensions(config, on),
+    ...marked('extensions'),
+    ...marked('cluster', 'scheduler'),
+  ];
+  return [...lines, ...inactive.filter((k) => !shown.has(k)).map((k) => `  ${describeInactive(k)}`)];
+}
+
+/**
+ * Why `berth serve` would refuse this config in this build (empty = it would start). With third-party modules
+ * configured, a storage driver kind that is not built in may still be registered by one; that is only known
+ * once they load, so verify leaves it to start-up.
+ */
+export function startupRefusals(config: BerthConfig, build: Build): string[] {
+  return [
+    ...refusedFeatures(inactiveKeys(config, build.features)),
+    ...(loadsModules(config) ? [] : unavailableStorageDrivers(config, build.storageDrivers)),
   ];
 }
 
-function describeListener(config: BerthConfig): string[] {
+function loadsModules(config: BerthConfig): boolean {
+  return thirdPartyExtensions(config.extensions).some((ext) => ext.config.enable !== false);
+}
+
+type On = (id: FeatureId) => boolean;
+
+function describeListener(config: BerthConfig, on: On): string[] {
   const { http } = config;
   const tls = tlsEnabled(http.tls);
   const lines = [`listen: ${http.address}:${http.port === '0' ? '0 (any free port)' : http.port} over ${tls ? 'HTTPS' : 'plain HTTP'}`];
-  if (tls && http.tls?.cacert) lines.push(`tls: client certificates verified against ${http.tls.cacert}`);
-  if (http.externalUrl) lines.push(`external URL: ${redactUrl(http.externalUrl)}`);
-  if (http.ratelimit) {
+  if (tls && http.tls?.cacert && on('http.auth.mtls')) lines.push(`tls: client certificates verified against ${http.tls.cacert}`);
+  if (http.externalUrl && on('http.externalUrl')) lines.push(`external URL: ${redactUrl(http.externalUrl)}`);
+  if (http.ratelimit && on('http.ratelimit')) {
     const methods = http.ratelimit.methods.map((m) => `${m.method} ${m.rate}/s`);
     lines.push(`rate limit per client IP: ${[http.ratelimit.rate ? `${http.ratelimit.rate}/s` : undefined, ...methods].filter(Boolean).join(', ')}`);
   }
-  if (http.compat.length > 0) lines.push(`compat: ${http.compat.join(', ')}`);
+  lines.push('docker schema 2 manifests and manifest lists: accepted (with or without http.compat)');
   return lines;
 }
 
-function describeStore(label: string, store: StoreConfig): string[] {
+function describeStore(config: BerthConfig, build: Build, on: On): string[] {
+  const store = config.storage;
   const driver = store.storageDriver;
-  const where = driver
-    ? `${driver.name} ${driver.bucket ?? driver.container ?? ''}${driver.rootdirectory ? ` prefix ${driver.rootdirectory}` : ''}`.replace(/\s+/g, ' ')
-    : 'local filesystem';
-  const lines = [`${label}: ${store.rootDirectory || '(no local root)'} (${where.trim()})`];
-  const gc = store.gc
-    ? `gc every ${formatDuration(store.gcInterval)} (blobs older than ${formatDuration(store.gcDelay)})${store.gcTimeWindow ? ` within ${store.gcTimeWindow}` : ''}`
-    : 'gc off';
-  lines.push(`  dedupe ${store.dedupe ? 'on' : 'off'}, ${gc}${store.commit ? ', fsync on commit' : ''}`);
-  const cache = store.remoteCache && store.cacheDriver ? `${store.cacheDriver.name} (remote)` : 'local database';
-  lines.push(`  cache and metadata: ${cache}`);
-  if (store.retention.policies.length > 0) {
-    lines.push(`  retention: ${store.retention.policies.length} polic${store.retention.policies.length === 1 ? 'y' : 'ies'}${store.retention.dryRun ? ' (dry run)' : ''}`);
+  let where = 'local filesystem';
+  if (driver) {
+    const target = `${driver.name} ${driver.bucket ?? driver.container ?? ''}${driver.rootdirectory ? ` prefix ${driver.rootdirectory}` : ''}`.replace(/\s+/g, ' ').trim();
+    if (!build.storageDrivers.has(driver.name)) {
+      where = `${target}: ${loadsModules(config) ? 'not built in; a third-party extension must register it' : 'driver not available in this build'}`;
+    } else where = target;
   }
-  if (store.maxRepos > 0) lines.push(`  at most ${store.maxRepos} repositories`);
-  if (store.redirectBlobURL) lines.push('  blob downloads redirected to presigned URLs');
+  const lines = [`storage: ${store.rootDirectory || '(no local root)'} (${where})`];
+  if (!driver) lines.push('  every write fsynced before it is acknowledged (whatever storage.commit says)');
+  if (store.dedupe && on('storage.dedupe')) lines.push('  dedupe on');
+  if (store.gc && on('storage.gc')) {
+    lines.push(`  gc every ${formatDuration(store.gcInterval)} (blobs older than ${formatDuration(store.gcDelay)})${store.gcTimeWindow && on('storage.gcTimeWindow') ? ` within ${store.gcTimeWindow} UTC` : ''}`);
+  }
+  if (store.cacheDriver && store.remoteCache && on('storage.cacheDriver')) lines.push(`  cache and metadata: ${store.cacheDriver.name} (remote)`);
+  const policies = store.retention.policies.length;
+  if (policies > 0 && on('storage.retention')) {
+    const count = `${policies} polic${policies === 1 ? 'y' : 'ies'}`;
+    const when = store.gcInterval > 0 ? `every ${formatDuration(store.gcInterval)}` : 'never run (gcInterval is 0)';
+    lines.push(`  retention: ${count}, ${when}${store.retention.dryRun ? ' (dry run: logs, deletes nothing)' : ''}`);
+  }
+  if (store.maxRepos > 0 && on('storage.maxRepos')) lines.push(`  at most ${store.maxRepos} repositories`);
+  if (store.redirectBlobURL && on('storage.redirectBlobURL')) lines.push('  blob downloads redirected to presigned URLs');
   return lines;
 }
 
@@ -59,23 +106,23 @@ function describeLog(config: BerthConfig): string {
   return `log: level ${level} to ${output ?? 'stdout'}${audit ? `, audit to ${audit}` : ''}`;
 }
 
-function describeAuth(config: BerthConfig): string[] {
+function describeAuth(config: BerthConfig, on: On): string[] {
   const { auth, accessControl, tls } = config.http;
   const methods: string[] = [];
-  if (auth.htpasswd?.path) methods.push(`htpasswd (${auth.htpasswd.path})`);
-  if (auth.ldap) {
+  if (auth.htpasswd?.path && on('http.auth.htpasswd')) methods.push(`htpasswd (${auth.htpasswd.path})`);
+  if (auth.ldap && on('http.auth.ldap')) {
     const ldap = auth.ldap;
     const scheme = ldap.insecure ? (ldap.startTLS ? 'ldap+starttls' : 'ldap') : 'ldaps';
     methods.push(`ldap (${scheme}://${ldap.address}${ldap.port ? `:${ldap.port}` : ''}, base ${ldap.baseDN})`);
   }
-  if (auth.bearer) methods.push(`bearer tokens (realm ${redactUrl(auth.bearer.realm)})`);
+  if (auth.bearer && on('http.auth.bearer')) methods.push(`bearer tokens (realm ${redactUrl(auth.bearer.realm)})`);
   const providers = Object.entries(auth.openid?.providers ?? {}).filter(([, p]) => p).map(([name]) => name);
-  if (providers.length > 0) methods.push(`openid (${providers.join(', ')})`);
-  if (auth.apikey) methods.push('api keys');
-  if (auth.mtls || (tlsEnabled(tls) && tls?.cacert)) methods.push('client certificates');
+  if (providers.length > 0 && on('http.auth.openid')) methods.push(`openid (${providers.join(', ')})`);
+  if (auth.apikey && on('http.auth.apikey')) methods.push('api keys');
+  if ((auth.mtls || (tlsEnabled(tls) && tls?.cacert)) && on('http.auth.mtls')) methods.push('client certificates');
   const lines = [methods.length > 0 ? `authentication: ${methods.join(', ')}` : 'authentication: none (anonymous access)'];
   if (methods.length > 0 && auth.failDelay > 0) lines.push(`  failed logins delayed ${auth.failDelay}s`);
-  if (accessControl) {
+  if (accessControl && on('http.accessControl')) {
     const rules = Object.keys(accessControl.repositories).length;
     const anonymous = Object.values(accessControl.repositories).some((r) => r.anonymousPolicy.length > 0);
     lines.push(`access control: ${rules} repository rule(s)${accessControl.adminPolicy ? ', admin policy' : ''}${anonymous ? ', anonymous access for some repositories' : ''}`);
@@ -85,26 +132,27 @@ function describeAuth(config: BerthConfig): string[] {
   return lines;
 }
 
-function describeExtensions(config: BerthConfig): string[] {
+function describeExtensions(config: BerthConfig, on: On): string[] {
   const ext = config.extensions;
-  if (!ext) return ['extensions: none'];
-  const on: string[] = [];
-  if (ext.sync?.enable) {
+  const running: string[] = [];
+  if (ext?.sync?.enable && on('extensions.sync')) {
     const regs = ext.sync.registries;
     const hosts = regs.map((r) => redactUrl(r.urls[0] ?? '')).join(', ');
-    on.push(`sync from ${regs.length} registr${regs.length === 1 ? 'y' : 'ies'}${hosts ? ` (${hosts})` : ''}`);
+    running.push(`sync from ${regs.length} registr${regs.length === 1 ? 'y' : 'ies'}${hosts ? ` (${hosts})` : ''}`);
   }
-  if (ext.search?.enable) on.push(`search${ext.search.cve ? ` with CVE scanning every ${formatDuration(ext.search.cve.updateInterval)}` : ''}`);
-  if (ext.metrics?.enable) on.push(`metrics at ${ext.metrics.prometheus.path}`);
-  if (ext.scrub?.enable) on.push(`scrub every ${formatDuration(ext.scrub.interval)}`);
-  if (ext.lint?.enable) on.push(`lint (${ext.lint.mandatoryAnnotations.length} mandatory annotation(s))`);
-  if (ext.ui?.enable) on.push('ui');
-  if (ext.trust?.enable) on.push(`trust (${[ext.trust.cosign && 'cosign', ext.trust.notation && 'notation'].filter(Boolean).join(', ') || 'no verifier'})`);
-  if (ext.events?.enable) on.push(`events to ${ext.events.sinks.length} sink(s)`);
+  if (ext?.search?.enable && on('extensions.search')) running.push(`search${ext.search.cve ? ` with CVE scanning every ${formatDuration(ext.search.cve.updateInterval)}` : ''}`);
+  if (ext?.metrics?.enable && on('extensions.metrics')) running.push(`metrics at ${ext.metrics.prometheus.path}`);
+  if (ext?.scrub?.enable && on('extensions.scrub')) running.push(`scrub every ${formatDuration(ext.scrub.interval)}`);
+  if (ext?.lint?.enable && on('extensions.lint')) running.push(`lint (${ext.lint.mandatoryAnnotations.length} mandatory annotation(s))`);
+  if (ext?.ui?.enable && on('extensions.ui')) running.push('ui');
+  if (ext?.trust?.enable && on('extensions.trust')) {
+    running.push(`trust (${[ext.trust.cosign && 'cosign', ext.trust.notation && 'notation'].filter(Boolean).join(', ') || 'no verifier'})`);
+  }
+  if (ext?.events?.enable && on('extensions.events')) running.push(`events to ${ext.events.sinks.length} sink(s)`);
   for (const { name, config: slice } of thirdPartyExtensions(ext)) {
-    if (slice.enable !== false) on.push(`${name} (module ${slice.module})`);
+    if (slice.enable !== false) running.push(`${name} (module ${slice.module})`);
   }
-  return [on.length > 0 ? `extensions: ${on.join('; ')}` : 'extensions: none enabled'];
+  return [running.length > 0 ? `extensions: ${running.join('; ')}` : 'extensions: none running'];
 }
 
 /** Drops credentials from a URL-ish string; leaves anything unparseable as is. */

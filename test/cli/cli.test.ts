@@ -1,5 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -86,6 +87,71 @@ describe('berth CLI', () => {
     assert.ok(broken.stderr.length > 0);
     const absent = await berth(['verify', join(dir, 'absent.json')]);
     assert.equal(absent.code, 2);
+  });
+
+  it('verify names each configured key that does not run as accepted, not active in this build', async () => {
+    const dir = await tempDir('berth-cli-');
+    const file = join(dir, 'c.json');
+    await writeFile(file, JSON.stringify({
+      storage: { rootDirectory: join(dir, 'root'), gcTimeWindow: '01:00-05:00', maxRepos: 10, retention: { policies: [{ repositories: ['**'], keepTags: [{ mostRecentlyPushedCount: 3 }] }] } },
+      http: { port: '5000', ratelimit: { rate: 10 } },
+      extensions: { search: {}, metrics: {}, sync: { registries: [{ urls: ['https://registry-1.docker.io'], onDemand: true, reqPerSec: 5 }] } },
+    }));
+    const r = await berth(['verify', file]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n').map((l) => l.trim());
+    for (const key of ['storage.dedupe', 'storage.gc', 'storage.gcTimeWindow', 'storage.maxRepos', 'http.ratelimit', 'extensions.search', 'extensions.metrics', 'extensions.sync.registries[0].reqPerSec']) {
+      assert.ok(lines.some((l) => l.startsWith(`${key}: accepted, not active in this build`)), `${key} in:\n${r.stdout}`);
+    }
+    // What does run is described as running; nothing inactive is.
+    assert.ok(lines.includes('retention: 1 policy, every 1h'), r.stdout);
+    assert.ok(lines.includes('extensions: sync from 1 registry (https://registry-1.docker.io)'), r.stdout);
+    assert.doesNotMatch(r.stdout, /metrics at|dedupe on|gc every|rate limit per client/);
+    assert.ok(!existsSync(join(dir, 'root')), 'verify writes nothing');
+  });
+
+  it('a storageDriver berth does not have: verify and serve exit 1 naming the key, and nothing is served or written', async () => {
+    const dir = await tempDir('berth-cli-');
+    const root = join(dir, 'root');
+    const file = join(dir, 's3.json');
+    await writeFile(file, JSON.stringify({
+      storage: { rootDirectory: root, remoteCache: false, storageDriver: { name: 's3', bucket: 'zot-storage', region: 'us-east-2', secretkey: 'never-printed' } },
+      http: { address: '127.0.0.1', port: '0' },
+    }));
+    const verified = await berth(['verify', file]);
+    assert.equal(verified.code, 1, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /is valid/);
+    assert.match(verified.stderr, /storage\.storageDriver\.name: "s3" is not available in this build; berth refuses to serve from the local disk instead/);
+    const served = await berth(['serve', file], dir);
+    assert.equal(served.code, 1, served.stderr);
+    assert.match(served.stderr, /failed to start: storage\.storageDriver\.name: "s3" is not available in this build/);
+    assert.ok(!(verified.stdout + verified.stderr + served.stdout + served.stderr).includes('never-printed'));
+    assert.equal(existsSync(root), false, 'the local root was not used instead');
+
+    // A name Zot does not know, with no third-party module that could register it: Zot's rejection, exit 2.
+    await writeFile(file, JSON.stringify({ storage: { rootDirectory: root, remoteCache: false, storageDriver: { name: 'localdisk' } } }));
+    for (const cmd of ['verify', 'serve']) {
+      const r = await berth([cmd, file], dir);
+      assert.equal(r.code, 2, `${cmd}: ${r.stderr}`);
+      assert.match(r.stderr, /storage\.storageDriver\.name: unsupported storage driver "localdisk"/);
+    }
+  });
+
+  it('a storageDriver kind registered by a third-party extension is served', async () => {
+    const dir = await tempDir('berth-cli-');
+    const directory = join(dir, 'driver-data');
+    const proc = await spawnBerth({
+      storage: { rootDirectory: join(dir, 'root'), remoteCache: false, storageDriver: { name: 'localdisk', directory } },
+      extensions: { localdisk: { module: join(__dirname, 'localdisk-driver-extension.js') } },
+    });
+    const blob = Buffer.from('stored by a registered driver');
+    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+    const put = await fetch(`${proc.url}/v2/team/app/blobs/uploads/?digest=${digest}`, { method: 'POST', body: blob, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(put.status, 201);
+    const got = await fetch(`${proc.url}/v2/team/app/blobs/${digest}`);
+    assert.equal(Buffer.from(await got.arrayBuffer()).toString(), blob.toString());
+    assert.equal(existsSync(join(directory, 'team', 'app', 'blobs', 'sha256', digest.slice(7))), true, 'the registered driver holds the blob');
+    await proc.stop();
   });
 
   it('serve creates the root directory, and exits 1 naming storage.rootDirectory when it cannot', async () => {

@@ -1,38 +1,76 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { BUILT_FEATURES, BUILT_STORAGE_DRIVERS } from '../../core/builtins';
 import { thirdPartyExtensions } from '../../core/config/extensions-schema';
 import { loadConfigFile, parseConfig } from '../../core/config/load';
-import { describeConfig } from '../../core/config/summary';
-import { configuredButUnbuilt, FEATURE_IDS } from '../../core/config/unbuilt-features';
+import { describeConfig, startupRefusals, type Build } from '../../core/config/summary';
+import { configuredButUnbuilt, FEATURE_IDS, inactiveKeys } from '../../core/config/unbuilt-features';
 
 const examples = path.resolve(__dirname, '../../../examples/zot');
+const build: Build = { features: BUILT_FEATURES, storageDrivers: BUILT_STORAGE_DRIVERS };
+const everything: Build = { features: new Set(FEATURE_IDS), storageDrivers: new Set(['filesystem', 's3', 'gcs', 'azure']) };
 
 describe('configuredButUnbuilt', () => {
   it('lists configured, enabled sections whose feature is not built', async () => {
     const c = await loadConfigFile(path.join(examples, 'ldap-htpasswd-acl.json'));
-    assert.deepEqual(configuredButUnbuilt(c, new Set()), ['http.auth.htpasswd', 'http.auth.ldap', 'http.accessControl']);
-    assert.deepEqual(configuredButUnbuilt(c, new Set(['http.auth.htpasswd', 'http.accessControl'])), ['http.auth.ldap']);
+    const auth = ['http.auth.htpasswd', 'http.auth.ldap', 'http.accessControl', 'http.accessControl.metrics'];
+    assert.deepEqual(configuredButUnbuilt(c, new Set()).filter((k) => k.startsWith('http.')), auth);
+    assert.deepEqual(configuredButUnbuilt(c, new Set([...FEATURE_IDS].filter((id) => id !== 'http.auth.ldap'))), ['http.auth.ldap']);
   });
 
-  it('names the exact key for stores and skips disabled extensions', () => {
+  it('names the exact key, skips disabled extensions and keys Zot ignores', () => {
     const c = parseConfig({
       storage: {
         rootDirectory: '/x',
+        dedupe: false,
+        gc: false,
         remoteCache: false,
         cacheDriver: { name: 'redis' }, // ignored without remoteCache, as in Zot
+        retention: { policies: [{ repositories: ['**'] }, { repositories: ['a/**'], deleteReferrers: true }] },
         subPaths: { '/a': { rootDirectory: '/y', storageDriver: { name: 's3', bucket: 'b', region: 'r' } } },
       },
-      extensions: { search: { enable: false }, lint: {}, metrics: {}, other: { module: './ext.js' } },
+      http: {
+        accessControl: {
+          repositories: { '**': { policies: [{ users: ['u'], actions: ['read', 'detectManifestCollision'], conditions: [{ expression: 'true' }] }] } },
+        },
+        auth: { htpasswd: { path: '/h' } },
+      },
+      extensions: {
+        search: { enable: false },
+        lint: {}, // lint needs enable: true
+        metrics: {},
+        sync: { downloadDir: '/tmp/dl', registries: [{ urls: ['https://r'], reqPerSec: 2, credentialHelper: 'ecr', disableHTTP2: true }] },
+        other: { module: './ext.js' },
+      },
       cluster: { members: ['a:1'], hashKey: 'loremipsumdolors' },
+      scheduler: { numWorkers: 2 },
     });
-    assert.deepEqual(configuredButUnbuilt(c, new Set()), [
-      'storage.subPaths["/a"].storageDriver',
+    assert.deepEqual(configuredButUnbuilt(c, BUILT_FEATURES), [
+      'storage.retention.policies[1].deleteReferrers',
       'storage.subPaths',
+      'http.accessControl.repositories["**"].policies[0].conditions',
+      'http.accessControl.repositories["**"].policies[0].actions[1]',
+      'extensions.sync.downloadDir',
+      'extensions.sync.registries[0].reqPerSec',
+      'extensions.sync.registries[0].credentialHelper',
       'extensions.metrics',
       'cluster',
+      'scheduler.numWorkers',
     ]);
     assert.deepEqual(configuredButUnbuilt(c, new Set(FEATURE_IDS)), []);
+  });
+
+  it('Zot defaults that berth does not run are reported, not only written keys', () => {
+    const c = parseConfig({ storage: { rootDirectory: '/x' } });
+    assert.deepEqual(configuredButUnbuilt(c, BUILT_FEATURES), ['storage.dedupe', 'storage.gc']);
+  });
+
+  it('marks which inactive features refuse to start', () => {
+    const c = parseConfig({ storage: { rootDirectory: '/x' }, http: { auth: { openid: { providers: { github: { clientid: 'i', clientsecret: 's', scopes: ['read:org'] } } } } } });
+    const refusing = inactiveKeys(c, BUILT_FEATURES).filter((k) => k.refuses).map((k) => k.key);
+    assert.deepEqual(refusing, ['http.auth.openid']);
+    assert.deepEqual(startupRefusals(c, build), ['http.auth.openid: accepted, not active in this build; berth refuses to serve without the access control you configured']);
   });
 
   it('keeps third-party extensions at extensions.<name> with their keys untouched', () => {
@@ -43,26 +81,56 @@ describe('configuredButUnbuilt', () => {
 });
 
 describe('describeConfig', () => {
-  it('says what would run', async () => {
-    const lines = describeConfig(await loadConfigFile(path.join(examples, 'ldap-htpasswd-acl.json')));
+  it('says what would run, each inactive key on its own line', async () => {
+    const lines = describeConfig(await loadConfigFile(path.join(examples, 'ldap-htpasswd-acl.json')), build);
     assert.ok(lines.includes('listen: 0.0.0.0:8443 over HTTPS'), lines.join('\n'));
     assert.ok(lines.includes('storage: /srv/zot (local filesystem)'));
-    assert.ok(lines.includes('  dedupe on, gc every 1h (blobs older than 1h)'));
+    assert.ok(lines.includes('  storage.dedupe: accepted, not active in this build (each repository keeps its own copy of a blob; only cross-repository mounts share one, by hard link)'), lines.join('\n'));
+    assert.ok(lines.some((l) => l.startsWith('  storage.gc: accepted, not active in this build')));
+    assert.ok(!lines.some((l) => /dedupe on|gc every/.test(l)), 'nothing inactive is described as running');
     assert.ok(lines.includes('log: level info to /var/log/zot/zot.log, audit to /var/log/zot/zot-audit.log'));
     assert.ok(lines.some((l) => l.startsWith('authentication: htpasswd (/etc/zot/htpasswd), ldap (ldaps://ldap.example.org:636')));
     assert.ok(lines.some((l) => l.startsWith('access control: 3 repository rule(s), admin policy')));
   });
 
-  it('lists enabled extensions', async () => {
-    const lines = describeConfig(await loadConfigFile(path.join(examples, 'metrics-search-scrub-lint.json')));
-    const ext = lines.find((l) => l.startsWith('extensions:'));
-    assert.equal(ext, 'extensions: search with CVE scanning every 2h; metrics at /metrics; scrub every 24h; lint (2 mandatory annotation(s)); ui');
+  it('describes built features as running when the build has them', async () => {
+    const lines = describeConfig(await loadConfigFile(path.join(examples, 'ldap-htpasswd-acl.json')), everything);
+    assert.ok(lines.includes('  dedupe on'), lines.join('\n'));
+    assert.ok(lines.includes('  gc every 1h (blobs older than 1h)'));
+    assert.ok(!lines.some((l) => l.includes('not active')));
+  });
+
+  it('names unbuilt extensions as not active instead of listing them as running', async () => {
+    const c = await loadConfigFile(path.join(examples, 'metrics-search-scrub-lint.json'));
+    const lines = describeConfig(c, build);
+    assert.ok(lines.includes('extensions: none running'), lines.join('\n'));
+    for (const name of ['search', 'metrics', 'scrub', 'lint', 'ui']) {
+      assert.ok(lines.some((l) => l.startsWith(`  extensions.${name}: accepted, not active in this build`)), name);
+    }
+    assert.equal(describeConfig(c, everything).find((l) => l.startsWith('extensions:')),
+      'extensions: search with CVE scanning every 2h; metrics at /metrics; scrub every 24h; lint (2 mandatory annotation(s)); ui');
+  });
+
+  it('a cloud store whose driver is not built: said on the storage line and refused', async () => {
+    const c = await loadConfigFile(path.join(examples, 's3-redis.json'));
+    const lines = describeConfig(c, build).join('\n');
+    assert.match(lines, /storage: \/var\/lib\/zot \(s3 zot-storage prefix \/zot: driver not available in this build\)/);
+    assert.match(lines, /storage\.cacheDriver: accepted, not active in this build/);
+    assert.doesNotMatch(lines, /cache and metadata: redis/);
+    assert.deepEqual(startupRefusals(c, build), ['storage.storageDriver.name: "s3" is not available in this build; berth refuses to serve from the local disk instead']);
+    assert.match(describeConfig(c, everything).join('\n'), /cache and metadata: redis \(remote\)/);
   });
 
   it('never prints secrets', async () => {
-    const lines = describeConfig(await loadConfigFile(path.join(examples, 's3-redis.json'))).join('\n');
-    for (const secret of ['example-secret-key', 'AKIAEXAMPLE', 'example-password']) assert.ok(!lines.includes(secret), secret);
-    assert.match(lines, /storage: \/var\/lib\/zot \(s3 zot-storage prefix \/zot\)/);
-    assert.match(lines, /cache and metadata: redis \(remote\)/);
+    for (const b of [build, everything]) {
+      const lines = describeConfig(await loadConfigFile(path.join(examples, 's3-redis.json')), b).join('\n');
+      for (const secret of ['example-secret-key', 'AKIAEXAMPLE', 'example-password']) assert.ok(!lines.includes(secret), secret);
+    }
+  });
+
+  it('a driver kind that is not built in is left to start-up when third-party modules are loaded', () => {
+    const c = parseConfig({ storage: { rootDirectory: '/x', storageDriver: { name: 'localdisk' }, remoteCache: false }, extensions: { localdisk: { module: './driver.js' } } });
+    assert.deepEqual(startupRefusals(c, build), []);
+    assert.match(describeConfig(c, build).join('\n'), /\(localdisk: not built in; a third-party extension must register it\)/);
   });
 });

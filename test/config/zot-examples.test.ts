@@ -2,16 +2,40 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { BUILT_FEATURES, BUILT_STORAGE_DRIVERS } from '../../core/builtins';
 import { ConfigError } from '../../core/config/config-error';
 import { loadConfigFile } from '../../core/config/load';
+import { describeConfig, startupRefusals, type Build } from '../../core/config/summary';
 
 // Zot's own example configs, copied unchanged (sources in the folder's SOURCES.md).
 const dir = path.resolve(__dirname, '../../../test/fixtures/zot-examples');
 const files = readdirSync(dir).filter((f) => /\.(json|ya?ml)$/.test(f)).sort();
+const build: Build = { features: BUILT_FEATURES, storageDrivers: BUILT_STORAGE_DRIVERS };
+
+// Valid Zot configs that berth serve refuses in this build, and the keys it names: a cloud storageDriver (serving
+// the local disk instead would split the data) or OpenID login (serving without it would open the registry).
+const REFUSED: Record<string, string[]> = {
+  'config-all-remote.json': ['storage.storageDriver.name'],
+  'config-azure.json': ['storage.storageDriver.name'],
+  'config-dynamodb.json': ['storage.storageDriver.name'],
+  'config-gcs.json': ['storage.storageDriver.name'],
+  'config-openid-claim-mapping.json': ['http.auth.openid'],
+  'config-openid.json': ['http.auth.openid'],
+  'config-redis-all-options.json': ['storage.storageDriver.name'],
+  'config-redis-cluster.json': ['storage.storageDriver.name'],
+  'config-redis.json': ['storage.storageDriver.name'],
+  'config-s3.json': ['storage.storageDriver.name', ...['/a', '/b', '/c'].map((r) => `storage.subPaths["${r}"].storageDriver.name`)],
+  'config-sync-cloud-storage.json': ['storage.storageDriver.name'],
+  'config-sync-ecr-credential-helper.json': ['storage.storageDriver.name'],
+  ...Object.fromEntries(
+    ['', 'tls--'].flatMap((tls) => [0, 1, 2].map((n) => [`scale-out-cluster-cloud--${tls}config-cluster-member${n}.json`, ['storage.storageDriver.name']])),
+  ),
+};
 
 describe("Zot's example configs", () => {
   it('the fixture set is complete', () => {
     assert.ok(files.length >= 60, `${files.length} fixtures`);
+    for (const name of Object.keys(REFUSED)) assert.ok(files.includes(name), name);
   });
 
   for (const file of files) {
@@ -22,7 +46,10 @@ describe("Zot's example configs", () => {
       } catch (err) {
         assert.fail(err instanceof ConfigError ? err.issues.join('\n') : (err as Error).message);
       }
-      assert.ok(config.storage);
+      const refusals = startupRefusals(config, build).map((line) => line.split(':')[0]);
+      assert.deepEqual(refusals, REFUSED[file] ?? [], 'refused for the expected keys only');
+      const lines = describeConfig(config, build);
+      assert.match(lines[0]!, /^listen: /);
     });
   }
 
