@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { BUILT_FEATURES, BUILT_STORAGE_DRIVERS } from '../../core/builtins';
 import { ConfigError } from '../../core/config/config-error';
-import { loadConfigFile } from '../../core/config/load';
+import { loadConfigFile, parseConfig } from '../../core/config/load';
 import { describeConfig, startupRefusals, type Build } from '../../core/config/summary';
 
 // Zot's own example configs, copied unchanged (sources in the folder's SOURCES.md).
@@ -66,5 +66,16 @@ describe("Zot's example configs", () => {
     const events = await loadConfigFile(path.join(dir, 'docs-v2.1.21--events.json'));
     assert.equal(events.extensions?.events?.typePrefix, 'com.example.registry');
     assert.equal(events.extensions?.events?.source, 'https://registry.example.com');
+  });
+
+  it('the new keys match case-insensitively, as all of Zot\'s do', () => {
+    const c = parseConfig({
+      storage: { rootDirectory: '/x' },
+      http: { auth: { bearer: { realm: 'https://auth', service: 'reg', cert: '/c.pem', UpstreamTokenEndpoint: { REALM: 'https://up/token', service: 'up', AllowInsecureHTTP: 'true' } } } },
+      extensions: { search: { cve: { trivy: { VulnSeveritySources: 'nvd', SBOM: { Enable: true, Format: 'CycloneDX' } } } } },
+    });
+    assert.deepEqual(c.http.auth.bearer?.upstreamTokenEndpoint, { realm: 'https://up/token', service: 'up', allowInsecureHttp: true });
+    assert.deepEqual(c.extensions?.search?.cve?.trivy.vulnSeveritySources, ['nvd']);
+    assert.deepEqual(c.extensions?.search?.cve?.trivy.sbom, { enable: true, format: 'cyclonedx' });
   });
 });
