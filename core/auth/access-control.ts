@@ -1,6 +1,8 @@
 /**
- * The AccessControl every route calls, over the request's auth snapshot. Bearer identities are judged by their
- * token's `access` claims only; everyone else by `http.accessControl` (or, without it: authenticated → all).
+ * The AccessControl every route calls, over the request's auth snapshot. Identities from `http.auth.bearer`
+ * tokens are judged by their token's `access` claims only; those from berth's own tokens by the claims and
+ * then the policies (a `push` grant covers both a new tag and an overwrite, which only `update` allows);
+ * everyone else by `http.accessControl` (or, without it: authenticated → all).
  * Denials reveal nothing about the repository: the same 401/403 whether it exists or not.
  */
 import type { Context } from 'koa';
@@ -8,13 +10,17 @@ import type { Identity } from '../extensions/api';
 import type { AccessControl, Action } from '../http/route-helpers';
 import type { AuthState } from './auth-state';
 import { sleep } from './auth-middleware';
-import { bearerScope, denied, unauthorized } from './challenge';
+import { bearerScope, denied, requestSettings, unauthorized } from './challenge';
+import { TOKEN_VIA } from './token-service';
 
 const BEARER_ACTIONS: Record<Action, string> = { read: 'pull', create: 'push', update: 'push', delete: 'delete' };
 
 export function createAccessControl(current: () => AuthState): AccessControl {
   const snapshot = (ctx: Context): AuthState => (ctx.state.auth as AuthState | undefined) ?? current();
   const allowed = (state: AuthState, identity: Identity | undefined, repo: string, action: Action): boolean => {
+    if (identity?.via === TOKEN_VIA) {
+      return tokenGrants(identity, repo, BEARER_ACTIONS[action]) && state.policy?.allows(identity, repo, action) === true;
+    }
     if (identity?.access) return tokenGrants(identity, repo, BEARER_ACTIONS[action]);
     if (state.bearer) return false;
     if (state.policy) return state.policy.allows(identity, repo, action);
@@ -27,14 +33,18 @@ export function createAccessControl(current: () => AuthState): AccessControl {
       if (allowed(state, identity, repo, action)) return;
       // Zot delays every authorization failure, so timing does not tell a denied name from an unknown one.
       if (state.failDelayMs > 0) await sleep(state.failDelayMs);
+      const settings = requestSettings(state.settings, ctx);
       // A token lacking a scope is answered with a challenge for it, so the client fetches a better token.
-      if (state.bearer) throw unauthorized(state.settings, bearerScope(repo, action), identity !== undefined);
-      if (!identity) throw unauthorized(state.settings);
-      throw denied(state.settings);
+      if (state.bearer) throw unauthorized(settings, bearerScope(repo, action), identity !== undefined);
+      const scope = state.tokens ? bearerScope(repo, action) : '';
+      if (!identity) throw unauthorized(settings, scope);
+      throw denied(settings, scope, identity.via === TOKEN_VIA);
     },
     async readable(ctx, repos) {
       const state = snapshot(ctx);
       const identity = ctx.state.user as Identity | undefined;
+      // A listing is the caller's, whatever scope the token was fetched for: berth's tokens by policy alone.
+      if (identity?.via === TOKEN_VIA) return repos.filter((repo) => state.policy?.allows(identity, repo, 'read') === true);
       return repos.filter((repo) => allowed(state, identity, repo, 'read'));
     },
   };

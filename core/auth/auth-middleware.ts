@@ -1,14 +1,16 @@
 /**
  * Authentication, before any route runs (zot-reference §3). One snapshot of the auth config per request.
- * Method choice as in Zot: `Authorization` present → bearer (when configured, exclusively) or the Basic chain;
- * else a verified client certificate → mTLS; else anonymous, which only gets further when some policy grants
- * anonymous access. The identity lands in `ctx.state.user`; authorization is left to the routes' AccessControl.
+ * Method choice as in Zot: `Authorization` present → bearer (when configured, exclusively) or the Basic chain
+ * (with berth's token service in use, also its own `Bearer` tokens); else a verified client certificate →
+ * mTLS; else anonymous, which only gets further when some policy grants anonymous access. The identity lands
+ * in `ctx.state.user`; authorization is left to the routes' AccessControl.
  */
 import type { Context, Next } from 'koa';
 import type { TLSSocket } from 'node:tls';
 import type { AuthRequest, Identity } from '../extensions/api';
 import type { AuthState } from './auth-state';
-import { scopeOfRequest, unauthorized } from './challenge';
+import { requestSettings, scopeOfRequest, unauthorized } from './challenge';
+import { TOKEN_PATH } from './token-service';
 
 /** Probes stay outside authentication, as in Zot (orchestrators call them without credentials). */
 const PUBLIC_PATHS = new Set(['/livez', '/readyz', '/startupz', '/v2/_zot/ext/mgmt']);
@@ -29,17 +31,23 @@ export function authMiddleware(current: () => AuthState) {
     const scope = () => scopeOfRequest(ctx.method, ctx.path);
     const fail = async (): Promise<never> => {
       if (state.failDelayMs > 0) await sleep(state.failDelayMs); // only reached with credentials sent
-      throw unauthorized(state.settings, scope());
+      throw unauthorized(requestSettings(state.settings, ctx), scope());
     };
     if (countAuthorizationHeaders(ctx.req.rawHeaders) > 1) await fail();
 
     const request: AuthRequest = { method: ctx.method, path: ctx.path, headers: ctx.req.headers };
     let identity: Identity | undefined;
+    // A valid anonymous token from berth's token service: the request is anonymous, but it was let in at /v2/.
+    let anonymousToken = false;
     if (header !== undefined) {
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
       if (state.bearer) {
-        const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-        if (!m) await fail();
-        identity = asIdentity(await state.bearer.authenticate({ ...request, bearer: m![1] }));
+        if (bearer === undefined) await fail();
+        identity = asIdentity(await state.bearer.authenticate({ ...request, bearer }));
+      } else if (state.tokens && bearer !== undefined && ctx.path !== TOKEN_PATH) {
+        const verified = await state.tokens.verify(bearer);
+        if (verified === 'anonymous') anonymousToken = true;
+        else identity = asIdentity(verified);
       } else {
         const basic = parseBasic(header);
         if (!basic) await fail();
@@ -49,7 +57,7 @@ export function authMiddleware(current: () => AuthState) {
           if (identity) break;
         }
       }
-      if (!identity) await fail();
+      if (!identity && !anonymousToken) await fail();
     } else if (state.mtls) {
       const certificate = verifiedClientCertificate(ctx);
       if (certificate) {
@@ -62,22 +70,24 @@ export function authMiddleware(current: () => AuthState) {
       ctx.state.user = identity;
       return next();
     }
-    if (!anonymousMayProceed(state, ctx)) throw unauthorized(state.settings, scope());
+    if (!anonymousMayProceed(state, ctx, anonymousToken)) throw unauthorized(requestSettings(state.settings, ctx), scope());
     return next();
   };
 }
 
-function anonymousMayProceed(state: AuthState, ctx: Context): boolean {
+function anonymousMayProceed(state: AuthState, ctx: Context, anonymousToken: boolean): boolean {
   if (state.bearer) return false; // the token service decides everything: always ask for a token
+  if (state.tokens && ctx.path === TOKEN_PATH) return true; // anonymous callers get anonymous grants
   const policy = state.policy;
   if (!policy) return false; // auth on, no accessControl: anonymous → 401 (Zot)
   if (ctx.path === METRICS_PATH) return policy.allowsMetrics(undefined);
   if (!policy.hasAnonymousRules) return false;
   // Clients decide at /v2/ whether to send credentials at all (Docker, skopeo, crane only do after a 401
   // there), so when some rule needs a login, /v2/ challenges every anonymous client. Zot does this for
-  // Docker's user agent only (#3538), which leaves skopeo pushing anonymously into a 401.
+  // Docker's user agent only (#3538), which leaves skopeo pushing anonymously into a 401. With berth's token
+  // service the challenge is for a token, and an anonymous token answers it.
   const base = ctx.path === '/v2/' || ctx.path === '/v2';
-  return !(base && policy.hasAuthenticatedRules);
+  return !(base && policy.hasAuthenticatedRules && !anonymousToken);
 }
 
 function asIdentity(result: Identity | { failure: string } | undefined): Identity | undefined {

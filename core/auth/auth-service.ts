@@ -8,6 +8,8 @@ import { createAccessControl } from './access-control';
 import { apiKeyRoutes } from './apikey-routes';
 import { authMiddleware } from './auth-middleware';
 import { type AuthState, buildAuthState, closeReplaced } from './auth-state';
+import { tokenRoute } from './token-route';
+import { TokenService } from './token-service';
 
 /**
  * The app's authentication and authorization: a middleware, the AccessControl for routes, the API key routes,
@@ -22,6 +24,7 @@ export class AuthService {
   private constructor(
     private readonly initial: BerthConfig,
     state: AuthState,
+    private readonly tokens: TokenService,
     private readonly factories: ReadonlyMap<string, AuthenticatorFactory>,
     private readonly logger: Logger,
   ) {
@@ -29,15 +32,20 @@ export class AuthService {
     const current = () => this.#state;
     this.access = createAccessControl(current);
     this.middleware = authMiddleware(current);
-    this.routes = apiKeyRoutes(
-      () => this.#state.apiKeys,
-      (id) => this.#state.policy?.groups(id) ?? id.groups,
-    );
+    this.routes = [
+      ...apiKeyRoutes(
+        () => this.#state.apiKeys,
+        (id) => this.#state.policy?.groups(id) ?? id.groups,
+      ),
+      tokenRoute(),
+    ];
   }
 
   static async create(config: BerthConfig, factories: ReadonlyMap<string, AuthenticatorFactory>, logger: Logger): Promise<AuthService> {
     const log = logger.child({ component: 'auth' });
-    return new AuthService(config, await buildAuthState(config, factories, log), factories, log);
+    // One signing key for the life of the process, so tokens outlive config reloads (replicas: docs/auth.md).
+    const tokens = await TokenService.create();
+    return new AuthService(config, await buildAuthState(config, factories, log, tokens), tokens, factories, log);
   }
 
   /**
@@ -46,7 +54,7 @@ export class AuthService {
    */
   async prepareReload(config: BerthConfig): Promise<PreparedChange> {
     const previous = this.#state;
-    const next = await buildAuthState(this.#reloadable(config), this.factories, this.logger, previous);
+    const next = await buildAuthState(this.#reloadable(config), this.factories, this.logger, this.tokens, previous);
     return {
       commit: async () => {
         this.#state = next;

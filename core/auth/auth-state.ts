@@ -11,6 +11,7 @@ import type { Authenticator, AuthenticatorFactory } from '../extensions/api';
 import type { ApiKeyManager } from './apikey-routes';
 import type { ChallengeSettings } from './challenge';
 import { PolicyEngine } from './policy-engine';
+import { TOKEN_PATH, type TokenService } from './token-service';
 
 export interface AuthState {
   settings: ChallengeSettings;
@@ -22,6 +23,11 @@ export interface AuthState {
   /** Exclusive when configured: Basic credentials are then not accepted at all (as in Zot). */
   bearer?: Authenticator;
   mtls?: Authenticator;
+  /**
+   * berth's own token service, in use when the policies mix anonymous and authenticated access and no
+   * `http.auth.bearer` is configured: Docker's client needs Bearer challenges then (token-service.ts).
+   */
+  tokens?: TokenService;
   apiKeys?: ApiKeyManager;
   /** `http.accessControl`; undefined means authenticated users may do everything. */
   policy?: PolicyEngine;
@@ -36,11 +42,15 @@ export class AuthConfigError extends Error {
   }
 }
 
-/** Builds a snapshot; throws {@link AuthConfigError} naming the key when a file is missing or a provider refuses. */
+/**
+ * Builds a snapshot; throws {@link AuthConfigError} naming the key when a file is missing or a provider refuses.
+ * `tokens` is the app's token service (one signing key per process), used when the config calls for it.
+ */
 export async function buildAuthState(
   config: BerthConfig,
   factories: ReadonlyMap<string, AuthenticatorFactory>,
   logger: Logger,
+  tokens: TokenService,
   previous?: AuthState,
 ): Promise<AuthState> {
   const { auth, tls, accessControl } = config.http;
@@ -83,14 +93,25 @@ export async function buildAuthState(
   const basic = ['htpasswd', 'ldap', 'apikey'].map(get).filter((a): a is Authenticator => a !== undefined);
   const bearer = get('bearer');
   const policy = accessControl ? new PolicyEngine(accessControl) : undefined;
+  // Basic logins exist and some requests need one while others need none: only a token service lets Docker's
+  // client pull anonymously and still log in for pushes (Zot #3538, #2928, #3991).
+  const useTokens = !bearer && basic.length > 0 && policy !== undefined && policy.hasAnonymousRules && policy.hasAuthenticatedRules;
+  if (useTokens && !previous?.tokens) {
+    logger.info({ path: TOKEN_PATH }, "policies mix anonymous and authenticated access: berth's token service answers the challenges");
+  }
   warnUnenforced(config, logger);
   return {
-    settings: { realm: config.http.realm, bearer: auth.bearer ? { realm: auth.bearer.realm, service: auth.bearer.service } : undefined },
+    settings: {
+      realm: config.http.realm,
+      bearer: auth.bearer ? { realm: auth.bearer.realm, service: auth.bearer.service } : undefined,
+      tokens: useTokens ? { externalUrl: config.http.externalUrl } : undefined,
+    },
     failDelayMs: auth.failDelay * 1000,
     enabled: basic.length > 0 || bearer !== undefined || members.has('mtls'),
     basic: bearer ? [] : basic,
     bearer,
     mtls: get('mtls'),
+    tokens: useTokens ? tokens : undefined,
     apiKeys: (get('apikey') as { keys?: ApiKeyManager } | undefined)?.keys,
     policy: bearer ? undefined : policy,
     members,

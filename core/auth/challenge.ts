@@ -1,10 +1,17 @@
 /** The 401/403 answers and their `WWW-Authenticate` challenges (zot-reference §3). */
+import type { Context } from 'koa';
 import { Denied, type RegistryError, Unauthorized } from '../registry/errors';
 import type { Action } from '../http/route-helpers';
+import { TOKEN_PATH, TOKEN_SERVICE } from './token-service';
 
 export interface ChallengeSettings {
   realm: string;
   bearer?: { realm: string; service: string };
+  /**
+   * berth's own token service is in use: challenges are `Bearer` with a realm made per request (see
+   * {@link requestSettings}); `externalUrl` is `http.externalUrl` ('' when unset).
+   */
+  tokens?: { externalUrl: string };
 }
 
 const quote = (s: string) => `"${s.replace(/["\\]/g, '\\$&')}"`;
@@ -28,6 +35,18 @@ export function scopeOfRequest(method: string, path: string): string {
   return bearerScope(m[1]!, action);
 }
 
+/**
+ * The settings to challenge this request with. With berth's token service, the realm must be an absolute URL
+ * the client can reach: `http.externalUrl` when set, else the scheme and `Host` the request came with.
+ * Its own endpoint challenges for Basic credentials, which is what it exchanges for tokens.
+ */
+export function requestSettings(settings: ChallengeSettings, ctx: Context): ChallengeSettings {
+  if (!settings.tokens) return settings;
+  if (ctx.path === TOKEN_PATH) return { realm: settings.realm };
+  const base = settings.tokens.externalUrl.replace(/\/+$/, '') || `${ctx.protocol}://${ctx.host}`;
+  return { realm: settings.realm, bearer: { realm: `${base}${TOKEN_PATH}`, service: TOKEN_SERVICE } };
+}
+
 export function challengeHeader(settings: ChallengeSettings, scope = '', insufficient = false): string {
   if (settings.bearer) {
     const error = insufficient ? `,error="insufficient_scope"` : '';
@@ -42,6 +61,6 @@ export function unauthorized(settings: ChallengeSettings, scope = '', insufficie
 }
 
 /** 403: authenticated, but not allowed; the challenge stays so a client may retry as someone else. */
-export function denied(settings: ChallengeSettings): RegistryError {
-  return Denied(undefined, { 'WWW-Authenticate': challengeHeader(settings) });
+export function denied(settings: ChallengeSettings, scope = '', insufficient = false): RegistryError {
+  return Denied(undefined, { 'WWW-Authenticate': challengeHeader(settings, scope, insufficient) });
 }

@@ -229,11 +229,15 @@ export interface Identity {
   user: string;
   /** Groups from the identity source (LDAP `userGroupAttribute`); `accessControl.groups` are added by the core. */
   groups: string[];
-  /** The authenticator kind that vouched for the user (`htpasswd`, `ldap`, `bearer`, `mtls`, `apikey`). */
+  /**
+   * The authenticator kind that vouched for the user (`htpasswd`, `ldap`, `bearer`, `mtls`, `apikey`), or
+   * `token` for a token from berth's own token service (docs/auth.md).
+   */
   via: string;
   /**
    * Grants carried by the credential itself (Docker token `access` claims). When present the identity may do
-   * exactly these and `accessControl` is not consulted, as with Zot's bearer tokens.
+   * at most these: with `http.auth.bearer` exactly these and `accessControl` is not consulted, as with Zot's
+   * bearer tokens; with berth's own tokens (`via: 'token'`) `accessControl` still decides within them.
    */
   access?: Array<{ type: string; name: string; actions: string[] }>;
 }

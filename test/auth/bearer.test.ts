@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { importPKCS8, SignJWT } from 'jose';
 
 type KeyLike = Awaited<ReturnType<typeof importPKCS8>>;
-import { OCI_MANIFEST, seedArtifact } from '../helpers/auth.js';
+import { bearerRequest, OCI_MANIFEST, seedArtifact } from '../helpers/auth.js';
 import { startBerth, type RunningBerth } from '../helpers/berth.js';
 import { buildOciImage } from '../helpers/images.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
@@ -76,12 +76,7 @@ describe('bearer tokens', () => {
     await cleanupTempDirs();
   });
 
-  const call = async (path: string, bearer?: string, method = 'GET', body?: Buffer) => {
-    const headers: Record<string, string> = { accept: OCI_MANIFEST, 'content-type': OCI_MANIFEST };
-    if (bearer) headers.authorization = `Bearer ${bearer}`;
-    const res = await fetch(`${berth.url}${path}`, { method, headers, body });
-    return { status: res.status, challenge: res.headers.get('www-authenticate'), text: await res.text() };
-  };
+  const call = (path: string, bearer?: string, method?: string, body?: Buffer) => bearerRequest(`${berth.url}${path}`, bearer, method, body);
 
   it('challenges with realm, service and the scope the request needs', async () => {
     const cases: Array<[string, string, string]> = [

@@ -1,15 +1,25 @@
 // Small pieces the auth tests share: Basic headers, a tiny OCI artifact seeded through the registry facade,
-// htpasswd files made with the real tools, and timing.
+// htpasswd files made with the real tools, the LDAP config for a test slapd, and timing.
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { RegistryFacade } from '../../core/extensions/api';
+import { LDAP_ADMIN, LDAP_SUFFIX, type Slapd } from './slapd.js';
 import { ensureTools, run } from './tools.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 export function basicAuth(user: string, password: string): Record<string, string> {
   return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}
+
+/** A registry request with an optional `Bearer` token: status, challenge and body text. */
+export async function bearerRequest(url: string, token?: string, method = 'GET', body?: Buffer) {
+  const headers: Record<string, string> = { accept: OCI_MANIFEST, 'content-type': OCI_MANIFEST };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(url, { method, headers, body });
+  return { status: res.status, challenge: res.headers.get('www-authenticate'), text: await res.text() };
 }
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -49,6 +59,19 @@ export async function writeHtpasswd(file: string, users: HtpasswdUser[]): Promis
     }
   }
   await writeFile(file, lines.join('\n') + '\n');
+}
+
+/**
+ * `http.auth.ldap` for a test slapd: plain LDAP, users under `ou=people`, groups from `memberOf`, the service
+ * account in a credentials file written into `dir`.
+ */
+export async function ldapAuthConfig(slapd: Slapd, dir: string): Promise<Record<string, unknown>> {
+  const credentialsFile = join(dir, 'ldap-credentials.json');
+  await writeFile(credentialsFile, JSON.stringify(LDAP_ADMIN));
+  return {
+    address: '127.0.0.1', port: slapd.port, insecure: true, baseDN: `ou=people,${LDAP_SUFFIX}`,
+    userAttribute: 'uid', userGroupAttribute: 'memberOf', credentialsFile,
+  };
 }
 
 /** Milliseconds `work` took, with its result. */
