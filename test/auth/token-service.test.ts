@@ -34,7 +34,7 @@ describe('berth\'s token service', () => {
   before(async () => {
     htpasswd = join(await tempDir('token-service'), 'htpasswd');
     await writeHtpasswd(htpasswd, [{ user: 'alice', password: 'alicepw' }, { user: 'bob', password: 'bobpw' }]);
-    berth = await startBerth({ http: { auth: { htpasswd: { path: htpasswd }, failDelay: 1 }, accessControl: ACCESS_CONTROL } });
+    berth = await startBerth({ http: { auth: { htpasswd: { path: htpasswd }, apikey: true, failDelay: 1 }, accessControl: ACCESS_CONTROL } });
     manifest = await seedArtifact(berth.app.registry, 'public/base', 'v1');
     teamManifest = await seedArtifact(berth.app.registry, 'team/app', 'v1');
   });
@@ -130,6 +130,19 @@ describe('berth\'s token service', () => {
     assert.equal((await call('/v2/team/app/manifests/gone', alice.token, 'PUT', teamManifest)).status, 201);
     assert.equal((await call('/v2/team/app/manifests/gone', alice.token, 'DELETE')).status, 202);
     assert.deepEqual(JSON.parse((await call('/v2/_catalog', alice.token)).text), { repositories: ['public/base', 'team/app'] });
+  });
+
+  it('trades an API key for a token like a password', async () => {
+    const made = await fetch(`${berth.url}/zot/auth/apikey`, { method: 'POST', headers: basicAuth('bob', 'bobpw'), body: JSON.stringify({ label: 'ci' }) });
+    assert.equal(made.status, 201);
+    const { apiKey } = (await made.json()) as { apiKey: string };
+    const bob = await tokenFor(['repository:team/app:pull,push,delete'], basicAuth('bob', apiKey));
+    assert.equal(claimsOf(bob.token).sub, 'bob');
+    assert.deepEqual(claimsOf(bob.token).access, [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }]);
+    // A token is not a login for making API keys.
+    const refused = await fetch(`${berth.url}/zot/auth/apikey`, { method: 'POST', headers: { authorization: `Bearer ${bob.token}` }, body: '{}' });
+    assert.equal(refused.status, 401);
+    await refused.arrayBuffer();
   });
 
   it('still applies the policy behind a push grant: a tag overwrite needs update (403, insufficient_scope)', async () => {
