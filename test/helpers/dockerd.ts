@@ -25,7 +25,12 @@ export interface Dockerd {
 
 const DEBIAN_CLI = '/usr/bin/docker';
 
-export async function startDockerd(): Promise<Dockerd> {
+export interface DockerdOptions {
+  /** More dockerd flags, e.g. `--registry-mirror http://127.0.0.1:<port>`. */
+  args?: string[];
+}
+
+export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> {
   await ensureTools(['dockerd', 'docker']);
   const dir = await tempDir('dockerd');
   const socket = join(dir, 'docker.sock'); // short path: unix sockets are capped at 108 bytes
@@ -38,6 +43,7 @@ export async function startDockerd(): Promise<Dockerd> {
     '-H', `unix://${socket}`,
     '--storage-driver=vfs', '--iptables=false', '--ip6tables=false', '--bridge=none',
     '--insecure-registry', '127.0.0.0/8',
+    ...(opts.args ?? []),
   ], { cwd: dir, stdoutFile: join(dir, 'dockerd.out.log'), stderrFile: join(dir, 'dockerd.log') });
   const cli = existsSync(DEBIAN_CLI) ? DEBIAN_CLI : 'docker';
   const env = { ...process.env, DOCKER_CONFIG: config, DOCKER_HOST: undefined, DOCKER_CONTEXT: undefined };
