@@ -145,12 +145,6 @@ function warnUnenforced(config: BerthConfig, logger: Logger): void {
   if (config.http.auth.bearer && acl) {
     logger.warn({ key: 'http.accessControl' }, 'bearer tokens carry their own grants: accessControl is not consulted (as in Zot)');
   }
-  if (!acl) return;
-  const policies = [...Object.values(acl.repositories).flatMap((r) => r.policies), ...(acl.adminPolicy ? [acl.adminPolicy] : [])];
-  if (policies.some((p) => p.conditions.length > 0)) {
-    logger.warn({ key: 'http.accessControl' }, 'policy conditions (CEL) are not evaluated yet: policies with conditions grant nothing');
-  }
-  if (policies.some((p) => p.actions.includes('detectManifestCollision'))) {
-    logger.warn({ key: 'http.accessControl' }, 'detectManifestCollision is not enforced yet');
-  }
+  // Policy conditions and detectManifestCollision are warned about once, with every other inactive key,
+  // from core/config/unbuilt-features.ts.
 }
