@@ -2,23 +2,16 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../core/storage/atomic-file';
 import type { ApiKeyDetails, ApiKeyManager, NewApiKey } from '../../core/auth/apikey-routes';
+import type { ApiKeyRecord } from '../../core/extensions/api';
 
 /** Zot's prefix: a password starting with it is an API key, never tried against htpasswd or LDAP. */
 export const API_KEY_PREFIX = 'zak_';
 
-interface StoredKey {
-  uuid: string;
-  user: string;
-  /** The identity's groups when the key was made, so an LDAP user's key keeps the user's group rights. */
-  groups: string[];
-  /** SHA-256 of the key: keys are 256 random bits, so a slow hash adds nothing but latency per request. */
-  hash: string;
-  label: string;
-  scopes: string[];
-  createdAt: string;
-  expirationDate: string | null;
-  creatorUa: string;
-}
+/**
+ * The record the MetaStore will keep (`ApiKeyRecord`); held in one JSON file until the store moves there.
+ * The hash is SHA-256 of the key: keys are 256 random bits, so a slow hash adds nothing but latency per request.
+ */
+type StoredKey = ApiKeyRecord;
 
 /**
  * API keys, hashed, in one JSON file under the root directory (Zot keeps them in its metadata DB and loses them

@@ -9,8 +9,13 @@ import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
 import type { ZodType } from 'zod';
 import type { DriverFactory } from '../storage/driver';
+import type { MetaStoreFactory } from '../metastore/meta-store';
 
 export type { DriverFactory, DriverOptions, DriverWriter, FileInfo, ReadOptions, StorageDriver } from '../storage/driver';
+export type {
+  AccessKind, AccessTimes, ApiKeyRecord, ApiKeyRecords, CasResult, CatalogIndex, DedupeIndex, KeyValueSpace, KvEntry, Lease,
+  Leases, MetaStore, MetaStoreFactory, MetaStoreOptions, NewUploadSession, PageOptions, SigningKeys, UploadSession, UploadSessions,
+} from '../metastore/meta-store';
 export type { Logger };
 
 /** The API version this build of berth implements. */
@@ -59,6 +64,8 @@ export interface ExtensionContext<C = unknown> {
   readonly events: RegistryEvents;
   readonly contentSources: { add(source: ContentSource): void };
   readonly storageDrivers: { add(kind: string, factory: DriverFactory): void };
+  /** Contributes a MetaStore kind (`storage.cacheDriver.name` selects it when `remoteCache` is on). */
+  readonly metaStores: { add(kind: string, factory: MetaStoreFactory): void };
   readonly authenticators: { add(kind: string, factory: AuthenticatorFactory): void };
   /** Runs `task` on a schedule: a cron expression (node-cron) or an interval in ms; stopped on shutdown. */
   schedule(every: string | number, task: () => Promise<void>): void;

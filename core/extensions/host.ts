@@ -10,6 +10,7 @@ import { sameConfig } from '../config/reload-scope';
 import type { ContentSources } from '../registry/content-sources';
 import { NotFound } from '../registry/errors';
 import type { DriverFactory } from '../storage/driver';
+import type { MetaStoreFactory } from '../metastore/meta-store';
 import { Contributions, type RouteMethod } from './contributions';
 import type { EventBus } from './events';
 
@@ -54,6 +55,7 @@ interface Loaded {
 export class ExtensionHost {
   readonly routes: MountedRoute[] = [];
   readonly storageDrivers = new Map<string, DriverFactory>();
+  readonly metaStores = new Map<string, MetaStoreFactory>();
   readonly authenticators = new Map<string, AuthenticatorFactory>();
   readonly #loaded = new Map<string, Loaded>();
   /** The handler each mounted route runs now, by extension and route: a reload swaps it. */
@@ -229,6 +231,7 @@ export class ExtensionHost {
       events: { on: (event, handler) => contributions.on(event, handler) },
       contentSources: { add: (source) => void contributions.sources.push(source) },
       storageDrivers: { add: contribute(this.storageDrivers, 'storage driver') },
+      metaStores: { add: contribute(this.metaStores, 'metastore') },
       authenticators: { add: contribute(this.authenticators, 'authenticator') },
       schedule: (every, task) => {
         try {
