@@ -13,6 +13,8 @@ import { TOKENS } from './di/tokens';
 import { EventBus } from './extensions/events';
 import { ExtensionHost, requireExtensionModule, type ExtensionEntry } from './extensions/host';
 import { createHttpApp } from './http/server';
+import type { MetaStore } from './metastore/meta-store';
+import { openMetaStore } from './metastore/open-meta-store';
 import type { HealthState } from './http/base-routes';
 import type { AccessControl } from './http/route-helpers';
 import { createAuditLogger, createLogger } from './log/logger';
@@ -73,11 +75,14 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   for (const { key, note } of inactive) logger.warn({ key, note }, NOT_ACTIVE);
   let storage: Awaited<ReturnType<typeof createStorage>>;
   let auth: AuthService;
+  let metaStore: MetaStore | undefined;
   try {
     await host.load(extensionEntries(config, opts.configFile));
     storage = await createStorage(config, host, logger, metrics);
+    metaStore = await openMetaStore(config.storage, host.metaStores, logger);
     auth = await AuthService.create(config, host.authenticators, logger);
   } catch (err) {
+    await metaStore?.close();
     await host.close(); // stop schedules and shutdown hooks of the extensions that did register
     throw err;
   }
@@ -85,6 +90,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.value(TOKENS.Logger, logger);
   scope.value(TOKENS.Metrics, metrics);
   scope.value(TOKENS.Storage, storage);
+  scope.value(TOKENS.MetaStore, metaStore);
   scope.value(TOKENS.RepoLocks, createLocalLocks());
   scope.value(TOKENS.Events, events);
   scope.value(TOKENS.ContentSources, sources);
@@ -153,6 +159,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         await retention.close();
         await auth.close();
         await storage.close?.();
+        await metaStore.close();
         await scope.dispose();
         logger.info('stopped');
         logger.flush();

@@ -1,5 +1,6 @@
 import type { Extension } from './extensions/api';
 import filesystemDriver from '../storage-drivers/filesystem';
+import sqliteMetaStore from '../storage-drivers/metadata/sqlite';
 import syncExtension from '../extensions/sync';
 import apikeyAuth from '../auth-providers/apikey';
 import bearerAuth from '../auth-providers/bearer';
@@ -19,6 +20,7 @@ export interface BuiltinModule {
 
 export const BUILTIN_MODULES: BuiltinModule[] = [
   { extension: filesystemDriver as Extension<unknown> },
+  { extension: sqliteMetaStore as Extension<unknown> },
   // Authentication methods: always registered; core/auth builds the ones http.auth configures.
   ...[htpasswdAuth, ldapAuth, apikeyAuth, bearerAuth, mtlsAuth].map((extension) => ({ extension: extension as Extension<unknown> })),
   { extension: syncExtension as Extension<unknown>, configKey: 'sync' },

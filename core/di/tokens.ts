@@ -4,6 +4,7 @@ export const TOKENS = {
   Logger: Symbol('berth.Logger'),
   Metrics: Symbol('berth.Metrics'),
   Storage: Symbol('berth.Storage'),
+  MetaStore: Symbol('berth.MetaStore'),
   RepoLocks: Symbol('berth.RepoLocks'),
   Events: Symbol('berth.Events'),
   ContentSources: Symbol('berth.ContentSources'),

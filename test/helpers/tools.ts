@@ -26,6 +26,7 @@ const PACKAGE_OF: Record<string, string> = {
   'redis-cli': 'redis-tools',
   haproxy: 'haproxy',
   openssl: 'openssl',
+  sqlite3: 'sqlite3',
 };
 
 export interface RunOptions {
