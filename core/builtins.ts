@@ -1,3 +1,4 @@
+import type { Build } from './config/summary';
 import type { Extension } from './extensions/api';
 import filesystemDriver from '../storage-drivers/filesystem';
 import sqliteMetaStore from '../storage-drivers/metadata/sqlite';
@@ -44,3 +45,9 @@ export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
  * `berth verify` knows, without starting anything, that a config naming another kind would be refused.
  */
 export const BUILT_STORAGE_DRIVERS: ReadonlySet<string> = new Set<string>(['filesystem']);
+
+/** The MetaStore kinds BUILTIN_MODULES register (kept in step by the same test). */
+export const BUILT_META_STORES: ReadonlySet<string> = new Set<string>(['sqlite']);
+
+/** What this build runs, as `berth verify` judges a config. */
+export const BUILD: Build = { features: BUILT_FEATURES, storageDrivers: BUILT_STORAGE_DRIVERS, metaStores: BUILT_META_STORES };

@@ -4,7 +4,7 @@ import { createApp } from './app';
 import { ConfigError } from './config/config-error';
 import { loadConfigFile } from './config/load';
 import { describeConfig, startupRefusals, type Build } from './config/summary';
-import { BUILT_FEATURES, BUILT_STORAGE_DRIVERS } from './builtins';
+import { BUILD } from './builtins';
 
 const USAGE = `Usage: berth <command> [options]
 
@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Prints what serve would run; a valid Zot config that this build would refuse to serve exits 1, as serve does. */
 function verify(config: Awaited<ReturnType<typeof loadConfigFile>>, file: string): number {
-  const build: Build = { features: BUILT_FEATURES, storageDrivers: BUILT_STORAGE_DRIVERS };
+  const build: Build = BUILD;
   const refusals = startupRefusals(config, build);
   console.log(refusals.length === 0 ? `config ${file} is valid; berth would run:` : `config ${file} is valid, but berth serve would refuse it (see below); it describes:`);
   for (const line of describeConfig(config, build)) console.log(`  ${line}`);

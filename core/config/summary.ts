@@ -5,6 +5,7 @@
  * read here, and URLs lose any `user:password@` part.
  */
 import { unavailableStorageDrivers } from './driver-availability';
+import { EMBEDDED_META_STORE, metaStoreChoice, unavailableMetaStores } from '../metastore/open-meta-store';
 import { formatDuration } from './duration';
 import { thirdPartyExtensions } from './extensions-schema';
 import { tlsEnabled } from './http-schema';
@@ -15,6 +16,8 @@ import { describeInactive, type FeatureId, inactiveKeys, type InactiveKey, refus
 export interface Build {
   features: ReadonlySet<string>;
   storageDrivers: ReadonlySet<string>;
+  /** The MetaStore kinds built in (a `cacheDriver` naming another refuses to start). */
+  metaStores: ReadonlySet<string>;
 }
 
 export function describeConfig(config: BerthConfig, build: Build): string[] {
@@ -50,6 +53,7 @@ export function startupRefusals(config: BerthConfig, build: Build): string[] {
   return [
     ...refusedFeatures(inactiveKeys(config, build.features)),
     ...(loadsModules(config) ? [] : unavailableStorageDrivers(config, build.storageDrivers)),
+    ...(loadsModules(config) ? [] : unavailableMetaStores(config.storage, build.metaStores)),
   ];
 }
 
@@ -89,7 +93,9 @@ function describeStore(config: BerthConfig, build: Build, on: On): string[] {
   if (store.gc && on('storage.gc')) {
     lines.push(`  gc every ${formatDuration(store.gcInterval)} (blobs older than ${formatDuration(store.gcDelay)})${store.gcTimeWindow && on('storage.gcTimeWindow') ? ` within ${store.gcTimeWindow} UTC` : ''}`);
   }
-  if (store.cacheDriver && store.remoteCache && on('storage.cacheDriver')) lines.push(`  cache and metadata: ${store.cacheDriver.name} (remote)`);
+  const meta = metaStoreChoice(store);
+  const metaNote = build.metaStores.has(meta.kind) ? '' : loadsModules(config) ? ': not built in; a third-party extension must register it' : ': not available in this build';
+  lines.push(`  cache and metadata: ${meta.kind === EMBEDDED_META_STORE ? `embedded SQLite (${store.rootDirectory}/_berth/berth.db)` : `${meta.kind} (remote)`}${metaNote}`);
   const policies = store.retention.policies.length;
   if (policies > 0 && on('storage.retention')) {
     const count = `${policies} polic${policies === 1 ? 'y' : 'ies'}`;

@@ -25,6 +25,21 @@ export function metaStoreChoice(store: StoreConfig, at: PropertyKey[] = ['storag
   return { kind: EMBEDDED_META_STORE, key: formatPath([...at, 'rootDirectory']), params: {} };
 }
 
+/** Every store config's MetaStore choice, the default store first. */
+function metaStoreChoices(storage: StorageConfig): MetaStoreChoice[] {
+  return [
+    metaStoreChoice(storage),
+    ...Object.entries(storage.subPaths ?? {}).map(([route, sub]) => metaStoreChoice(sub, ['storage', 'subPaths', route])),
+  ];
+}
+
+/** Why a config's MetaStore kinds cannot run with the `available` ones (empty = they all can); shared with verify. */
+export function unavailableMetaStores(storage: StorageConfig, available: ReadonlySet<string>): string[] {
+  return metaStoreChoices(storage)
+    .filter((c) => !available.has(c.kind))
+    .map((c) => `${c.key}: the ${JSON.stringify(c.kind)} metadata store is not available in this build; berth refuses to start rather than keep shared state on this node only`);
+}
+
 /**
  * Opens the MetaStore of the default store. A remote kind nobody registered stops start-up naming
  * `storage.cacheDriver`: serving with a local file instead would silently keep uploads, locks and the dedupe
@@ -32,15 +47,9 @@ export function metaStoreChoice(store: StoreConfig, at: PropertyKey[] = ['storag
  * which share the default store's MetaStore for now.
  */
 export async function openMetaStore(storage: StorageConfig, factories: ReadonlyMap<string, MetaStoreFactory>, logger: Logger): Promise<MetaStore> {
-  const choices = [
-    metaStoreChoice(storage),
-    ...Object.entries(storage.subPaths ?? {}).map(([route, sub]) => metaStoreChoice(sub, ['storage', 'subPaths', route])),
-  ];
-  for (const c of choices) {
-    if (!factories.has(c.kind)) {
-      throw new Error(`${c.key}: the ${JSON.stringify(c.kind)} metadata store is not built yet (registered: ${[...factories.keys()].join(', ') || 'none'}); berth refuses to start rather than keep shared state on this node only`);
-    }
-  }
+  const choices = metaStoreChoices(storage);
+  const [missing] = unavailableMetaStores(storage, new Set(factories.keys()));
+  if (missing) throw new Error(missing);
   const [main] = choices;
   if (main.kind === EMBEDDED_META_STORE && storage.rootDirectory === '') {
     throw new Error('storage.rootDirectory: required for the embedded metadata database (or configure a remote storage.cacheDriver)');

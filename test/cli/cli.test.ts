@@ -154,6 +154,24 @@ describe('berth CLI', () => {
     await proc.stop();
   });
 
+  it('a remote cacheDriver berth does not have: verify and serve exit 1 naming storage.cacheDriver', async () => {
+    const dir = await tempDir('berth-cli-');
+    const root = join(dir, 'root');
+    const file = join(dir, 'redis.json');
+    await writeFile(file, JSON.stringify({
+      storage: { rootDirectory: root, remoteCache: true, cacheDriver: { name: 'redis', url: 'redis://user:never-printed@127.0.0.1:6379' } },
+      http: { address: '127.0.0.1', port: '0' },
+    }));
+    const verified = await berth(['verify', file]);
+    assert.equal(verified.code, 1, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /cache and metadata: redis \(remote\): not available in this build/);
+    assert.match(verified.stderr, /storage\.cacheDriver: the "redis" metadata store is not available in this build/);
+    const served = await berth(['serve', file], dir);
+    assert.equal(served.code, 1, served.stderr);
+    assert.match(served.stderr, /storage\.cacheDriver: the "redis" metadata store is not available in this build/);
+    assert.ok(!(verified.stdout + verified.stderr + served.stdout + served.stderr).includes('never-printed'));
+  });
+
   it('serve creates the root directory, and exits 1 naming storage.rootDirectory when it cannot', async () => {
     const dir = await tempDir('berth-cli-');
     const aFile = join(dir, 'plain-file');

@@ -1,15 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { BUILT_FEATURES, BUILT_STORAGE_DRIVERS } from '../../core/builtins';
+import { BUILD, BUILT_FEATURES } from '../../core/builtins';
 import { thirdPartyExtensions } from '../../core/config/extensions-schema';
 import { loadConfigFile, parseConfig } from '../../core/config/load';
 import { describeConfig, startupRefusals, type Build } from '../../core/config/summary';
 import { configuredButUnbuilt, FEATURE_IDS, inactiveKeys } from '../../core/config/unbuilt-features';
 
 const examples = path.resolve(__dirname, '../../../examples/zot');
-const build: Build = { features: BUILT_FEATURES, storageDrivers: BUILT_STORAGE_DRIVERS };
-const everything: Build = { features: new Set(FEATURE_IDS), storageDrivers: new Set(['filesystem', 's3', 'gcs', 'azure']) };
+const build: Build = BUILD;
+const everything: Build = { features: new Set(FEATURE_IDS), storageDrivers: new Set(['filesystem', 's3', 'gcs', 'azure']), metaStores: new Set(['sqlite', 'redis', 'dynamodb']) };
 
 describe('configuredButUnbuilt', () => {
   it('lists configured, enabled sections whose feature is not built', async () => {
@@ -115,10 +115,12 @@ describe('describeConfig', () => {
     const c = await loadConfigFile(path.join(examples, 's3-redis.json'));
     const lines = describeConfig(c, build).join('\n');
     assert.match(lines, /storage: \/var\/lib\/zot \(s3 zot-storage prefix \/zot: driver not available in this build\)/);
-    assert.match(lines, /storage\.cacheDriver: accepted, not active in this build/);
-    assert.doesNotMatch(lines, /cache and metadata: redis/);
-    assert.deepEqual(startupRefusals(c, build), ['storage.storageDriver.name: "s3" is not available in this build; berth refuses to serve from the local disk instead']);
-    assert.match(describeConfig(c, everything).join('\n'), /cache and metadata: redis \(remote\)/);
+    assert.match(lines, /cache and metadata: redis \(remote\): not available in this build/);
+    assert.deepEqual(startupRefusals(c, build), [
+      'storage.storageDriver.name: "s3" is not available in this build; berth refuses to serve from the local disk instead',
+      'storage.cacheDriver: the "redis" metadata store is not available in this build; berth refuses to start rather than keep shared state on this node only',
+    ]);
+    assert.match(describeConfig(c, everything).join('\n'), /cache and metadata: redis \(remote\)\n/);
   });
 
   it('never prints secrets', async () => {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { BUILT_FEATURES, BUILT_STORAGE_DRIVERS } from '../../core/builtins';
+import { BUILD } from '../../core/builtins';
 import { ConfigError } from '../../core/config/config-error';
 import { loadConfigFile, parseConfig } from '../../core/config/load';
 import { describeConfig, startupRefusals, type Build } from '../../core/config/summary';
@@ -10,25 +10,28 @@ import { describeConfig, startupRefusals, type Build } from '../../core/config/s
 // Zot's own example configs, copied unchanged (sources in the folder's SOURCES.md).
 const dir = path.resolve(__dirname, '../../../test/fixtures/zot-examples');
 const files = readdirSync(dir).filter((f) => /\.(json|ya?ml)$/.test(f)).sort();
-const build: Build = { features: BUILT_FEATURES, storageDrivers: BUILT_STORAGE_DRIVERS };
+const build: Build = BUILD;
 
 // Valid Zot configs that berth serve refuses in this build, and the keys it names: a cloud storageDriver (serving
-// the local disk instead would split the data) or OpenID login (serving without it would open the registry).
+// the local disk instead would split the data), a remote cacheDriver (shared state would stay on one node) or
+// OpenID login (serving without it would open the registry).
+const driver = 'storage.storageDriver.name';
+const cache = 'storage.cacheDriver';
 const REFUSED: Record<string, string[]> = {
-  'config-all-remote.json': ['storage.storageDriver.name'],
-  'config-azure.json': ['storage.storageDriver.name'],
-  'config-dynamodb.json': ['storage.storageDriver.name'],
-  'config-gcs.json': ['storage.storageDriver.name'],
+  'config-all-remote.json': [driver, cache],
+  'config-azure.json': [driver],
+  'config-dynamodb.json': [driver, cache],
+  'config-gcs.json': [driver],
   'config-openid-claim-mapping.json': ['http.auth.openid'],
   'config-openid.json': ['http.auth.openid'],
-  'config-redis-all-options.json': ['storage.storageDriver.name'],
-  'config-redis-cluster.json': ['storage.storageDriver.name'],
-  'config-redis.json': ['storage.storageDriver.name'],
-  'config-s3.json': ['storage.storageDriver.name', ...['/a', '/b', '/c'].map((r) => `storage.subPaths["${r}"].storageDriver.name`)],
-  'config-sync-cloud-storage.json': ['storage.storageDriver.name'],
-  'config-sync-ecr-credential-helper.json': ['storage.storageDriver.name'],
+  'config-redis-all-options.json': [driver, cache],
+  'config-redis-cluster.json': [driver, cache],
+  'config-redis.json': [driver, cache],
+  'config-s3.json': [driver, ...['/a', '/b', '/c'].map((r) => `storage.subPaths["${r}"].storageDriver.name`), cache, 'storage.subPaths["/c"].cacheDriver'],
+  'config-sync-cloud-storage.json': [driver, cache],
+  'config-sync-ecr-credential-helper.json': [driver],
   ...Object.fromEntries(
-    ['', 'tls--'].flatMap((tls) => [0, 1, 2].map((n) => [`scale-out-cluster-cloud--${tls}config-cluster-member${n}.json`, ['storage.storageDriver.name']])),
+    ['', 'tls--'].flatMap((tls) => [0, 1, 2].map((n) => [`scale-out-cluster-cloud--${tls}config-cluster-member${n}.json`, [driver, cache]])),
   ),
 };
 

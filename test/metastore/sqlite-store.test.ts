@@ -112,7 +112,7 @@ describe('choosing the metastore from storage.cacheDriver', () => {
   it('refuses to start with a remote cacheDriver no extension provides, naming storage.cacheDriver', async () => {
     const root = await tempDir('meta-remote');
     const config = parseConfig({ storage: { rootDirectory: root, remoteCache: true, cacheDriver: { name: 'redis', url: 'redis://127.0.0.1:1' } }, log: { level: 'error' } }, 'test');
-    await assert.rejects(createApp(config), /^Error: storage\.cacheDriver: the "redis" metadata store is not built yet/);
+    await assert.rejects(createApp(config), /^Error: storage\.cacheDriver: the "redis" metadata store is not available in this build/);
     await assert.rejects(stat(sqliteFile(root)), { code: 'ENOENT' }, 'nothing written to the root');
   });
 
