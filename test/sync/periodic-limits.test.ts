@@ -9,7 +9,8 @@ import { startBerth, type RunningBerth } from '../helpers/berth.js';
 import { startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
 import { buildOciImage } from '../helpers/images.js';
 import { skopeoCopy, skopeoInspect, skopeoListTags } from '../helpers/skopeo.js';
-import { cleanupTempDirs, ensureTools, sleep, tempDir } from '../helpers/tools.js';
+import { eventually } from '../helpers/eventually.js';
+import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 
 /** A forwarding proxy that holds each request `delayFor(path)` ms and counts how many are open at once. */
 async function startCountingProxy(target: string, delayFor: (path: string) => number) {
@@ -33,14 +34,6 @@ async function startCountingProxy(target: string, delayFor: (path: string) => nu
     stats,
     stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
-}
-
-async function eventually(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await sleep(200);
-  }
 }
 
 describe('sync: periodic sync limits', () => {

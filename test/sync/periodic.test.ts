@@ -8,16 +8,8 @@ import { startBerth, type RunningBerth } from '../helpers/berth.js';
 import { accessLogEntries, startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
 import { buildOciImage, headManifest, pushArtifactWithSubject, type BuiltImage } from '../helpers/images.js';
 import { skopeoCopy, skopeoInspect, skopeoListTags } from '../helpers/skopeo.js';
+import { eventually } from '../helpers/eventually.js';
 import { cleanupTempDirs, ensureTools, sleep, tempDir } from '../helpers/tools.js';
-
-/** Polls `check` until it holds or `ms` pass. */
-async function eventually(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await sleep(200);
-  }
-}
 
 const tagsOf = (berth: RunningBerth, repo: string) => skopeoListTags(`${berth.url}/${repo}`).catch(() => [] as string[]);
 
