@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestOptions, UpstreamClient } from './upstream-client';
+import type { RequestTarget } from './upstream-url';
 
 export type Requester = Pick<UpstreamClient, 'request'>;
 
@@ -15,7 +16,7 @@ export class LimitedUpstream implements Requester {
 
   constructor(private readonly client: Requester, private readonly limit: number) {}
 
-  async request(method: 'GET' | 'HEAD', path: string, o?: RequestOptions): Promise<IncomingMessage> {
+  async request(method: 'GET' | 'HEAD', path: RequestTarget, o?: RequestOptions): Promise<IncomingMessage> {
     if (this.#active >= this.limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     else this.#active++;
     let res: IncomingMessage;

@@ -9,6 +9,7 @@ import { MANIFEST_ACCEPT, mediaTypeOf } from './sync-source';
 import type { SyncMetrics, SyncRun } from './sync-metrics';
 import { LimitedUpstream } from './limited-upstream';
 import { readBody, type UpstreamClient } from './upstream-client';
+import type { RequestTarget } from './upstream-url';
 
 type Content = NonNullable<SyncRegistryConfig['content']>[number];
 
@@ -23,6 +24,11 @@ export function tagFilter(tags: Content['tags']): (tag: string) => boolean {
 }
 
 const hasGlob = (s: string) => /[*?[{]/.test(s);
+
+interface Image {
+  repo: string;
+  tag: string;
+}
 
 export interface PeriodicSyncOptions {
   reg: SyncRegistryConfig;
@@ -41,18 +47,18 @@ export interface PeriodicSyncOptions {
 export async function runPeriodicSync(o: PeriodicSyncOptions): Promise<void> {
   const { reg, router, client, logger, metrics } = o;
   const label = router.host;
-  const images: Array<{ repo: string; tag: string }> = [];
+  const images: Image[] = [];
   let catalog: string[] | undefined;
   for (const rule of router.rules) {
     let repos = [rule.prefix];
     if (hasGlob(rule.prefix)) {
-      catalog ??= await listPaged(client, '/v2/_catalog', 'repositories');
+      catalog ??= (await listPaged(client, '/v2/_catalog', 'repositories')).flatMap((name) => router.fromCatalog(name) ?? []);
       const match = picomatch(rule.prefix, { dot: true });
       repos = catalog.filter((r) => match(r));
     }
     const keep = tagFilter(rule.tags);
     for (const repo of repos) {
-      const tags = await listPaged(client, `/v2/${repo}/tags/list`, 'tags', repo).catch((err: unknown) => {
+      const tags = await listPaged(client, { repo, path: 'tags/list' }, 'tags', repo).catch((err: unknown) => {
         logger.warn({ upstream: label, repo, err }, 'failed to list upstream tags');
         return [] as string[];
       });
@@ -62,7 +68,7 @@ export async function runPeriodicSync(o: PeriodicSyncOptions): Promise<void> {
   const run = metrics.startRun(label, images.length);
   logger.info({ upstream: label, images: images.length }, 'periodic sync started');
   const limited = new LimitedUpstream(client, reg.reqConcurrent);
-  const copyOne = async ({ repo, tag }: { repo: string; tag: string }) => {
+  const copyOne = async ({ repo, tag }: Image) => {
     const attempt = () => limited.operation(reg.syncTimeout, (up) => copyImage({ ...o, client: up }, run, repo, tag));
     const result = await withRetries(reg, attempt, (err, n) => {
       logger.warn({ upstream: label, repo, tag, attempt: n, err }, 'failed to sync image, retrying');
@@ -139,7 +145,7 @@ async function copyTree(o: PeriodicSyncOptions, run: SyncRun, repo: string, loca
   }
   await Promise.all([...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? [])].map(async (blob) => {
     if ((await o.registry().hasBlob(local, blob.digest)) !== undefined) return;
-    const res = await o.client.request('GET', `/v2/${repo}/blobs/${blob.digest}`, { repo });
+    const res = await o.client.request('GET', { repo, path: `blobs/${blob.digest}` });
     if (res.statusCode !== 200) {
       res.resume();
       throw new Error(`upstream answered ${res.statusCode} for blob ${blob.digest}`);
@@ -150,7 +156,7 @@ async function copyTree(o: PeriodicSyncOptions, run: SyncRun, repo: string, loca
 }
 
 async function getManifest(client: Pick<UpstreamClient, 'request'>, repo: string, reference: string): Promise<Fetched> {
-  const res = await client.request('GET', `/v2/${repo}/manifests/${reference}`, { repo, headers: { accept: MANIFEST_ACCEPT } });
+  const res = await client.request('GET', { repo, path: `manifests/${reference}` }, { headers: { accept: MANIFEST_ACCEPT } });
   if (res.statusCode !== 200) {
     res.resume();
     throw new Error(`upstream answered ${res.statusCode} for manifest ${repo}:${reference}`);
@@ -160,14 +166,14 @@ async function getManifest(client: Pick<UpstreamClient, 'request'>, repo: string
 }
 
 /** A paginated Distribution list (`_catalog` or tags), following `Link: <…>; rel="next"`. */
-async function listPaged(client: Pick<UpstreamClient, 'request'>, first: string, key: 'repositories' | 'tags', repo?: string): Promise<string[]> {
+async function listPaged(client: Pick<UpstreamClient, 'request'>, first: RequestTarget, key: 'repositories' | 'tags', repo?: string): Promise<string[]> {
   const out: string[] = [];
-  let next: string | undefined = `${first}?n=1000`;
+  let next: RequestTarget | undefined = typeof first === 'string' ? `${first}?n=1000` : { ...first, path: `${first.path}?n=1000` };
   while (next) {
     const res = await client.request('GET', next, { repo });
     if (res.statusCode !== 200) {
       res.resume();
-      throw new Error(`upstream answered ${res.statusCode} for ${first}`);
+      throw new Error(`upstream answered ${res.statusCode} for ${typeof first === 'string' ? first : `${first.repo}/${first.path}`}`);
     }
     const body = JSON.parse((await readBody(res, 16 << 20)).toString('utf8')) as Record<string, string[] | null>;
     out.push(...(body[key] ?? []));

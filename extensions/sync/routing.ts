@@ -1,27 +1,10 @@
 import picomatch from 'picomatch';
 import type { SyncRegistryConfig } from '../../core/config/sync-schema';
-
-// Docker Hub answers under several names; containerd sends `ns=docker.io`, configs often name registry-1.
-const DOCKER_HUB = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
-
-/** A registry host as compared for `?ns=` routing: lower-case, Docker Hub's aliases folded to docker.io. */
-export function canonicalHost(host: string): string {
-  const h = host.toLowerCase().replace(/:443$/, '');
-  return DOCKER_HUB.has(h) ? 'docker.io' : h;
-}
-
-export function hostOfUrl(url: string): string {
-  return new URL(url).host;
-}
+import { canonicalHost, insideNamespace, isDockerHub, parseUpstreamUrl, repositoryAt, type UpstreamUrl } from './upstream-url';
 
 /** The host as a repository path segment: `127.0.0.1:5000` → `127.0.0.1-5000` (a colon is not allowed in names). */
 export function hostPath(host: string): string {
   return canonicalHost(host).replace(/:/g, '-');
-}
-
-/** Docker Hub keeps official images under `library/`; clients say `alpine`. */
-export function upstreamName(host: string, repo: string): string {
-  return canonicalHost(host) === 'docker.io' && !repo.includes('/') ? `library/${repo}` : repo;
 }
 
 type Content = NonNullable<SyncRegistryConfig['content']>[number];
@@ -36,7 +19,7 @@ function literalPrefix(glob: string): string {
 const trimSlashes = (s: string) => s.replace(/^\/+|\/+$/g, '');
 
 export interface Route {
-  /** The repository name at the upstream (Docker Hub's `library/` added). */
+  /** The upstream repository, relative to the URL's path (the client puts it below the path, adds Docker Hub's `library/`). */
   upstream: string;
   /** Where berth stores it. */
   local: string;
@@ -47,25 +30,39 @@ export interface Route {
  * names the local repository and `content` maps it back to the upstream one (no `content`: the same name).
  * With `ns` the client names the upstream repository: the matching rule's `destination` places it when it
  * has one, else it is stored under `<host>/` so two upstreams' `foo/bar` never collide.
+ *
+ * A URL path (`https://docker.io/library`) is a namespace on the upstream, as a client pulling `alpine` means
+ * `library/alpine` there. Content rules see names without it (as Zot's). An `?ns=` request names the repository
+ * as the host holds it, so the entry serves only names below its path, with the path taken off.
  */
 export class RegistryRouter {
   readonly host: string;
+  readonly #url: UpstreamUrl;
+  readonly #dockerHub: boolean;
   readonly #hosts: Set<string>;
   readonly #rules: Array<{ content: Content; match: (name: string) => boolean; literal: string; dest: string }>;
 
   constructor(reg: Pick<SyncRegistryConfig, 'urls' | 'content'>) {
-    this.host = hostOfUrl(reg.urls[0]!);
-    this.#hosts = new Set(reg.urls.map((u) => canonicalHost(hostOfUrl(u))));
-    this.#rules = (reg.content ?? []).map((content) => ({
-      content,
-      match: picomatch(content.prefix, { dot: true }),
-      literal: literalPrefix(content.prefix),
-      dest: trimSlashes(content.destination ?? ''),
-    }));
+    const urls = reg.urls.map(parseUpstreamUrl);
+    this.#url = urls[0]!;
+    this.host = this.#url.host;
+    this.#dockerHub = isDockerHub(this.host);
+    this.#hosts = new Set(urls.map((u) => canonicalHost(u.host)));
+    this.#rules = (reg.content ?? []).map((raw) => {
+      // Zot drops a leading "/" from prefix ("/google-containers/*", as lank8s documents it).
+      const content = { ...raw, prefix: raw.prefix.replace(/^\/+/, '') };
+      return { content, match: picomatch(content.prefix, { dot: true }), literal: literalPrefix(content.prefix), dest: trimSlashes(content.destination ?? '') };
+    });
   }
 
+  /** The content rules, prefixes without a leading slash. */
   get rules(): Content[] {
     return this.#rules.map((r) => r.content);
+  }
+
+  /** An upstream `_catalog` name as content rules see it (the URL's path taken off); undefined outside the path. */
+  fromCatalog(name: string): string | undefined {
+    return insideNamespace(this.#url, name);
   }
 
   servesNs(ns: string): boolean {
@@ -75,14 +72,19 @@ export class RegistryRouter {
   route(repo: string, ns: string | undefined): Route | undefined {
     if (ns !== undefined) {
       if (!this.servesNs(ns)) return undefined;
-      const upstream = upstreamName(this.host, repo);
-      if (this.#rules.length === 0) return { upstream, local: `${hostPath(this.host)}/${upstream}` };
-      const rule = this.#rules.find((r) => r.match(repo) || r.match(upstream));
-      if (!rule) return undefined;
-      return { upstream, local: rule.dest ? this.localFor(upstream)! : `${hostPath(this.host)}/${upstream}` };
+      const upstream = insideNamespace(this.#url, repo);
+      if (upstream === undefined) return undefined;
+      const full = repositoryAt(this.#url, upstream, this.#dockerHub);
+      const byHost = `${hostPath(this.host)}/${full}`;
+      if (this.#rules.length === 0) return { upstream, local: byHost };
+      // Docker Hub: a rule may name `alpine` or `library/alpine`.
+      const name = [upstream, full].find((n) => this.#rules.some((r) => r.match(n)));
+      if (name === undefined) return undefined;
+      const rule = this.#rules.find((r) => r.match(name))!;
+      return { upstream, local: rule.dest ? this.localFor(name)! : byHost };
     }
     const upstream = this.upstreamFor(repo);
-    return upstream === undefined ? undefined : { upstream: upstreamName(this.host, upstream), local: repo };
+    return upstream === undefined ? undefined : { upstream, local: repo };
   }
 
   /** Zot's GetRepoSource: the upstream name of a local repository, or undefined when no rule maps it. */

@@ -17,13 +17,12 @@ export function cosignTag(digest: string): string {
  * digest. Zot's check is the same; verifying the signature itself is the trust extension's job.
  */
 export async function isSigned(client: Pick<UpstreamClient, 'request'>, repo: string, digest: string): Promise<boolean> {
-  const head = await client.request('HEAD', `/v2/${repo}/manifests/${cosignTag(digest)}`, {
-    repo,
+  const head = await client.request('HEAD', { repo, path: `manifests/${cosignTag(digest)}` }, {
     headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
   });
   head.resume();
   if (head.statusCode === 200) return true;
-  const res = await client.request('GET', `/v2/${repo}/referrers/${digest}`, { repo, headers: { accept: 'application/vnd.oci.image.index.v1+json' } });
+  const res = await client.request('GET', { repo, path: `referrers/${digest}` }, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } });
   if (res.statusCode !== 200) {
     res.resume();
     return false;

@@ -15,7 +15,7 @@ export const MANIFEST_ACCEPT = [
 
 const MAX_MANIFEST_BYTES = 4 << 20;
 // A tag check runs inside a client's pull: it must be short even when the upstream hangs.
-const TAG_CHECK_TIMEOUT_MS = 5_000;
+const HEAD_TIMEOUT_MS = 5_000;
 
 export interface SyncSourceOptions {
   name: string;
@@ -31,7 +31,8 @@ export interface SyncSourceOptions {
   onCached(localRepo: string): void;
 }
 
-const path = (repo: string, kind: 'manifests' | 'blobs', ref: string) => `/v2/${repo}/${kind}/${ref}`;
+const target = (repo: string, kind: 'manifests' | 'blobs', ref: string) => ({ repo, path: `${kind}/${ref}` });
+const bounded = { headersTimeoutMs: HEAD_TIMEOUT_MS, idleTimeoutMs: HEAD_TIMEOUT_MS };
 const isNotThere = (status: number) => status === 404 || status === 401 || status === 403;
 
 /** One `sync.registries` entry with `onDemand: true`, as a core content source (pull-through). */
@@ -48,7 +49,7 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
     async manifest(repo, reference, _accept, ns): Promise<UpstreamManifest | undefined> {
       const r = route(repo, ns);
       if (!r) return undefined;
-      const res = await client.request('GET', path(r.upstream, 'manifests', reference), { repo: r.upstream, headers: { accept: MANIFEST_ACCEPT } });
+      const res = await client.request('GET', target(r.upstream, 'manifests', reference), { headers: { accept: MANIFEST_ACCEPT } });
       if (res.statusCode !== 200) {
         res.resume();
         if (isNotThere(res.statusCode ?? 0)) return undefined;
@@ -68,12 +69,7 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
     async manifestDigest(repo, tag, _accept, ns): Promise<string | undefined> {
       const r = route(repo, ns);
       if (!r) return undefined;
-      const res = await client.request('HEAD', path(r.upstream, 'manifests', tag), {
-        repo: r.upstream,
-        headers: { accept: MANIFEST_ACCEPT },
-        headersTimeoutMs: TAG_CHECK_TIMEOUT_MS,
-        idleTimeoutMs: TAG_CHECK_TIMEOUT_MS,
-      });
+      const res = await client.request('HEAD', target(r.upstream, 'manifests', tag), { headers: { accept: MANIFEST_ACCEPT }, ...bounded });
       res.resume();
       if (isNotThere(res.statusCode ?? 0)) return undefined;
       const digest = res.headers['docker-content-digest'];
@@ -86,7 +82,7 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
       if (!r) return undefined;
       const start = opts?.start ?? 0;
       const headers = start > 0 ? { range: `bytes=${start}-` } : undefined;
-      const res = await client.request('GET', path(r.upstream, 'blobs', digest), { repo: r.upstream, headers });
+      const res = await client.request('GET', target(r.upstream, 'blobs', digest), { headers });
       if (res.statusCode === 200 || res.statusCode === 206) {
         const length = Number(res.headers['content-length']);
         const offset = res.statusCode === 206 ? start : 0;
@@ -96,6 +92,7 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
       if (isNotThere(res.statusCode ?? 0)) return undefined;
       throw new Error(`upstream answered ${res.statusCode} for blob ${digest}`);
     },
+
   };
 }
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { canonicalHost } from './routing';
+import { canonicalHost } from './upstream-url';
 
 export interface Credentials {
   username: string;

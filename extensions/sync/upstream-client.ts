@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { basicAuth, parseChallenge, tokenUrl, TokenCache, type Challenge, type Credentials } from './upstream-auth';
-import { hostOfUrl } from './routing';
+import { isDockerHub, parseUpstreamUrl, repositoryAt, requestUrl, type RequestTarget, type UpstreamUrl } from './upstream-url';
 
 /** The upstream could not be asked (unreachable, timed out, 5xx): the core serves its cache. */
 export class UpstreamUnavailable extends Error {
@@ -15,7 +15,10 @@ export class UpstreamUnavailable extends Error {
 }
 
 export interface UpstreamClientOptions {
-  /** `urls[0]` is the upstream, the rest its mirrors, tried in order when one cannot be reached. */
+  /**
+   * `urls[0]` is the upstream, the rest its mirrors, tried in order when one cannot be reached. A URL's path
+   * is a namespace there (`https://docker.io/library`): repository names are asked below it.
+   */
   urls: string[];
   tlsVerify: boolean;
   certDir?: string;
@@ -27,7 +30,10 @@ export interface UpstreamClientOptions {
 }
 
 export interface RequestOptions {
-  /** The upstream repository, for the token scope `repository:<repo>:pull`. */
+  /**
+   * The repository (relative to the URL's namespace) a string target belongs to, for the token scope
+   * `repository:<repo>:pull`; a `{ repo, path }` target names its own.
+   */
   repo?: string;
   headers?: OutgoingHttpHeaders;
   /** Deadline for the response headers (a tag HEAD must not hang a pull). */
@@ -47,13 +53,17 @@ const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
  */
 export class UpstreamClient {
   readonly host: string;
+  readonly #urls: UpstreamUrl[];
+  readonly #dockerHub: boolean;
   readonly #tls: Pick<https.AgentOptions, 'rejectUnauthorized' | 'ca' | 'cert' | 'key'>;
   readonly #agents: { http: http.Agent; https: https.Agent };
   readonly #tokens = new TokenCache();
   #challenge: Challenge | undefined;
 
   constructor(private readonly opts: UpstreamClientOptions) {
-    this.host = hostOfUrl(opts.urls[0]!);
+    this.#urls = opts.urls.map(parseUpstreamUrl);
+    this.host = this.#urls[0]!.host;
+    this.#dockerHub = isDockerHub(this.host);
     this.#tls = { rejectUnauthorized: opts.tlsVerify, ...readCertDir(opts.certDir) };
     const agentOpts = { keepAlive: true, maxFreeSockets: opts.maxIdleConnsPerHost, maxSockets: 256 };
     this.#agents = { http: new http.Agent(agentOpts), https: new https.Agent({ ...agentOpts, ...this.#tls }) };
@@ -65,11 +75,13 @@ export class UpstreamClient {
   }
 
   /** A response (any status; the caller reads or drains the body). Rejects with UpstreamUnavailable when no URL answers. */
-  async request(method: 'GET' | 'HEAD', path: string, o: RequestOptions = {}): Promise<IncomingMessage> {
+  async request(method: 'GET' | 'HEAD', target: RequestTarget, o: RequestOptions = {}): Promise<IncomingMessage> {
     let last: unknown;
-    for (const base of this.opts.urls) {
+    const repo = typeof target === 'string' ? o.repo : target.repo;
+    for (const url of this.#urls) {
       try {
-        return await this.#authorized(base.replace(/\/+$/, '') + path, method, o);
+        const scoped = { ...o, repo: repo === undefined ? undefined : repositoryAt(url, repo, this.#dockerHub) };
+        return await this.#authorized(requestUrl(url, target, this.#dockerHub), method, scoped);
       } catch (err) {
         last = err;
       }
@@ -156,7 +168,7 @@ export class UpstreamClient {
       });
       req.once('error', (err) => {
         clearTimeout(deadline);
-        reject(err instanceof UpstreamUnavailable ? err : new UpstreamUnavailable(`upstream ${u.host}: ${err.message}`));
+        reject(err instanceof UpstreamUnavailable ? err : new UpstreamUnavailable(`upstream ${u.host} unreachable: ${err.message}`));
       });
       req.end();
     });

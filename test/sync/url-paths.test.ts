@@ -1,0 +1,97 @@
+// Upstream URLs with a path (`http://host/library` names the `library/` namespace there), content prefixes with
+// a leading slash (lank8s's guide) and a catch-all entry. Real Distribution upstreams, skopeo and containerd.
+// (A dockerd pull is left to the dockerd helper another change brings.)
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startBerth, type RunningBerth } from '../helpers/berth.js';
+import { REPO_ROOT } from '../helpers/berth-process.js';
+import { startContainerd, writeHostsToml, type Containerd } from '../helpers/containerd.js';
+import { accessLogEntries, startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
+import { buildMultiArchIndex, buildOciImage, type BuiltImage } from '../helpers/images.js';
+import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
+import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+
+/** A scenario config from test/fixtures/<name>/config.json with `{{name}}` replaced by an upstream's host:port. */
+async function fixture(name: string, hosts: Record<string, string>): Promise<Record<string, unknown>> {
+  const text = await readFile(join(REPO_ROOT, 'test', 'fixtures', name, 'config.json'), 'utf8');
+  return JSON.parse(text.replace(/\{\{(\w+)\}\}/g, (_, k: string) => hosts[k] ?? `{{${k}}}`)) as Record<string, unknown>;
+}
+
+const fromBerth = async (up: DockerRegistry) => (await accessLogEntries(up.logFile)).filter((e) => e.userAgent === 'berth-sync');
+
+describe('sync: upstream URL paths and leading-slash prefixes', () => {
+  let library: DockerRegistry; // holds library/alpine (and the periodic-sync images)
+  let k8s: DockerRegistry; // holds google-containers/pause
+  let hub: DockerRegistry; // holds kube-proxy, reached by the catch-all entry
+  let ctd: Containerd;
+  let berth: RunningBerth;
+  let img: BuiltImage;
+  let work: string;
+  const berths: RunningBerth[] = [];
+
+  before(async () => {
+    await ensureTools(['skopeo', 'umoci', 'ctr', 'containerd', 'docker-registry']);
+    work = await tempDir('sync-url-paths');
+    [library, k8s, hub, ctd] = await Promise.all([startDockerRegistry(), startDockerRegistry(), startDockerRegistry(), startContainerd()]);
+    img = await buildOciImage(join(work, 'img'), { tag: 'v1', layers: [{ files: { '/etc/os-release': 'ID=tiny\n' } }, { randomBytes: 50_000 }] });
+    const multi = await buildMultiArchIndex(join(work, 'multi'), {
+      tag: 'v1',
+      layers: (p) => [{ files: { '/etc/platform': `${p.architecture}\n` } }, { randomBytes: 40_000 }],
+    });
+    await Promise.all([
+      skopeoCopy(img.ref, `${library.url}/library/alpine:3.20`),
+      skopeoCopy(img.ref, `${k8s.url}/google-containers/pause:3.9`),
+      skopeoCopy(img.ref, `${hub.url}/kube-proxy:v1.30`),
+    ]);
+    for (const repo of ['library/multi-a', 'library/amd-only', 'multi-b']) await skopeoCopy(multi.ref, `${library.url}/${repo}:v1`, { all: true });
+    berth = await startBerth(await fixture('sync-url-paths', { library: library.host, k8s: k8s.host, hub: hub.host }));
+    berths.push(berth);
+  });
+
+  after(async () => {
+    await ctd?.stop();
+    for (const b of berths) await b.stop();
+    await Promise.all([library?.stop(), k8s?.stop(), hub?.stop()]);
+    await cleanupTempDirs();
+  });
+
+  it('skopeo: alpine comes from library/alpine below the URL path, pause by a leading-slash prefix, the rest from the catch-all', async () => {
+    const alpine = await skopeoInspect(`${berth.url}/alpine:3.20`);
+    assert.equal(alpine.Digest, img.descriptor.digest);
+    await skopeoCopy(`${berth.url}/alpine:3.20`, `dir:${join(work, 'alpine')}`);
+    assert.equal((await skopeoInspect(`${berth.url}/google-containers/pause:3.9`)).Digest, img.descriptor.digest);
+    assert.equal((await skopeoInspect(`${berth.url}/kube-proxy:v1.30`)).Digest, img.descriptor.digest);
+
+    const libLog = await fromBerth(library);
+    assert.ok(libLog.some((e) => e.method === 'GET' && e.path === '/v2/library/alpine/manifests/3.20' && e.status === 200), 'manifest asked below the path');
+    assert.ok(libLog.some((e) => e.path.startsWith('/v2/library/alpine/blobs/') && e.status === 200), 'blobs asked below the path');
+    assert.ok(!libLog.some((e) => e.path.startsWith('/library/')), 'the path was put before /v2');
+    // The prefix "/google-containers/*" selected its entry: the catch-all was never asked for pause.
+    assert.ok((await fromBerth(k8s)).some((e) => e.path === '/v2/google-containers/pause/manifests/3.9' && e.status === 200));
+    assert.ok(!(await fromBerth(hub)).some((e) => e.path.includes('google-containers') || e.path.includes('alpine')));
+  });
+
+  it('containerd pulls directly (no ?ns=) and through hosts.toml mirrors (?ns= with the upstream name)', async () => {
+    await ctd.pull(`${berth.host}/alpine:3.20`, { plainHttp: true, useHostsDir: false });
+    for (const up of [library, k8s, hub]) await writeHostsToml(ctd.hostsDir, up.host, berth.url);
+    await ctd.pull(`${library.host}/library/alpine:3.20`);
+    await ctd.pull(`${k8s.host}/google-containers/pause:3.9`);
+    await ctd.pull(`${hub.host}/kube-proxy:v1.30`);
+    const { stdout } = await ctd.ctr(['images', 'ls']);
+    const digests = new Map(stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)).map((r) => [r[0]!, r[2]!]));
+    for (const ref of [`${berth.host}/alpine:3.20`, `${library.host}/library/alpine:3.20`, `${k8s.host}/google-containers/pause:3.9`, `${hub.host}/kube-proxy:v1.30`]) {
+      assert.equal(digests.get(ref), img.descriptor.digest, ref);
+    }
+    // ?ns= content is kept per upstream host; the name is the upstream's.
+    const res = await fetch(`${berth.url}/v2/${library.host.replace(':', '-')}/library/alpine/manifests/3.20`, { headers: { accept: img.descriptor.mediaType } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-content-digest'), img.descriptor.digest);
+    // A name outside the URL path is not this entry's: with ns it is not found rather than asked as library/<name>.
+    const outside = await fetch(`${berth.url}/v2/multi-b/manifests/v1?ns=${library.host}`);
+    assert.equal(outside.status, 404);
+    assert.ok(!(await fromBerth(library)).some((e) => e.path.includes('multi-b')));
+  });
+
+});
