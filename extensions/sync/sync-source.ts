@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ContentSource, UpstreamBlob, UpstreamManifest } from '../../core/extensions/api';
 import type { RegistryRouter } from './routing';
 import { isSigned, SIGNATURE_ARTIFACT_TYPES } from './signatures';
-import { readBody, type UpstreamClient } from './upstream-client';
+import { readBody, UpstreamUnavailable, type UpstreamClient } from './upstream-client';
 
 /** Every manifest type berth stores as is; asking for all of them keeps the upstream's bytes and digests. */
 export const MANIFEST_ACCEPT = [
@@ -14,7 +14,7 @@ export const MANIFEST_ACCEPT = [
 ].join(', ');
 
 const MAX_MANIFEST_BYTES = 4 << 20;
-// A tag check runs inside a client's pull: it must be short even when the upstream hangs.
+// A tag check or a blob's size runs inside a client's pull: it must be short even when the upstream hangs.
 const HEAD_TIMEOUT_MS = 5_000;
 
 export interface SyncSourceOptions {
@@ -93,6 +93,19 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
       throw new Error(`upstream answered ${res.statusCode} for blob ${digest}`);
     },
 
+    async blobSize(repo, digest, ns): Promise<number | undefined> {
+      const r = route(repo, ns);
+      if (!r) return undefined;
+      const res = await client.request('HEAD', target(r.upstream, 'blobs', digest), bounded);
+      res.resume();
+      const status = res.statusCode ?? 0;
+      if (isNotThere(status)) return undefined;
+      const size = Number(res.headers['content-length']);
+      if (status !== 200 || res.headers['content-length'] === undefined || !Number.isSafeInteger(size) || size < 0) {
+        throw new UpstreamUnavailable(`upstream ${client.host} answered ${status} without a size for blob ${digest}`, status);
+      }
+      return size;
+    },
   };
 }
 

@@ -1,17 +1,24 @@
 // Upstream URLs with a path (`http://host/library` names the `library/` namespace there), content prefixes with
-// a leading slash (lank8s's guide) and a catch-all entry. Real Distribution upstreams, skopeo and containerd.
+// a leading slash (lank8s's guide), a catch-all entry, and the source's blob size from one HEAD. Real
+// Distribution upstreams, skopeo and containerd.
 // (A dockerd pull is left to the dockerd helper another change brings.)
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { RegistryRouter } from '../../extensions/sync/routing';
+import { createSyncSource } from '../../extensions/sync/sync-source';
+import { UpstreamClient, UpstreamUnavailable } from '../../extensions/sync/upstream-client';
 import { startBerth, type RunningBerth } from '../helpers/berth.js';
 import { REPO_ROOT } from '../helpers/berth-process.js';
 import { startContainerd, writeHostsToml, type Containerd } from '../helpers/containerd.js';
 import { accessLogEntries, startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
 import { buildMultiArchIndex, buildOciImage, type BuiltImage } from '../helpers/images.js';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
-import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+import { cleanupTempDirs, ensureTools, freePort, tempDir } from '../helpers/tools.js';
 
 /** A scenario config from test/fixtures/<name>/config.json with `{{name}}` replaced by an upstream's host:port. */
 async function fixture(name: string, hosts: Record<string, string>): Promise<Record<string, unknown>> {
@@ -92,6 +99,59 @@ describe('sync: upstream URL paths and leading-slash prefixes', () => {
     const outside = await fetch(`${berth.url}/v2/multi-b/manifests/v1?ns=${library.host}`);
     assert.equal(outside.status, 404);
     assert.ok(!(await fromBerth(library)).some((e) => e.path.includes('multi-b')));
+  });
+
+  it('blobSize: one HEAD below the URL path; undefined when absent; UpstreamUnavailable when it cannot be asked', async () => {
+    const logger = pino({ level: 'silent' });
+    const manifest = JSON.parse(await readFile(join(img.layoutDir, 'blobs', 'sha256', img.descriptor.digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+    const layer = { Digest: manifest.layers[1]!.digest, Size: manifest.layers[1]!.size };
+    const sourceFor = (url: string) => {
+      const reg = { urls: [url] };
+      const client = new UpstreamClient({ urls: reg.urls, tlsVerify: true, maxIdleConnsPerHost: 2, logger });
+      const source = createSyncSource({
+        name: 'test', router: new RegistryRouter(reg), client, manifestCheckInterval: 0, onlySigned: false, logger,
+        localManifest: async () => undefined, localManifests: async () => [], onCached: () => {},
+      });
+      return { source, close: () => client.close() };
+    };
+    const { source, close } = sourceFor(`${library.url}/library`);
+    try {
+      const before = (await fromBerth(library)).length;
+      assert.equal(await source.blobSize!('alpine', layer.Digest, undefined), layer.Size);
+      const asked = (await fromBerth(library)).slice(before);
+      assert.deepEqual(asked.map((e) => `${e.method} ${e.path}`), [`HEAD /v2/library/alpine/blobs/${layer.Digest}`]);
+      assert.equal(await source.blobSize!('alpine', `sha256:${'0'.repeat(64)}`, undefined), undefined);
+      assert.equal(await source.blobSize!('nothere', layer.Digest, undefined), undefined);
+    } finally {
+      close();
+    }
+
+    // One upstream answers 503, one never answers (the HEAD's deadline ends it), one is not listening.
+    const failing = http.createServer((req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    const hanging = http.createServer(() => {});
+    await Promise.all([failing, hanging].map((srv) => new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))));
+    const hostOf = (srv: http.Server) => `127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    const down = `127.0.0.1:${await freePort()}`;
+    try {
+      for (const host of [hostOf(failing), hostOf(hanging), down]) {
+        const s = sourceFor(`http://${host}/library`);
+        try {
+          await assert.rejects(s.source.blobSize!('alpine', layer.Digest, undefined), (err: Error) => {
+            assert.ok(err instanceof UpstreamUnavailable, err.message);
+            assert.ok(err.message.includes(host), err.message);
+            return true;
+          });
+        } finally {
+          s.close();
+        }
+      }
+    } finally {
+      hanging.closeAllConnections();
+      for (const srv of [failing, hanging]) srv.close();
+    }
   });
 
 });
