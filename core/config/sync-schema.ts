@@ -9,10 +9,18 @@ import { zBool, zDuration, zInt, zList, zNonNegInt, zNumber, zReqStr, zStr, zStr
 
 const HOUR_MS = 3_600_000;
 
+// Zot's sync `platforms` (zot PR #3128): `arch`, `os/arch` or `os/arch/variant`, e.g. "linux/amd64".
+const platformsSchema = zStrList.superRefine((list, ctx) => {
+  list.forEach((p, i) => {
+    if (!/^[^/\s]+(\/[^/\s]+){0,2}$/.test(p)) ctx.addIssue({ code: 'custom', path: [i], message: `"${p}" is not "arch", "os/arch" or "os/arch/variant"` });
+  });
+});
+
 const contentSchema = z.strictObject({
   prefix: zReqStr, // doublestar glob over upstream repository names
   destination: zStr.optional(), // local repository (prefix) to store under
   stripPrefix: zBool.default(false),
+  platforms: platformsSchema.optional(), // periodic sync: platforms of an index copied for this rule (overrides the registry's)
   tags: z
     .strictObject({
       regex: zStr.optional(), // Go regex a tag must match
@@ -51,6 +59,7 @@ const registrySchema = z
     onDemand: zBool.default(false),
     pollInterval: zDuration.default(0), // periodic sync only with content and a non-zero interval
     content: z.array(contentSchema).optional(),
+    platforms: platformsSchema.optional(), // periodic sync: platforms of an index copied; unset = all
     tlsVerify: zBool.default(true),
     certDir: zStr.optional(),
     maxRetries: zNonNegInt.optional(),

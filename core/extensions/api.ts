@@ -124,8 +124,12 @@ export interface RegistryFacade {
   listTags(repo: string): Promise<string[]>;
   /** A manifest by tag or digest, or undefined; never asks content sources. */
   getManifest(repo: string, reference: string): Promise<StoredManifest | undefined>;
-  /** Stores a manifest; its blobs and child manifests must already be present. Returns its digest. */
-  putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer): Promise<string>;
+  /**
+   * Stores a manifest; its blobs and child manifests must already be present, unless `sparse`: then its
+   * references are not checked (a mirror keeping an index's bytes and digest while holding only some of its
+   * platforms, as a pull-through cache does). Returns its digest.
+   */
+  putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer, opts?: { sparse?: boolean }): Promise<string>;
   deleteManifest(repo: string, reference: string): Promise<void>;
   hasBlob(repo: string, digest: string): Promise<number | undefined>;
   /** Streams a blob in; it is kept only if its bytes hash to `digest`. */

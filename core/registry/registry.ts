@@ -52,11 +52,11 @@ export class Registry implements RegistryFacade {
     return this.pull.manifest(assertRepositoryName(repo), reference, accept, ns);
   }
 
-  async putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
-    return (await this.pushManifest(repo, reference, mediaType, bytes, { writer: 'push' })).digest;
+  async putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer, opts: { sparse?: boolean } = {}): Promise<string> {
+    return (await this.pushManifest(repo, reference, mediaType, bytes, { writer: 'push', trusted: opts.sparse })).digest;
   }
 
-  async pushManifest(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: { writer: ManifestWriter; extraTags?: string[] }): Promise<PutManifestResult> {
+  async pushManifest(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: { writer: ManifestWriter; extraTags?: string[]; trusted?: boolean }): Promise<PutManifestResult> {
     return this.manifests.put(assertRepositoryName(repo), reference, contentType, bytes, opts);
   }
 
@@ -70,7 +70,7 @@ export class Registry implements RegistryFacade {
       listRepositories: () => this.listRepositories(),
       listTags: (repo) => this.listTags(repo),
       getManifest: (repo, reference) => this.getManifest(repo, reference),
-      putManifest: async (repo, reference, mediaType, bytes) => (await this.pushManifest(repo, reference, mediaType, bytes, { writer })).digest,
+      putManifest: async (repo, reference, mediaType, bytes, opts) => (await this.pushManifest(repo, reference, mediaType, bytes, { writer, trusted: opts?.sparse })).digest,
       deleteManifest: (repo, reference) => this.deleteManifest(repo, reference),
       hasBlob: (repo, digest) => this.hasBlob(repo, digest),
       putBlob: (repo, digest, body, size) => this.putBlob(repo, digest, body, size),

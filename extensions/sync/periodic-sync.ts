@@ -9,6 +9,7 @@ import { MANIFEST_ACCEPT, mediaTypeOf } from './sync-source';
 import type { SyncMetrics, SyncRun } from './sync-metrics';
 import { LimitedUpstream } from './limited-upstream';
 import { readBody, type UpstreamClient } from './upstream-client';
+import { ALL_PLATFORMS, platformFilter, type Platform, type PlatformFilter } from './platforms';
 import type { RequestTarget } from './upstream-url';
 
 type Content = NonNullable<SyncRegistryConfig['content']>[number];
@@ -28,6 +29,7 @@ const hasGlob = (s: string) => /[*?[{]/.test(s);
 interface Image {
   repo: string;
   tag: string;
+  platforms: PlatformFilter;
 }
 
 export interface PeriodicSyncOptions {
@@ -57,19 +59,20 @@ export async function runPeriodicSync(o: PeriodicSyncOptions): Promise<void> {
       repos = catalog.filter((r) => match(r));
     }
     const keep = tagFilter(rule.tags);
+    const platforms = platformFilter(rule.platforms ?? reg.platforms);
     for (const repo of repos) {
       const tags = await listPaged(client, { repo, path: 'tags/list' }, 'tags', repo).catch((err: unknown) => {
         logger.warn({ upstream: label, repo, err }, 'failed to list upstream tags');
         return [] as string[];
       });
-      for (const tag of tags) if (keep(tag) && !tag.endsWith('.sig')) images.push({ repo, tag });
+      for (const tag of tags) if (keep(tag) && !tag.endsWith('.sig')) images.push({ repo, tag, platforms });
     }
   }
   const run = metrics.startRun(label, images.length);
   logger.info({ upstream: label, images: images.length }, 'periodic sync started');
   const limited = new LimitedUpstream(client, reg.reqConcurrent);
-  const copyOne = async ({ repo, tag }: Image) => {
-    const attempt = () => limited.operation(reg.syncTimeout, (up) => copyImage({ ...o, client: up }, run, repo, tag));
+  const copyOne = async ({ repo, tag, platforms }: Image) => {
+    const attempt = () => limited.operation(reg.syncTimeout, (up) => copyImage({ ...o, client: up }, run, repo, tag, platforms));
     const result = await withRetries(reg, attempt, (err, n) => {
       logger.warn({ upstream: label, repo, tag, attempt: n, err }, 'failed to sync image, retrying');
     }).catch((err: unknown) => {
@@ -101,8 +104,11 @@ async function withRetries<T>(reg: SyncRegistryConfig, work: () => Promise<T>, o
   }
 }
 
-/** Copies one tag (its manifest tree and blobs, children first); 'skipped' when unchanged or unsigned. */
-async function copyImage(o: PeriodicSyncOptions, run: SyncRun, repo: string, tag: string): Promise<'synced' | 'skipped'> {
+/**
+ * Copies one tag (its manifest tree and blobs, children first); 'skipped' when unchanged or unsigned. With a
+ * platform allowlist, an index keeps its upstream bytes and digest and only the listed platforms are copied.
+ */
+async function copyImage(o: PeriodicSyncOptions, run: SyncRun, repo: string, tag: string, platforms: PlatformFilter): Promise<'synced' | 'skipped'> {
   const local = o.router.localFor(repo);
   if (!local) return 'skipped';
   const top = await getManifest(o.client, repo, tag);
@@ -112,13 +118,13 @@ async function copyImage(o: PeriodicSyncOptions, run: SyncRun, repo: string, tag
     o.logger.info({ upstream: o.router.host, repo, tag }, 'skipping unsigned image (onlySigned)');
     return 'skipped';
   }
-  await copyTree(o, run, repo, local, top);
-  await o.registry().putManifest(local, tag, top.mediaType, top.bytes);
+  const sparse = await copyTree(o, run, repo, local, top, platforms);
+  await o.registry().putManifest(local, tag, top.mediaType, top.bytes, { sparse });
   if (o.reg.syncLegacyCosignTags) {
     const sig = cosignTag(top.digest);
     const signature = await getManifest(o.client, repo, sig).catch(() => undefined);
     if (signature) {
-      await copyTree(o, run, repo, local, signature);
+      await copyTree(o, run, repo, local, signature, ALL_PLATFORMS);
       await o.registry().putManifest(local, sig, signature.mediaType, signature.bytes);
     }
   }
@@ -131,17 +137,23 @@ interface Fetched {
   bytes: Buffer;
 }
 
-async function copyTree(o: PeriodicSyncOptions, run: SyncRun, repo: string, local: string, m: Fetched): Promise<void> {
+/** Copies a manifest's children and blobs; true when an index had platforms left out (stored sparse). */
+async function copyTree(o: PeriodicSyncOptions, run: SyncRun, repo: string, local: string, m: Fetched, platforms: PlatformFilter): Promise<boolean> {
   const parsed = JSON.parse(m.bytes.toString('utf8')) as {
-    manifests?: Array<{ digest: string }>;
+    manifests?: Array<{ digest: string; platform?: Platform }>;
     config?: { digest: string; size: number };
     layers?: Array<{ digest: string; size: number }>;
   };
+  let sparse = false;
   for (const child of parsed.manifests ?? []) {
+    if (!platforms(child.platform)) {
+      sparse = true;
+      continue;
+    }
     if (await o.registry().getManifest(local, child.digest)) continue;
     const fetched = await getManifest(o.client, repo, child.digest);
-    await copyTree(o, run, repo, local, fetched);
-    await o.registry().putManifest(local, child.digest, fetched.mediaType, fetched.bytes);
+    const childSparse = await copyTree(o, run, repo, local, fetched, platforms);
+    await o.registry().putManifest(local, child.digest, fetched.mediaType, fetched.bytes, { sparse: childSparse });
   }
   await Promise.all([...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? [])].map(async (blob) => {
     if ((await o.registry().hasBlob(local, blob.digest)) !== undefined) return;
@@ -153,6 +165,7 @@ async function copyTree(o: PeriodicSyncOptions, run: SyncRun, repo: string, loca
     await o.registry().putBlob(local, blob.digest, res, blob.size);
     run.addBytes(blob.size);
   }));
+  return sparse;
 }
 
 async function getManifest(client: Pick<UpstreamClient, 'request'>, repo: string, reference: string): Promise<Fetched> {

@@ -1,8 +1,9 @@
 // What a sync URL names: the API host (Docker Hub's names mapped to registry-1.docker.io), a path as a
-// namespace on the upstream, `?ns=` routing by host, content rules without the path and leading-slash
-// prefixes. No internet here, so these check the URLs berth would request.
+// namespace on the upstream, `?ns=` routing by host, content rules without the path, leading-slash prefixes,
+// and the `platforms` allowlist. No internet here, so these check the URLs berth would request.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { platformFilter } from '../../extensions/sync/platforms';
 import { RegistryRouter } from '../../extensions/sync/routing';
 import { parseUpstreamUrl, requestUrl } from '../../extensions/sync/upstream-url';
 
@@ -56,4 +57,16 @@ describe('sync: upstream URLs', () => {
     assert.equal(stripped.upstreamFor('repo/a'), 'repo2/repo/a');
   });
 
+  it('platforms: arch, os/arch and os/arch/variant; entries without a platform always kept', () => {
+    const amd64 = { os: 'linux', architecture: 'amd64' };
+    const armv7 = { os: 'linux', architecture: 'arm', variant: 'v7' };
+    const armv6 = { os: 'linux', architecture: 'arm', variant: 'v6' };
+    const winAmd64 = { os: 'windows', architecture: 'amd64' };
+    assert.deepEqual([amd64, winAmd64, armv7].map(platformFilter(['amd64'])), [true, true, false]);
+    assert.deepEqual([amd64, winAmd64, armv7].map(platformFilter(['linux/amd64'])), [true, false, false]);
+    assert.deepEqual([armv7, armv6, { os: 'linux', architecture: 'arm' }].map(platformFilter(['linux/arm/v7'])), [true, false, true]);
+    assert.equal(platformFilter(['linux/amd64'])(undefined), true);
+    assert.equal(platformFilter(undefined)(armv6), true);
+    assert.equal(platformFilter([])(armv6), true);
+  });
 });

@@ -1,24 +1,26 @@
 // Upstream URLs with a path (`http://host/library` names the `library/` namespace there), content prefixes with
-// a leading slash (lank8s's guide), a catch-all entry, and the source's blob size from one HEAD. Real
-// Distribution upstreams, skopeo and containerd.
+// a leading slash (lank8s's guide), a catch-all entry, the source's blob size from one HEAD, and periodic sync
+// through a URL path with a `platforms` allowlist. Real Distribution upstreams, skopeo and containerd.
 // (A dockerd pull is left to the dockerd helper another change brings.)
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { parseConfig } from '../../core/config/load';
 import { RegistryRouter } from '../../extensions/sync/routing';
 import { createSyncSource } from '../../extensions/sync/sync-source';
 import { UpstreamClient, UpstreamUnavailable } from '../../extensions/sync/upstream-client';
 import { startBerth, type RunningBerth } from '../helpers/berth.js';
-import { REPO_ROOT } from '../helpers/berth-process.js';
+import { BERTH_BIN, REPO_ROOT } from '../helpers/berth-process.js';
 import { startContainerd, writeHostsToml, type Containerd } from '../helpers/containerd.js';
 import { accessLogEntries, startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
-import { buildMultiArchIndex, buildOciImage, type BuiltImage } from '../helpers/images.js';
-import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
-import { cleanupTempDirs, ensureTools, freePort, tempDir } from '../helpers/tools.js';
+import { eventually } from '../helpers/eventually.js';
+import { buildMultiArchIndex, buildOciImage, type BuiltImage, type BuiltIndex } from '../helpers/images.js';
+import { skopeoCopy, skopeoInspect, skopeoListTags } from '../helpers/skopeo.js';
+import { cleanupTempDirs, ensureTools, freePort, run, tempDir } from '../helpers/tools.js';
 
 /** A scenario config from test/fixtures/<name>/config.json with `{{name}}` replaced by an upstream's host:port. */
 async function fixture(name: string, hosts: Record<string, string>): Promise<Record<string, unknown>> {
@@ -28,13 +30,14 @@ async function fixture(name: string, hosts: Record<string, string>): Promise<Rec
 
 const fromBerth = async (up: DockerRegistry) => (await accessLogEntries(up.logFile)).filter((e) => e.userAgent === 'berth-sync');
 
-describe('sync: upstream URL paths and leading-slash prefixes', () => {
+describe('sync: upstream URL paths, leading-slash prefixes, platforms', () => {
   let library: DockerRegistry; // holds library/alpine (and the periodic-sync images)
   let k8s: DockerRegistry; // holds google-containers/pause
   let hub: DockerRegistry; // holds kube-proxy, reached by the catch-all entry
   let ctd: Containerd;
   let berth: RunningBerth;
   let img: BuiltImage;
+  let multi: BuiltIndex;
   let work: string;
   const berths: RunningBerth[] = [];
 
@@ -43,7 +46,7 @@ describe('sync: upstream URL paths and leading-slash prefixes', () => {
     work = await tempDir('sync-url-paths');
     [library, k8s, hub, ctd] = await Promise.all([startDockerRegistry(), startDockerRegistry(), startDockerRegistry(), startContainerd()]);
     img = await buildOciImage(join(work, 'img'), { tag: 'v1', layers: [{ files: { '/etc/os-release': 'ID=tiny\n' } }, { randomBytes: 50_000 }] });
-    const multi = await buildMultiArchIndex(join(work, 'multi'), {
+    multi = await buildMultiArchIndex(join(work, 'multi'), {
       tag: 'v1',
       layers: (p) => [{ files: { '/etc/platform': `${p.architecture}\n` } }, { randomBytes: 40_000 }],
     });
@@ -127,7 +130,7 @@ describe('sync: upstream URL paths and leading-slash prefixes', () => {
     }
 
     // One upstream answers 503, one never answers (the HEAD's deadline ends it), one is not listening.
-    const failing = http.createServer((req, res) => {
+    const failing = http.createServer((_req, res) => {
       res.statusCode = 503;
       res.end();
     });
@@ -154,4 +157,64 @@ describe('sync: upstream URL paths and leading-slash prefixes', () => {
     }
   });
 
+  it('periodic sync through a URL path: tag lists and _catalog there, only the allowlisted platforms copied', async () => {
+    const from = (await accessLogEntries(library.logFile)).length;
+    const periodic = await startBerth(await fixture('sync-url-path-periodic', { library: library.host }));
+    berths.push(periodic);
+    const tags = (repo: string) => skopeoListTags(`${periodic.url}/${repo}`).catch(() => [] as string[]);
+    await eventually(async () => (await tags('mirror/alpine')).includes('3.20') && (await tags('mirror/multi-a')).includes('v1') && (await tags('mirror/amd-only')).includes('v1'));
+    // Every tag was listed before any was copied, and a tag is written after its tree: nothing more is coming.
+    assert.equal((await skopeoInspect(`${periodic.url}/mirror/alpine:3.20`)).Digest, img.descriptor.digest);
+    // multi-b sits at the upstream's root, outside the URL path: the glob "multi-*" does not reach it.
+    assert.deepEqual(await tags('mirror/multi-b'), []);
+
+    const log = (await accessLogEntries(library.logFile)).slice(from).filter((e) => e.userAgent === 'berth-sync');
+    assert.ok(log.some((e) => e.path === '/v2/library/alpine/tags/list?n=1000' && e.status === 200), 'tags listed below the path');
+    assert.ok(log.some((e) => e.path === '/v2/library/amd-only/tags/list?n=1000'), 'leading-slash prefix "/amd-only" listed');
+    assert.ok(log.some((e) => e.path.startsWith('/v2/_catalog')), 'catalog asked for the glob');
+    assert.ok(!log.some((e) => e.path.startsWith('/v2/multi-b/')), 'multi-b asked');
+
+    const byArch = new Map(multi.manifests.map((m) => [m.platform!.architecture, m]));
+    const childBlobs = async (digest: string) => {
+      const m = JSON.parse(await readFile(join(multi.layoutDir, 'blobs', 'sha256', digest.slice(7)), 'utf8')) as { config: { digest: string }; layers: Array<{ digest: string }> };
+      return [m.config.digest, ...m.layers.map((l) => l.digest)];
+    };
+    // multi-a inherits the registry's ["arm64"]; amd-only's rule says ["linux/amd64"].
+    for (const [repo, kept, left] of [['mirror/multi-a', 'arm64', 'amd64'], ['mirror/amd-only', 'amd64', 'arm64']] as const) {
+      const index = await fetch(`${periodic.url}/v2/${repo}/manifests/v1`, { headers: { accept: multi.descriptor.mediaType } });
+      assert.equal(index.status, 200);
+      assert.equal(index.headers.get('docker-content-digest'), multi.descriptor.digest, `${repo}: the index keeps its upstream digest`);
+      const keptDigest = byArch.get(kept)!.digest;
+      const leftDigest = byArch.get(left)!.digest;
+      const accept = { accept: byArch.get(kept)!.mediaType };
+      assert.equal((await fetch(`${periodic.url}/v2/${repo}/manifests/${keptDigest}`, { headers: accept })).status, 200, `${repo} ${kept}`);
+      assert.equal((await fetch(`${periodic.url}/v2/${repo}/manifests/${leftDigest}`, { headers: accept })).status, 404, `${repo} ${left}`);
+      const keptBlobs = await childBlobs(keptDigest);
+      for (const d of keptBlobs) assert.equal((await fetch(`${periodic.url}/v2/${repo}/blobs/${d}`, { method: 'HEAD' })).status, 200);
+      const leftBlobs = (await childBlobs(leftDigest)).filter((d) => !keptBlobs.includes(d));
+      for (const d of leftBlobs) assert.equal((await fetch(`${periodic.url}/v2/${repo}/blobs/${d}`, { method: 'HEAD' })).status, 404, `${repo}: ${left} blob ${d}`);
+      const upstreamRepo = repo.replace('mirror/', 'library/');
+      for (const d of [leftDigest, ...leftBlobs]) assert.ok(!log.some((e) => e.path.startsWith(`/v2/${upstreamRepo}/`) && e.path.includes(d)), `${left} content ${d} fetched`);
+    }
+    // skopeo pulls the kept platform whole from the mirror.
+    await skopeoCopy(`${periodic.url}/mirror/multi-a:v1`, `dir:${join(work, 'arm64')}`, { extraArgs: ['--override-arch', 'arm64'] });
+  });
+
+  it('berth verify accepts platforms per registry and per content rule, and names the key of a bad one', async () => {
+    const dir = await tempDir('verify-platforms');
+    const base = await fixture('sync-url-path-periodic', { library: '127.0.0.1:5000' });
+    const good = join(dir, 'good.json');
+    await writeFile(good, JSON.stringify({ ...base, storage: { rootDirectory: join(dir, 'root') }, http: { address: '127.0.0.1', port: '5000' } }));
+    const ok = await run(process.execPath, [BERTH_BIN, 'verify', good], { allowFail: true });
+    assert.equal(ok.code, 0, ok.stderr);
+    parseConfig(JSON.parse(await readFile(good, 'utf8')), 'test'); // the same schema in-process
+
+    const bad = join(dir, 'bad.json');
+    const sync = structuredClone(base.extensions) as { sync: { registries: Array<Record<string, unknown>> } };
+    sync.sync.registries[0]!.platforms = ['linux/amd64', 'linux/arm/v7/extra'];
+    await writeFile(bad, JSON.stringify({ storage: { rootDirectory: join(dir, 'root') }, extensions: sync }));
+    const rejected = await run(process.execPath, [BERTH_BIN, 'verify', bad], { allowFail: true });
+    assert.equal(rejected.code, 2);
+    assert.match(rejected.stderr, /extensions\.sync\.registries\[0\]\.platforms\[1\]/);
+  });
 });
