@@ -53,7 +53,7 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
       if (res.statusCode !== 200) {
         res.resume();
         if (isNotThere(res.statusCode ?? 0)) return undefined;
-        throw new Error(`upstream answered ${res.statusCode} for manifest ${r.upstream}:${reference}`);
+        throw new Error(`upstream ${client.host} answered ${res.statusCode} for manifest ${r.upstream}:${reference}`);
       }
       const bytes = await readBody(res, MAX_MANIFEST_BYTES);
       const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -73,7 +73,7 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
       res.resume();
       if (isNotThere(res.statusCode ?? 0)) return undefined;
       const digest = res.headers['docker-content-digest'];
-      if (res.statusCode !== 200 || typeof digest !== 'string') throw new Error(`upstream HEAD answered ${res.statusCode} without a digest`);
+      if (res.statusCode !== 200 || typeof digest !== 'string') throw new Error(`upstream ${client.host} answered HEAD ${res.statusCode} without a digest for ${r.upstream}:${tag}`);
       return digest;
     },
 
@@ -90,7 +90,7 @@ export function createSyncSource(o: SyncSourceOptions): ContentSource {
       }
       res.resume();
       if (isNotThere(res.statusCode ?? 0)) return undefined;
-      throw new Error(`upstream answered ${res.statusCode} for blob ${digest}`);
+      throw new Error(`upstream ${client.host} answered ${res.statusCode} for blob ${digest}`);
     },
 
     async blobSize(repo, digest, ns): Promise<number | undefined> {

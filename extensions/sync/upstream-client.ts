@@ -142,10 +142,10 @@ export class UpstreamClient {
     if (this.opts.credentials) headers.authorization = basicAuth(this.opts.credentials);
     const res = await this.#send(url, 'GET', headers, {});
     const body = await readBody(res, 1 << 20);
-    if (res.statusCode !== 200) throw new UpstreamUnavailable(`token endpoint answered ${res.statusCode}`, res.statusCode);
+    if (res.statusCode !== 200) throw new UpstreamUnavailable(`upstream ${this.host} token endpoint ${new URL(url).host} answered ${res.statusCode}`, res.statusCode);
     const json = JSON.parse(body.toString('utf8')) as { token?: string; access_token?: string; expires_in?: number };
     const token = json.token ?? json.access_token;
-    if (!token) throw new UpstreamUnavailable('token endpoint returned no token');
+    if (!token) throw new UpstreamUnavailable(`upstream ${this.host} token endpoint ${new URL(url).host} returned no token`);
     return { token, expiresIn: json.expires_in };
   }
 
