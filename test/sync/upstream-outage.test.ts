@@ -2,13 +2,14 @@
 // (nothing downloaded or stored), and an outage told once, plainly, with cached content still served and
 // uncached content refused with an error that names the upstream.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type RunningBerth } from '../helpers/berth.js';
-import { startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
+import { accessLogEntries, logOffset, startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
 import { buildOciImage } from '../helpers/images.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
+import { eventually } from '../helpers/eventually.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 
 interface LogLine {
@@ -25,18 +26,17 @@ async function logLines(file: string, msg: string): Promise<LogLine[]> {
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine).filter((l) => l.msg === msg);
 }
 
-/** Polls until the logger (asynchronous) has written at least `n` lines with `msg`. */
+/** The lines with `msg`, once the logger (asynchronous) has written at least `n` of them (or 5 s passed). */
 async function waitForLog(file: string, msg: string, n = 1): Promise<LogLine[]> {
-  for (let i = 0; ; i++) {
-    const lines = await logLines(file, msg);
-    if (lines.length >= n || i === 100) return lines;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  let lines: LogLine[] = [];
+  await eventually(async () => (lines = await logLines(file, msg)).length >= n, 5_000).catch(() => undefined);
+  return lines;
 }
 
 describe('sync: blob HEADs and upstream outages', () => {
   let up: DockerRegistry;
   let berth: RunningBerth;
+  let layer: { digest: string; size: number };
 
   before(async () => {
     await ensureTools(['skopeo', 'umoci', 'docker-registry']);
@@ -44,6 +44,8 @@ describe('sync: blob HEADs and upstream outages', () => {
     up = await startDockerRegistry();
     const image = await buildOciImage(join(work, 'img'), { tag: 'v1', layers: [{ randomBytes: 2_000_000 }] });
     await skopeoCopy(image.ref, `${up.url}/lib/app:v1`);
+    const manifest = JSON.parse(await readFile(join(image.layoutDir, 'blobs', 'sha256', image.descriptor.digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+    layer = manifest.layers[0]!;
     berth = await startBerth({ extensions: { sync: { registries: [{ urls: [up.url], onDemand: true }] } } });
   });
 
@@ -51,6 +53,28 @@ describe('sync: blob HEADs and upstream outages', () => {
     await berth?.stop();
     await up?.stop();
     await cleanupTempDirs();
+  });
+
+  it('answers a HEAD of an uncached blob from one upstream HEAD, and fetches only on GET', async () => {
+    const from = await logOffset(up.logFile); // after the push, whose client HEADs blobs too
+    const head = await fetch(`${berth.url}/v2/lib/app/blobs/${layer.digest}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String(layer.size));
+    assert.equal(head.headers.get('docker-content-digest'), layer.digest);
+    const blobPath = `/v2/lib/app/blobs/${layer.digest}`;
+    let upstreamLog = (await accessLogEntries(up.logFile, from)).filter((e) => e.path === blobPath);
+    assert.deepEqual(upstreamLog.map((e) => e.method), ['HEAD'], 'the upstream saw one HEAD and no GET');
+    const stored = await readdir(join(berth.root, 'lib', 'app', 'blobs', 'sha256')).catch(() => [] as string[]);
+    assert.ok(!stored.includes(layer.digest.slice(7)), 'a HEAD stored nothing');
+
+    const missing = await fetch(`${berth.url}/v2/lib/app/blobs/sha256:${'0'.repeat(64)}`, { method: 'HEAD' });
+    assert.equal(missing.status, 404);
+
+    const get = await fetch(`${berth.url}${blobPath}`);
+    assert.equal(get.status, 200);
+    assert.equal((await get.arrayBuffer()).byteLength, layer.size);
+    upstreamLog = (await accessLogEntries(up.logFile, from)).filter((e) => e.path === blobPath);
+    assert.deepEqual(upstreamLog.map((e) => e.method), ['HEAD', 'GET']);
   });
 
   it('tells an outage once, serves what is cached, and names the upstream to clients asking for the rest', async () => {
