@@ -1,130 +1,224 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { inject, injectable } from 'tsyringe';
-import type { StorageDriver } from '../storage/driver';
+import type { DriverWriter, StorageDriver } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
 import { BlobStore } from './blob-store';
 import { newHash, type ParsedDigest } from './digest';
-import { BlobUploadUnknown, DigestInvalid, RangeInvalid } from './errors';
+import { BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid } from './errors';
 import { layout } from './layout';
 import type { RepoLocks } from './repo-lock';
 import { RepoStore } from './repo-store';
-import { streamHashed } from './verified-write';
+import { createDriverUploadSessions, type UploadSession, type UploadSessions } from './upload-sessions';
+import { hashingTransform } from './verified-write';
 
 // Upload ids are ours (UUIDs); anything else in the URL is rejected before it becomes a path.
 const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
+// Running hashes of abandoned uploads must not pile up; an evicted one only costs a re-read at the PUT.
+const MAX_RUNNING_HASHES = 4096;
 
-interface Session {
-  /** sha256 of bytes [0, size) when it is known to match the file; recomputed from the file otherwise. */
-  hash?: Hash;
+type ChunkRange = { start: number; end: number };
+
+/** sha256 of an upload's bytes [0, size), valid while `size` is the upload's size. */
+interface RunningHash {
+  hash: Hash;
   size: number;
 }
 
 /**
- * Resumable blob uploads (distribution-spec "Pushing blobs": POST, PATCH…, PUT). The bytes live in
- * `<repo>/.uploads/<id>` as Zot keeps them, so an upload survives a restart; the running hash is kept in
- * memory only as an optimisation.
+ * Resumable blob uploads (distribution-spec "Pushing blobs": POST, PATCH…, PUT). The bytes are the driver's
+ * uncommitted content at `<repo>/.uploads/<id>`, closed after each chunk and committed once, at the PUT; the
+ * session (offset) is a small record beside them, so a restart resumes an acknowledged chunk. The running
+ * hash is kept in this process; an upload continued elsewhere is hashed from its content at the PUT.
  */
 @injectable()
 export class UploadStore {
-  readonly #sessions = new Map<string, Session>();
+  // The MetaStore replaces this line.
+  readonly #sessions: UploadSessions;
+  readonly #hashes = new Map<string, RunningHash>();
 
   constructor(
     @inject(TOKENS.Storage) private readonly storage: StorageDriver,
     @inject(TOKENS.RepoLocks) private readonly locks: RepoLocks,
     @inject(TOKENS.RepoStore) private readonly repos: RepoStore,
     @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
-  ) {}
+  ) {
+    this.#sessions = createDriverUploadSessions(storage);
+  }
 
   async start(repo: string): Promise<string> {
     await this.repos.ensure(repo);
     const id = randomUUID();
-    await this.storage.putContent(layout.upload(repo, id), Buffer.alloc(0));
-    this.#sessions.set(key(repo, id), { hash: newHash(), size: 0 });
+    const now = new Date().toISOString();
+    await this.#sessions.put({ repo, id, size: 0, startedAt: now, updatedAt: now });
+    this.#remember(repo, id, { hash: newHash(), size: 0 });
     return id;
   }
 
   /** Bytes received so far; BLOB_UPLOAD_UNKNOWN for an unknown id. */
   async status(repo: string, id: string): Promise<number> {
-    const info = await this.storage.stat(this.path(repo, id));
-    if (!info || info.isDir) throw BlobUploadUnknown({ uuid: id });
-    return info.size;
+    return (await this.#session(repo, id)).size;
   }
 
   /**
    * Appends a chunk. With `range` (from Content-Range), it must start exactly where the upload ends:
-   * out-of-order, overlapping or stale retries get 416 and change nothing.
+   * out-of-order, overlapping or stale retries get 416 and change nothing. A chunk that fails midway keeps
+   * what landed, as Distribution does; the next status says where to continue.
    */
-  async append(repo: string, id: string, body: Readable, range?: { start: number; end: number }): Promise<number> {
-    return this.locks.withLock(`upload:${key(repo, id)}`, async () => {
-      const size = await this.status(repo, id);
-      if (range && range.start !== size) {
-        throw RangeInvalid({ uuid: id, expectedStart: size, start: range.start });
-      }
-      const session = this.session(repo, id, size);
-      const writer = await this.storage.writer(this.path(repo, id), { append: true });
-      // Without a trustworthy running hash the bytes still stream; finish() then hashes the file.
-      const hash = session.hash ?? (size === 0 ? newHash() : undefined);
-      try {
-        session.size += await streamHashed(body, writer, hash ?? newHash());
-        await writer.commit();
-      } catch (err) {
-        this.#sessions.set(key(repo, id), { size: -1 }); // the file may hold part of the chunk: rehash later
-        throw err;
-      }
-      session.hash = hash;
-      return this.status(repo, id);
+  async append(repo: string, id: string, body: Readable, range?: ChunkRange): Promise<number> {
+    return this.locks.withLock(lockKey(repo, id), async () => {
+      const opened = await this.#open(await this.#session(repo, id), range);
+      if (!opened) throw BlobUploadInvalid({ uuid: id, reason: 'the upload is complete; close it with PUT' });
+      const { writer, session } = opened;
+      await this.#receive(session, writer, body);
+      await writer.close();
+      await this.#sessions.put({ ...session, size: writer.size, updatedAt: new Date().toISOString() });
+      return writer.size;
     });
   }
 
-  /** Completes the upload: appends the final chunk, verifies the digest, moves the blob into place. */
-  async finish(repo: string, id: string, digest: ParsedDigest, body?: Readable, range?: { start: number; end: number }): Promise<number> {
-    if (body) await this.append(repo, id, body, range);
-    return this.locks.withLock(`upload:${key(repo, id)}`, async () => {
-      const size = await this.status(repo, id);
-      const actual = await this.digestOf(repo, id, size, digest);
-      if (actual !== digest.digest) {
-        // The spec leaves the session usable? Distribution and Zot both discard it: nothing partial is kept.
-        await this.cancel(repo, id);
-        throw DigestInvalid({ expected: digest.digest, actual });
+  /** Completes the upload: appends the final chunk, verifies the digest, commits once, moves the blob into place. */
+  async finish(repo: string, id: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
+    return this.locks.withLock(lockKey(repo, id), async () => {
+      const opened = await this.#open(await this.#session(repo, id), body ? range : undefined);
+      const path = this.#path(repo, id);
+      let size: number;
+      if (!opened) {
+        // Committed by a PUT that died before moving it into place: only the move is left to do.
+        if (body) throw BlobUploadInvalid({ uuid: id, reason: 'the upload is complete; its final PUT takes no body' });
+        size = (await this.storage.stat(path))?.size ?? 0;
+        await this.#verifyCommitted(repo, id, digest);
+      } else {
+        const { writer, session } = opened;
+        if (body) await this.#receive(session, writer, body);
+        size = writer.size;
+        const running = this.#hashes.get(key(repo, id));
+        if (digest.algorithm === 'sha256' && running?.size === size) {
+          const actual = `sha256:${running.hash.copy().digest('hex')}`;
+          if (actual !== digest.digest) {
+            await writer.cancel();
+            await this.#forget(repo, id);
+            throw DigestInvalid({ expected: digest.digest, actual });
+          }
+          await writer.commit();
+        } else {
+          await writer.commit();
+          await this.#verifyCommitted(repo, id, digest);
+        }
       }
-      await this.blobs.adopt(repo, digest, this.path(repo, id));
-      this.#sessions.delete(key(repo, id));
+      await this.blobs.adopt(repo, digest, path);
+      await this.#forget(repo, id);
       return size;
     });
   }
 
   async cancel(repo: string, id: string): Promise<void> {
-    await this.status(repo, id);
-    this.#sessions.delete(key(repo, id));
-    await this.storage.delete(this.path(repo, id));
+    await this.locks.withLock(lockKey(repo, id), async () => {
+      await this.#session(repo, id);
+      const writer = await this.storage.writer(this.#path(repo, id), { append: true }).catch((err: unknown) => {
+        if ((err as { code?: unknown }).code === 'EEXIST') return undefined; // already committed: a plain delete
+        throw err;
+      });
+      if (writer) await writer.cancel();
+      else await this.storage.delete(this.#path(repo, id));
+      await this.#forget(repo, id);
+    });
   }
 
-  private path(repo: string, id: string): string {
+  async #session(repo: string, id: string): Promise<UploadSession> {
+    this.#path(repo, id);
+    const session = await this.#sessions.get(repo, id);
+    if (!session) throw BlobUploadUnknown({ uuid: id });
+    return session;
+  }
+
+  /**
+   * Reopens the upload's content for appending, or undefined once it was committed. The driver's size wins
+   * over the session's: more bytes than acknowledged means a chunk landed and the process died before it
+   * answered. They are durable, so the upload goes on after them (the client learns where from a 416 and
+   * the status), and any running hash no longer matches.
+   */
+  async #open(session: UploadSession, range: ChunkRange | undefined): Promise<{ writer: DriverWriter; session: UploadSession } | undefined> {
+    const { repo, id } = session;
+    if (range && range.start !== session.size) throw RangeInvalid({ uuid: id, expectedStart: session.size, start: range.start });
+    let writer: DriverWriter;
+    try {
+      writer = await this.storage.writer(this.#path(repo, id), { append: true });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'EEXIST') return undefined;
+      throw err;
+    }
+    if (writer.size === session.size) return { writer, session };
+    const reconciled = { ...session, size: writer.size, updatedAt: new Date().toISOString() };
+    this.#hashes.delete(key(repo, id));
+    await this.#sessions.put(reconciled);
+    if (range && range.start !== writer.size) {
+      await writer.close();
+      throw RangeInvalid({ uuid: id, expectedStart: writer.size, start: range.start });
+    }
+    return { writer, session: reconciled };
+  }
+
+  /**
+   * Streams a chunk into the open writer, through the running hash when it covers every earlier byte. On
+   * failure what landed is kept (closed, durable) and recorded, and the hash survives only if it saw exactly
+   * those bytes.
+   */
+  async #receive(session: UploadSession, writer: DriverWriter, body: Readable): Promise<void> {
+    const k = key(session.repo, session.id);
+    const start = writer.size;
+    let running = this.#hashes.get(k);
+    if (running?.size !== start) running = start === 0 ? { hash: newHash(), size: 0 } : undefined;
+    const counter = { bytes: 0 };
+    try {
+      await (running ? pipeline(body, hashingTransform(running.hash, counter), writer) : pipeline(body, writer));
+    } catch (err) {
+      await writer.close().catch(() => undefined);
+      if (running && counter.bytes === writer.size - start) this.#remember(session.repo, session.id, { hash: running.hash, size: writer.size });
+      else this.#hashes.delete(k);
+      await this.#sessions.put({ ...session, size: writer.size, updatedAt: new Date().toISOString() }).catch(() => undefined);
+      throw err;
+    }
+    if (running) this.#remember(session.repo, session.id, { hash: running.hash, size: writer.size });
+    else this.#hashes.delete(k);
+  }
+
+  // The fallback when no running hash covers the upload (another process streamed part of it, or sha512):
+  // one read of the committed content. A mismatch removes it, as Distribution and Zot discard the session.
+  async #verifyCommitted(repo: string, id: string, digest: ParsedDigest): Promise<void> {
+    const path = this.#path(repo, id);
+    const hash = newHash(digest.algorithm);
+    for await (const chunk of await this.storage.reader(path)) hash.update(chunk as Buffer);
+    const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+    if (actual === digest.digest) return;
+    await this.storage.delete(path);
+    await this.#forget(repo, id);
+    throw DigestInvalid({ expected: digest.digest, actual });
+  }
+
+  #remember(repo: string, id: string, running: RunningHash): void {
+    const k = key(repo, id);
+    this.#hashes.delete(k); // re-inserted last: eviction takes the least recently used
+    this.#hashes.set(k, running);
+    if (this.#hashes.size > MAX_RUNNING_HASHES) this.#hashes.delete(this.#hashes.keys().next().value as string);
+  }
+
+  async #forget(repo: string, id: string): Promise<void> {
+    this.#hashes.delete(key(repo, id));
+    await this.#sessions.delete(repo, id);
+  }
+
+  #path(repo: string, id: string): string {
     if (!UPLOAD_ID.test(id)) throw BlobUploadUnknown({ uuid: id });
     return layout.upload(repo, id);
-  }
-
-  private session(repo: string, id: string, size: number): Session {
-    const existing = this.#sessions.get(key(repo, id));
-    if (existing && existing.size === size && existing.hash) return existing;
-    // Unknown to this process (restart, another replica) or torn by a failed chunk: hash from the file.
-    const fresh: Session = { size, hash: undefined };
-    this.#sessions.set(key(repo, id), fresh);
-    return fresh;
-  }
-
-  private async digestOf(repo: string, id: string, size: number, digest: ParsedDigest): Promise<string> {
-    const session = this.#sessions.get(key(repo, id));
-    if (digest.algorithm === 'sha256' && session?.hash && session.size === size) {
-      return `sha256:${session.hash.copy().digest('hex')}`;
-    }
-    const hash = newHash(digest.algorithm);
-    for await (const chunk of await this.storage.reader(this.path(repo, id))) hash.update(chunk as Buffer);
-    return `${digest.algorithm}:${hash.digest('hex')}`;
   }
 }
 
 function key(repo: string, id: string): string {
   return `${repo}\u0000${id}`;
+}
+
+function lockKey(repo: string, id: string): string {
+  return `upload:${key(repo, id)}`;
 }

@@ -21,18 +21,37 @@ export interface ReadOptions {
 }
 
 /**
- * A writer returned by {@link StorageDriver.writer}. Bytes written are invisible under the target path
- * until `commit()` resolves (appending writers excepted, see `writer`); `cancel()` removes every trace of
- * the write. After a failed write (the stream errored or was destroyed) the owner still calls `cancel()`.
+ * A writer returned by {@link StorageDriver.writer}, Distribution's FileWriter: content written through it is
+ * *uncommitted* until `commit()`, which publishes it at the target path in one atomic step, once. Before that
+ * the content can be closed and resumed (`close()`, then `writer(path, { append: true })`, in this process or
+ * another) or discarded (`cancel()`).
+ *
+ * Uncommitted content is not guaranteed to be readable at the target path: an object store cannot serve an
+ * open multipart upload. A driver that writes it in place (the filesystem) may show it through `reader` and
+ * `stat`, so core opens appending writers only at paths no client is served from (uploads, fill spools) and
+ * makes a blob visible by committing or moving there.
+ *
+ * After a failed write (the stream errored or was destroyed) the owner still calls `cancel()` to discard the
+ * content, or, for an appending writer, `close()` to keep what landed (`size` then says how much).
  */
 export interface DriverWriter extends Writable {
-  /** Bytes written so far, including what an appending writer found already committed. */
+  /** Bytes of this content so far: what an appending writer resumed plus what has landed since. */
   readonly size: number;
-  /** Flushes, makes the content durable, then visible at the target path in one atomic step. */
+  /**
+   * Ends the writer, makes what was written durable, and leaves the content uncommitted and resumable.
+   * `commit()` or `cancel()` may still follow on this object. Closing a writer opened without `append` over
+   * a path that holds committed content need not be supported (the filesystem rejects it with EEXIST):
+   * core closes only appending writers.
+   */
+  close(): Promise<void>;
+  /**
+   * Ends the writer if still open, makes the content durable, then visible at the target path in one atomic
+   * step, replacing what was there. Called once; rejects on a second call and after `cancel()`.
+   */
   commit(): Promise<void>;
   /**
-   * Discards what was written; the target path keeps its previous content (or stays absent). A no-op when
-   * already discarded; rejects once `commit()` has started.
+   * Discards the content and every trace of it (resumed bytes included); the target path keeps its committed
+   * content (or stays absent). A no-op when already discarded; rejects once `commit()` has started.
    */
   cancel(): Promise<void>;
 }
@@ -48,7 +67,9 @@ export interface DriverWriter extends Writable {
  *   (the wrapper maps it, and S3's NoSuchKey/NotFound, to PathNotFoundError);
  * - readers and writers stream: no method holds a whole file in memory except getContent/putContent;
  * - putContent and writer().commit() replace the target atomically: a reader sees the old or the new content;
- * - nothing temporary is left under the root after commit(), cancel() or a failed write.
+ * - nothing temporary is left under the root after commit(), cancel() or a failed, cancelled write; a
+ *   driver's own bookkeeping (temp files, markers of uncommitted content) is invisible to list and walk, or
+ *   sits under names beginning with '.' (core never names a file so), and goes with commit() or cancel().
  */
 export interface StorageDriver {
   readonly name: string;
@@ -63,10 +84,15 @@ export interface StorageDriver {
    */
   sendTo?(path: string, dest: Writable, range?: ReadOptions): Promise<number>;
   /**
-   * A writer to `path`, creating parent directories. With `append`, continues the file at `path` (created
-   * when missing) and `size` starts at its current length; appended bytes may be visible before commit, so
-   * appending is only for upload scratch files the registry never serves, and `cancel()` restores the length
-   * found at open.
+   * A writer to `path`, creating parent directories.
+   *
+   * Without `append`: new content that replaces `path` at commit and is invisible until then; several may be
+   * open for one path and the last commit wins.
+   *
+   * With `append`: continues the uncommitted content of `path` that an earlier writer closed (`size` starts
+   * at its length), or starts new content when there is none and `path` is absent or holds zero-length
+   * committed content. Appending to committed content of non-zero length rejects with code 'EEXIST': an
+   * object cannot be reopened. One appending writer per path at a time; the caller serialises them.
    */
   writer(path: string, opts?: { append?: boolean }): Promise<DriverWriter>;
   /** Reads a small file whole (index.json, manifests). */
@@ -98,7 +124,11 @@ export type DriverFactory = (options: DriverOptions) => StorageDriver | Promise<
 export interface DriverOptions {
   /** `storage.rootDirectory` (for a cloud driver: the local directory for databases). */
   rootDirectory: string;
-  /** `storage.commit`: fsync on every write (berth always fsyncs blobs; this adds directory syncs). */
+  /**
+   * Zot's `storage.commit` as configured (Zot's default: false). Zot fsyncs only when it is true; a driver
+   * may be stricter. The filesystem driver is: it syncs file contents and directories whatever this says
+   * (storage-drivers/filesystem/index.ts), since an acknowledged push must survive a crash.
+   */
   commit: boolean;
   /** The driver's own keys from `storage.storageDriver`, lower-cased as Zot passes them. */
   params: Record<string, unknown>;

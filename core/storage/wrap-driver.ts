@@ -38,8 +38,8 @@ const OP_SECONDS = 'berth_storage_driver_op_seconds';
 /**
  * Wraps a driver in the one layer registry code uses it through: path validation, a single not-found
  * error, latency per operation and a warning on failure. Readers and writers are returned as the very
- * objects the driver made; only a writer's `commit` is instrumented in place, since that is where
- * fsync, rename or a multipart completion fails.
+ * objects the driver made; only a writer's `close` and `commit` are instrumented in place, since that is
+ * where fsync, rename or a multipart completion fails.
  */
 export function wrapDriver(inner: StorageDriver, opts: WrapDriverOptions): StorageDriver {
   const driver = inner.name;
@@ -63,9 +63,11 @@ export function wrapDriver(inner: StorageDriver, opts: WrapDriverOptions): Stora
     }
   }
 
-  const instrumentCommit = (writer: DriverWriter, path: string): DriverWriter => {
+  const instrumentWriter = (writer: DriverWriter, path: string): DriverWriter => {
     const commit = writer.commit.bind(writer);
+    const close = writer.close.bind(writer);
     writer.commit = () => op('commit', [path], commit);
+    writer.close = () => op('closeWriter', [path], close); // not 'close': that is the driver's own
     return writer;
   };
 
@@ -73,7 +75,7 @@ export function wrapDriver(inner: StorageDriver, opts: WrapDriverOptions): Stora
     name: driver,
     stat: (path) => op('stat', [path], () => inner.stat(path), true),
     reader: (path, range) => op('reader', [path], () => inner.reader(path, range)),
-    writer: async (path, o) => instrumentCommit(await op('writer', [path], () => inner.writer(path, o)), path),
+    writer: async (path, o) => instrumentWriter(await op('writer', [path], () => inner.writer(path, o)), path),
     getContent: (path) => op('getContent', [path], () => inner.getContent(path)),
     putContent: (path, data) => op('putContent', [path], () => inner.putContent(path, data)),
     list: (dir) => op('list', [dir], () => inner.list(dir), true),

@@ -5,12 +5,13 @@
  * runDriverConformance('mydriver', async () => ({ driver: createMyDriver(opts), cleanup: async () => {} }));
  * ```
  * Every test runs against the bare driver and again through the core's `wrapDriver`, which is how the
- * registry always uses it. Give `root` when the driver stores under a local directory: each test then
- * fails if it left a temporary file (a name containing '.tmp-') anywhere below it.
+ * registry always uses it. After each test the suite walks the whole store through the driver itself and
+ * fails on anything the driver left of its own: the suite never names a file with a leading '.', so any
+ * such file is a driver's temporary or marker. A driver whose uncommitted state is invisible to `walk`
+ * (an object store's open multipart uploads) reports it through `leftovers`.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it, type TestContext } from 'node:test';
@@ -21,8 +22,8 @@ import { InvalidPathError, PathNotFoundError, wrapDriver } from '../../core/stor
 
 export interface ConformanceEnv {
   driver: StorageDriver;
-  /** The local directory the driver stores under, if any; enables the leftover-temp check. */
-  root?: string;
+  /** State the driver keeps outside what `walk('')` shows (e.g. open multipart uploads), as names; none by default. */
+  leftovers?(): Promise<string[]>;
   cleanup(): Promise<void>;
 }
 
@@ -42,7 +43,7 @@ export function runDriverConformance(name: string, setup: () => Promise<Conforma
       try {
         const d = wrapped ? wrapDriver(env.driver, { logger: silent }) : env.driver;
         await body({ d, bare: env.driver, t });
-        if (env.root) assert.deepEqual(await temporariesUnder(env.root), [], 'temporary files left under the root');
+        assert.deepEqual(await leftoversOf(env), [], 'the driver left temporaries or uncommitted content behind');
       } finally {
         await env.cleanup();
       }
@@ -164,21 +165,122 @@ function contractTests(check: Check): void {
     assert.deepEqual(await d.list('fl'), ['file']);
   });
 
-  check('an appending writer continues a file, reports its size, and cancels to it', async ({ d }) => {
-    const first = await d.writer('ap/data', { append: true });
-    assert.equal(first.size, 0);
-    await write(first, 'hello ');
-    await first.commit();
-    const second = await d.writer('ap/data', { append: true });
-    assert.equal(second.size, 6);
-    await write(second, 'world');
-    assert.equal(second.size, 11);
-    await second.commit();
-    assert.equal(await text(d, 'ap/data'), 'hello world');
-    const third = await d.writer('ap/data', { append: true });
-    await write(third, ' and junk');
-    await third.cancel();
-    assert.equal(await text(d, 'ap/data'), 'hello world');
+  // Distribution's testContinueStreamAppend: segments closed between, one commit at the end, at a size
+  // below any part size and one above S3's 5 MiB minimum part.
+  for (const [label, segment] of [['small', 32], ['large', 6 * MiB + 17]] as const) {
+    check(`appending writers continue uncommitted content across close() and publish it with one commit (${label} segments)`, async ({ d }) => {
+      const parts = [0, 1, 2].map((i) => pattern(segment, i));
+      const whole = Buffer.concat(parts);
+      let size = 0;
+      for (const [i, part] of parts.entries()) {
+        // Distribution opens the first segment without append: it starts the content all the same.
+        const w = await d.writer('cs/data', { append: i > 0 });
+        assert.equal(w.size, size, `size when segment ${i} opens`);
+        await writeBuffer(w, part);
+        size += part.length;
+        assert.equal(w.size, size, `size after segment ${i}`);
+        if (i < parts.length - 1) await w.close();
+        else await w.commit();
+      }
+      assert.ok((await d.getContent('cs/data')).equals(whole), 'committed content is the three segments in order');
+      await d.delete('cs/data');
+    });
+  }
+
+  check('an appending writer reopened after close() reports the size so far, also for empty content', async ({ d }) => {
+    const empty = await d.writer('sz/empty', { append: true });
+    await empty.close();
+    const reopenedEmpty = await d.writer('sz/empty', { append: true });
+    assert.equal(reopenedEmpty.size, 0);
+    await reopenedEmpty.commit();
+    assert.equal((await d.stat('sz/empty'))?.size, 0);
+    const w = await d.writer('sz/data', { append: true });
+    await write(w, 'twelve bytes');
+    await w.close();
+    assert.equal(w.size, 12);
+    const again = await d.writer('sz/data', { append: true });
+    assert.equal(again.size, 12);
+    await again.cancel();
+  });
+
+  check('an appending writer whose source fails keeps what landed when closed, and resumes from there', async ({ d }) => {
+    const first = await d.writer('af/data', { append: true });
+    await writeBuffer(first, pattern(1000, 1));
+    await first.close();
+    const w = await d.writer('af/data', { append: true });
+    async function* failing() {
+      yield pattern(MiB, 2);
+      throw new Error('client went away');
+    }
+    await assert.rejects(pipeline(failing(), w), /client went away/);
+    await w.close();
+    const landed = w.size;
+    assert.ok(landed >= 1000 && landed <= 1000 + MiB, `size ${landed} counts the resumed bytes and at most the failed segment`);
+    const resumed = await d.writer('af/data', { append: true });
+    assert.equal(resumed.size, landed);
+    await write(resumed, 'tail');
+    await resumed.commit();
+    const content = await d.getContent('af/data');
+    assert.equal(content.length, landed + 4);
+    assert.ok(content.subarray(0, 1000).equals(pattern(1000, 1)), 'the acknowledged segment survived the failed one');
+    assert.equal(content.subarray(landed).toString(), 'tail');
+  });
+
+  check('appending to committed content is refused with EEXIST, except over zero-length content', async ({ d }) => {
+    const isEEXIST = (err: unknown) => (err as { code?: unknown } | null)?.code === 'EEXIST';
+    await d.putContent('cc/put', Buffer.from('committed'));
+    await assert.rejects(d.writer('cc/put', { append: true }), isEEXIST);
+    assert.equal(await text(d, 'cc/put'), 'committed');
+    const w = await d.writer('cc/written', { append: true });
+    await write(w, 'once');
+    await w.commit();
+    await assert.rejects(d.writer('cc/written', { append: true }), isEEXIST);
+    assert.equal(await text(d, 'cc/written'), 'once');
+    // Distribution's rule: zero-length committed content may be started over, and a cancel puts it back.
+    await d.putContent('cc/empty', Buffer.alloc(0));
+    const over = await d.writer('cc/empty', { append: true });
+    assert.equal(over.size, 0);
+    await write(over, 'discarded');
+    await over.cancel();
+    assert.equal(await text(d, 'cc/empty'), '');
+    const kept = await d.writer('cc/empty', { append: true });
+    await write(kept, 'kept');
+    await kept.commit();
+    assert.equal(await text(d, 'cc/empty'), 'kept');
+  });
+
+  check('a writer commits once: a second commit and a cancel after commit reject', async ({ d }) => {
+    for (const append of [false, true]) {
+      const w = await d.writer(`co/${append}`, { append });
+      await write(w, 'x');
+      await w.commit();
+      await assert.rejects(w.commit());
+      await assert.rejects(w.cancel());
+      assert.equal(await text(d, `co/${append}`), 'x');
+    }
+  });
+
+  check('close() then cancel() leaves nothing, on the same writer or a reopened one', async ({ d }) => {
+    const same = await d.writer('cl/same', { append: true });
+    await write(same, 'closed, then cancelled');
+    await same.close();
+    await same.cancel();
+    const fresh = await d.writer('cl/fresh');
+    await write(fresh, 'closed without append');
+    await fresh.close();
+    await fresh.cancel();
+    const first = await d.writer('cl/reopened', { append: true });
+    await write(first, 'closed');
+    await first.close();
+    const reopened = await d.writer('cl/reopened', { append: true });
+    await write(reopened, ' and more');
+    await reopened.cancel();
+    for (const p of ['cl/same', 'cl/fresh', 'cl/reopened']) assert.equal(await d.stat(p), undefined, p);
+    assert.deepEqual(await d.list('cl'), []);
+    // Nothing is left to resume either: a new appending writer starts empty.
+    const after = await d.writer('cl/reopened', { append: true });
+    assert.equal(after.size, 0);
+    await after.cancel();
   });
 
   check('two writers to one path both complete and the last commit wins', async ({ d }) => {
@@ -342,8 +444,18 @@ function wrapperTests(check: Check): void {
 
 const text = async (d: StorageDriver, path: string) => (await d.getContent(path)).toString();
 
-function write(w: Writable, data: string): Promise<void> {
+function write(w: Writable, data: string | Buffer): Promise<void> {
   return new Promise((resolve, reject) => w.write(data, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Writes `data` in 1 MiB pieces, each awaited (a writer's size counts what has landed). */
+async function writeBuffer(w: Writable, data: Buffer): Promise<void> {
+  for (let i = 0; i < data.length; i += MiB) await write(w, data.subarray(i, i + MiB));
+}
+
+/** `length` bytes that differ with `seed`, so segments written out of order would show. */
+function pattern(length: number, seed: number): Buffer {
+  return Buffer.from(Array.from({ length }, (_, i) => (i * 31 + seed * 97 + (i >> 8)) % 251));
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -392,7 +504,11 @@ function assertDepthFirst(order: string[]): void {
   });
 }
 
-async function temporariesUnder(root: string): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true }).catch(() => [] as string[]);
-  return entries.filter((p) => p.includes('.tmp-'));
+// Through the driver, so it works for any back end (Distribution's TearDownTest lists the driver's root).
+async function leftoversOf(env: ConformanceEnv): Promise<string[]> {
+  const found: string[] = [];
+  await env.driver.walk('', (f) => {
+    if (!f.isDir && (f.path.split('/').pop() ?? '').startsWith('.')) found.push(f.path);
+  });
+  return [...found, ...((await env.leftovers?.()) ?? [])];
 }

@@ -1,24 +1,19 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
-import { Writable } from 'node:stream';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { FileInfo, StorageDriver } from '../../core/storage/driver';
+import { DIR_MODE, errorCode, FILE_MODE, markerFor, openAppending, openFresh, syncDirectory, tempBeside } from './file-writer';
 import { SendBudget, sendFileRange } from './send-file';
-import { finished } from 'node:stream/promises';
-import type { DriverWriter, FileInfo, StorageDriver } from '../../core/storage/driver';
 
-// Zot's modes: the registry's files are for the registry process only.
-const DIR_MODE = 0o700;
-const FILE_MODE = 0o600;
 // Blobs are large and read sequentially; 64 KiB default chunks cost syscalls and event-loop turns.
 const READ_CHUNK = 1024 * 1024;
-const WRITE_BUFFER = 1024 * 1024;
 
 export interface FilesystemDriverOptions {
   rootDirectory: string;
   /**
-   * `storage.commit`. File contents are always fsynced before they become visible; this adds an fsync of
-   * the parent directory after each rename or link, so the new name itself survives a power cut.
-   * Defaults to true here; the config layer passes Zot's default (false) explicitly.
+   * Fsync the parent directory after each rename, link or marker change, so the new name itself survives a
+   * power cut (file contents are fsynced before they become visible either way). Defaults to true; the
+   * built-in registration (index.ts) always passes true whatever `storage.commit` says. False is for tools
+   * and tests that do not need crash safety.
    */
   commit?: boolean;
 }
@@ -26,8 +21,9 @@ export interface FilesystemDriverOptions {
 type Visitor = Parameters<StorageDriver['walk']>[1];
 
 /**
- * A driver over a local directory. Writers go to a temp file beside their target (`.<name>.tmp-<hex>`, same
- * filesystem so the final rename is atomic, and a suffix a sweep can recognise) and rename on commit.
+ * A driver over a local directory. New content goes to a temp file beside its target (`.<name>.tmp-<hex>`,
+ * same filesystem so the final rename is atomic, and a suffix a sweep can recognise) and is renamed on commit;
+ * appended content is written in place with an `.<name>.open` marker until commit (see file-writer.ts).
  */
 export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDriver {
   const root = resolve(opts.rootDirectory);
@@ -100,27 +96,10 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
       }
     },
 
-    /**
-     * With `append`, bytes go straight onto the file at `path` (created if missing) and are visible as they
-     * land: appending writers exist only for upload scratch files, which the registry never serves.
-     * `cancel()` truncates back to the size found at open, so a failed chunk leaves no partial bytes.
-     */
     async writer(path, o) {
       const target = abs(path);
       await mkdirFor(target);
-      if (o?.append) {
-        const fh = await fs.open(target, 'a', FILE_MODE);
-        try {
-          const { size } = await fh.stat();
-          return new FileWriter(fh, { target, start: size, syncDir: false });
-        } catch (err) {
-          await fh.close();
-          throw err;
-        }
-      }
-      const temp = tempBeside(target);
-      const fh = await fs.open(temp, 'wx', FILE_MODE);
-      return new FileWriter(fh, { target, temp, start: 0, syncDir: syncDirs });
+      return o?.append ? openAppending(target, syncDirs, path) : openFresh(target, syncDirs);
     },
 
     getContent: (path) => fs.readFile(abs(path)).catch(rethrowMissing),
@@ -161,10 +140,12 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
       }
     },
 
+    /** Deleting uncommitted content takes its marker too, so nothing of it is left to resume. */
     async delete(path) {
       const full = abs(path);
       if (full === root) throw new Error('refusing to delete the storage root');
       await fs.rm(full, { recursive: true, force: true });
+      await fs.rm(markerFor(full), { force: true });
     },
 
     async link(from, to) {
@@ -189,124 +170,6 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
       if (syncDirs) await syncDirectory(dirname(dst));
     },
   };
-}
-
-/** The writer behind {@link StorageDriver.writer}: a temp file renamed on commit, or an appended file. */
-class FileWriter extends Writable implements DriverWriter {
-  readonly #fh: fs.FileHandle;
-  readonly #target: string;
-  readonly #temp: string | undefined;
-  readonly #start: number;
-  readonly #syncDir: boolean;
-  #size: number;
-  #state: 'open' | 'committing' | 'committed' | 'discarded' = 'open';
-  #discarding: Promise<void> | undefined;
-
-  constructor(fh: fs.FileHandle, o: { target: string; temp?: string; start: number; syncDir: boolean }) {
-    super({ highWaterMark: WRITE_BUFFER });
-    this.#fh = fh;
-    this.#target = o.target;
-    this.#temp = o.temp;
-    this.#start = o.start;
-    this.#size = o.start;
-    this.#syncDir = o.syncDir;
-  }
-
-  get size(): number {
-    return this.#size;
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.#writeAll([chunk]).then(() => done(), done);
-  }
-
-  override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
-    this.#writeAll(chunks.map((c) => c.chunk)).then(() => done(), done);
-  }
-
-  // A writer destroyed before it finished (a failed pipeline, ENOSPC) is abandoned: clean up now, since its
-  // owner may never get to cancel(). After 'finish' autoDestroy lands here too, and commit() is still to come.
-  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    if (this.writableFinished || this.#state !== 'open') return done(err);
-    this.#state = 'discarded';
-    this.#discard().then(() => done(err), (e: Error) => done(err ?? e));
-  }
-
-  async commit(): Promise<void> {
-    if (this.#state !== 'open') throw this.errored ?? new Error(`cannot commit a writer that is ${this.#state}`);
-    this.#state = 'committing';
-    try {
-      if (!this.writableEnded) this.end();
-      await finished(this);
-      await this.#fh.sync(); // durable before any name points at it
-      await this.#fh.close();
-      if (this.#temp !== undefined) {
-        await fs.rename(this.#temp, this.#target);
-        if (this.#syncDir) await syncDirectory(dirname(this.#target)); // or the rename may be lost in a crash
-      }
-      this.#state = 'committed';
-    } catch (err) {
-      this.#state = 'discarded';
-      await this.#discard().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  async cancel(): Promise<void> {
-    if (this.#state === 'committing' || this.#state === 'committed') throw new Error(`cannot cancel a writer that is ${this.#state}`);
-    if (this.#state === 'open') {
-      this.#state = 'discarded';
-      this.destroy();
-    }
-    await this.#discard();
-  }
-
-  async #writeAll(buffers: Buffer[]): Promise<void> {
-    let pending = buffers;
-    while (pending.length > 0) {
-      const { bytesWritten } = await this.#fh.writev(pending);
-      this.#size += bytesWritten;
-      pending = dropBytes(pending, bytesWritten); // short writes happen (e.g. more buffers than IOV_MAX)
-    }
-  }
-
-  #discard(): Promise<void> {
-    this.#discarding ??= (async () => {
-      try {
-        if (this.#temp === undefined) await this.#fh.truncate(this.#start);
-      } finally {
-        await this.#fh.close(); // waits for a write still in flight; a no-op when already closed
-        if (this.#temp !== undefined) await fs.rm(this.#temp, { force: true });
-      }
-    })();
-    return this.#discarding;
-  }
-}
-
-function dropBytes(buffers: Buffer[], count: number): Buffer[] {
-  let left = count;
-  let i = 0;
-  while (i < buffers.length && left >= buffers[i].length) left -= buffers[i++].length;
-  const rest = buffers.slice(i);
-  if (left > 0 && rest.length > 0) rest[0] = rest[0].subarray(left);
-  return rest;
-}
-
-function tempBeside(target: string): string {
-  return join(dirname(target), `.${basename(target)}.tmp-${randomBytes(8).toString('hex')}`);
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-function errorCode(err: unknown): unknown {
-  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
 }
 
 // ENOTDIR means a path component is a file: the path does not exist, and the contract says so with ENOENT.

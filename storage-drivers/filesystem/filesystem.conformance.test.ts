@@ -13,7 +13,7 @@ async function tempRoot(): Promise<{ root: string; cleanup(): Promise<void> }> {
 
 runDriverConformance('filesystem', async () => {
   const { root, cleanup } = await tempRoot();
-  return { driver: createFilesystemDriver({ rootDirectory: root }), root, cleanup };
+  return { driver: createFilesystemDriver({ rootDirectory: root }), cleanup };
 });
 
 // Zot's modes, so berth can take over a Zot root directory without loosening it.
