@@ -104,6 +104,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   const registry = scope.resolve<Registry>(TOKENS.Registry);
   host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
+  host.start();
   const retention = await startRetention({ ...config.storage, registry, events, logger });
 
   const koa = createHttpApp({

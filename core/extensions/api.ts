@@ -67,8 +67,11 @@ export interface ExtensionContext<C = unknown> {
   /** Contributes a MetaStore kind (`storage.cacheDriver.name` selects it when `remoteCache` is on). */
   readonly metaStores: { add(kind: string, factory: MetaStoreFactory): void };
   readonly authenticators: { add(kind: string, factory: AuthenticatorFactory): void };
-  /** Runs `task` on a schedule: a cron expression (node-cron) or an interval in ms; stopped on shutdown. */
-  schedule(every: string | number, task: () => Promise<void>): void;
+  /**
+   * Runs `task` on a schedule: a cron expression (node-cron) or an interval in ms, and first `initialDelay` ms
+   * after start-up when given; a run still going is not started twice; stopped on shutdown and reload.
+   */
+  schedule(every: string | number, task: () => Promise<void>, opts?: { initialDelay?: number }): void;
   /** Called when the app closes, in reverse order of registration. */
   onShutdown(fn: () => Promise<void>): void;
 }

@@ -33,10 +33,13 @@ export class Contributions {
     this.#shutdown.push(fn);
   }
 
-  /** Runs `task` every `every` (a node-cron expression or ms) once active; a run still going is not started twice. */
-  schedule(every: string | number, task: () => Promise<void>): void {
+  /**
+   * Runs `task` every `every` (a node-cron expression or ms) once active, and first after `initialDelay` ms
+   * when given; a run still going is not started twice.
+   */
+  schedule(every: string | number, task: () => Promise<void>, opts: ScheduleOptions = {}): void {
     if (typeof every === 'string' && !cron.validate(every)) throw new Error(`invalid schedule "${every}"`);
-    const start = () => startSchedule(`${this.name}:${randomUUID()}`, every, task, this.logger);
+    const start = () => startSchedule(`${this.name}:${randomUUID()}`, every, task, this.logger, opts.initialDelay);
     this.#schedules.push(start);
     if (this.#active) this.#stops.push(start());
   }
@@ -66,7 +69,12 @@ export class Contributions {
   }
 }
 
-function startSchedule(id: string, every: string | number, task: () => Promise<void>, logger: Logger): () => Promise<void> | void {
+export interface ScheduleOptions {
+  /** Milliseconds after start-up (or after a reload swapped the extension in) for the first run. */
+  initialDelay?: number;
+}
+
+function startSchedule(id: string, every: string | number, task: () => Promise<void>, logger: Logger, initialDelay?: number): () => Promise<void> | void {
   let running = false;
   const run = async () => {
     if (running) return; // a run still going does not start twice
@@ -79,13 +87,19 @@ function startSchedule(id: string, every: string | number, task: () => Promise<v
       running = false;
     }
   };
+  const first = initialDelay === undefined ? undefined : setTimeout(() => void run(), initialDelay);
+  first?.unref();
   if (typeof every === 'number') {
     const timer = setInterval(() => void run(), every);
     timer.unref();
-    return () => clearInterval(timer);
+    return () => {
+      clearTimeout(first);
+      clearInterval(timer);
+    };
   }
   const scheduled = cron.schedule(every, run, { name: id });
   return async () => {
+    clearTimeout(first);
     await scheduled.stop();
     await scheduled.destroy();
   };

@@ -96,10 +96,17 @@ export class ExtensionHost {
         this.routes.push({ method: r.method, path: r.path, extension: entry.extension.name, handler: (ctx) => this.#dispatch(key, ctx) });
       }
       this.contentSources.replace(entry.extension.name, contributions.sources);
-      contributions.activate();
       this.#loaded.set(entry.extension.name, { entry, raw, contributions });
       this.logger.debug({ ext: entry.extension.name }, 'extension registered');
     }
+  }
+
+  /**
+   * Starts the loaded extensions' schedules and event handlers, once start-up has made the registry and access
+   * control usable (`setRegistry`, `setAccess`): a first run with `initialDelay: 0` can use them.
+   */
+  start(): void {
+    for (const { contributions } of this.#loaded.values()) contributions.activate();
   }
 
   /** Config paths of the loaded extensions that apply a changed slice in place (for the reload's restart list). */
@@ -233,9 +240,9 @@ export class ExtensionHost {
       storageDrivers: { add: contribute(this.storageDrivers, 'storage driver') },
       metaStores: { add: contribute(this.metaStores, 'metastore') },
       authenticators: { add: contribute(this.authenticators, 'authenticator') },
-      schedule: (every, task) => {
+      schedule: (every, task, opts) => {
         try {
-          contributions.schedule(every, task);
+          contributions.schedule(every, task, opts);
         } catch (err) {
           throw new ExtensionError(name, (err as Error).message);
         }

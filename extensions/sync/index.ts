@@ -65,9 +65,8 @@ export default defineExtension<SyncConfig>({
       }
       // Zot: periodic only with content and a non-zero pollInterval.
       if (reg.pollInterval > 0 && router.rules.length > 0) {
-        const task = exclusive(() => runPeriodicSync({ reg, router, client, registry: () => ctx.registry, metrics, logger: logger.child({ upstream: router.host }) }));
-        ctx.schedule(reg.pollInterval, task);
-        startSoon(ctx, task); // as Zot: the first run does not wait a whole interval
+        const task = () => runPeriodicSync({ reg, router, client, registry: () => ctx.registry, metrics, logger: logger.child({ upstream: router.host }) });
+        ctx.schedule(reg.pollInterval, task, { initialDelay: 0 }); // as Zot: the first run does not wait a whole interval
       }
     }
 
@@ -78,18 +77,3 @@ export default defineExtension<SyncConfig>({
     }
   },
 });
-
-/** A run still going is joined, never started twice (the first run and the schedule share this guard). */
-function exclusive(task: () => Promise<void>): () => Promise<void> {
-  let running: Promise<void> | undefined;
-  return () => (running ??= task().finally(() => (running = undefined)));
-}
-
-/** Runs `task` once shortly after start-up (ctx.registry is usable then). */
-function startSoon(ctx: { onShutdown(fn: () => Promise<void>): void; logger: { warn(o: object, m: string): void } }, task: () => Promise<void>): void {
-  const timer = setTimeout(() => {
-    task().catch((err: unknown) => ctx.logger.warn({ err }, 'failed to run periodic sync'));
-  }, 100);
-  timer.unref();
-  ctx.onShutdown(async () => clearTimeout(timer));
-}
