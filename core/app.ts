@@ -80,7 +80,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     await host.load(extensionEntries(config, opts.configFile));
     storage = await createStorage(config, host, logger, metrics);
     metaStore = await openMetaStore(config.storage, host.metaStores, logger);
-    auth = await AuthService.create(config, host.authenticators, logger);
+    auth = await AuthService.create(config, host.authenticators, logger, metaStore.signingKeys);
   } catch (err) {
     await metaStore?.close();
     await host.close(); // stop schedules and shutdown hooks of the extensions that did register

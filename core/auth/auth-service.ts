@@ -9,6 +9,7 @@ import { apiKeyRoutes } from './apikey-routes';
 import { authMiddleware } from './auth-middleware';
 import { type AuthState, buildAuthState, closeReplaced } from './auth-state';
 import { tokenRoute } from './token-route';
+import type { SigningKeys } from '../metastore/meta-store';
 import { TokenService } from './token-service';
 
 /**
@@ -41,10 +42,10 @@ export class AuthService {
     ];
   }
 
-  static async create(config: BerthConfig, factories: ReadonlyMap<string, AuthenticatorFactory>, logger: Logger): Promise<AuthService> {
+  static async create(config: BerthConfig, factories: ReadonlyMap<string, AuthenticatorFactory>, logger: Logger, keys: SigningKeys): Promise<AuthService> {
     const log = logger.child({ component: 'auth' });
-    // One signing key for the life of the process, so tokens outlive config reloads (replicas: docs/auth.md).
-    const tokens = await TokenService.create();
+    // One signing key, shared through the MetaStore: tokens outlive reloads and restarts (docs/auth.md).
+    const tokens = await TokenService.create(keys);
     return new AuthService(config, await buildAuthState(config, factories, log, tokens), tokens, factories, log);
   }
 

@@ -4,12 +4,14 @@
  * after a 200 on `/v2/`; so when the policies mix anonymous and authenticated access, berth answers with
  * `Bearer` challenges naming this service and issues the tokens itself (as Docker Hub and Harbor do).
  *
- * Tokens are ES256 JWTs signed with a key made when the process starts: they die with it, and a restart
- * only makes clients fetch a new one. Replicas will need one shared key (from the coming MetaStore).
+ * Tokens are ES256 JWTs signed with one key kept in the MetaStore (`signingKeys`): every process on the same
+ * store (two berth during a rolling update, replicas on a shared store) signs with and accepts the same key,
+ * and a restart keeps tokens valid. The first process to start creates it.
  */
-import { randomUUID } from 'node:crypto';
-import { errors, exportJWK, generateKeyPair, calculateJwkThumbprint, jwtVerify, SignJWT, type CryptoKey } from 'jose';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { errors, exportJWK, calculateJwkThumbprint, jwtVerify, SignJWT } from 'jose';
 import type { AuthFailure, Identity } from '../extensions/api';
+import type { SigningKeys } from '../metastore/meta-store';
 
 /** Where the service answers: outside `/v2/` (repository names) and `/zot/` (Zot's own auth routes). */
 export const TOKEN_PATH = '/berth/auth/token';
@@ -36,15 +38,22 @@ export interface IssuedToken {
   issuedAt: string;
 }
 
+// The MetaStore name of the key (a PKCS#8 PEM of a P-256 private key).
+const SIGNING_KEY = 'berth.token-service.es256';
+
 export class TokenService {
   private constructor(
-    private readonly privateKey: CryptoKey,
-    private readonly publicKey: CryptoKey,
+    private readonly privateKey: KeyObject,
+    private readonly publicKey: KeyObject,
     private readonly kid: string,
   ) {}
 
-  static async create(): Promise<TokenService> {
-    const { privateKey, publicKey } = await generateKeyPair(ALGORITHM);
+  /** The service with the store's key: this process's fresh candidate when the store had none yet. */
+  static async create(keys: SigningKeys): Promise<TokenService> {
+    const candidate = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+    const stored = await keys.getOrCreate(SIGNING_KEY, new TextEncoder().encode(String(candidate)));
+    const privateKey = createPrivateKey(Buffer.from(stored).toString('utf8'));
+    const publicKey = createPublicKey(privateKey);
     const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
     return new TokenService(privateKey, publicKey, kid);
   }

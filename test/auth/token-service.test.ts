@@ -175,6 +175,20 @@ describe('berth\'s token service', () => {
     await denied.arrayBuffer();
   });
 
+  it('shares its key with every berth on the same root directory (rolling updates, restarts)', async () => {
+    const token = (await tokenFor(['repository:team/app:pull'], basicAuth('alice', 'alicepw'))).token;
+    const second = await startBerth({ storage: { rootDirectory: berth.root }, http: { auth: { htpasswd: { path: htpasswd } }, accessControl: ACCESS_CONTROL } });
+    try {
+      const res = await bearerRequest(`${second.url}/v2/team/app/manifests/v1`, token);
+      assert.equal(res.status, 200, 'a token the first berth issued is valid at the second');
+      const back = await fetch(`${second.url}/berth/auth/token?service=berth&scope=repository:team/app:pull`, { headers: basicAuth('alice', 'alicepw') });
+      const theirs = ((await back.json()) as TokenAnswer).token;
+      assert.equal((await call('/v2/team/app/manifests/v1', theirs)).status, 200, 'and the other way round');
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('refuses forged, foreign, expired and garbage tokens with 401 and no content', async () => {
     const good = (await tokenFor(['repository:team/app:pull'], basicAuth('alice', 'alicepw'))).token;
     const [header, , signature] = good.split('.');
