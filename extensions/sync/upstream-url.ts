@@ -57,8 +57,16 @@ export function insideNamespace(url: UpstreamUrl, repo: string): string | undefi
  */
 export type RequestTarget = string | { repo: string; path: string };
 
-/** The full URL of a request at one of a registry's URLs. */
+/**
+ * The full URL of a request at one of a registry's URLs. A string target (an upstream's `Link`) must stay on
+ * that URL's origin: credentials go with every request, and an absolute Link to another host would hand them
+ * to it.
+ */
 export function requestUrl(url: UpstreamUrl, target: RequestTarget, dockerHub: boolean): string {
-  if (typeof target === 'string') return new URL(target, url.origin).toString();
+  if (typeof target === 'string') {
+    const resolved = new URL(target, url.origin);
+    if (resolved.origin !== new URL(url.origin).origin) throw new Error(`refusing to follow ${resolved.origin}: not the upstream's origin ${url.origin}`);
+    return resolved.toString();
+  }
   return `${url.origin}/v2/${repositoryAt(url, target.repo, dockerHub)}/${target.path}`;
 }
