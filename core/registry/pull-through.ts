@@ -172,6 +172,26 @@ export class PullThrough {
   }
 
   async blob(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<BlobHandle> {
+    return this.#blob(repo, digest, ns);
+  }
+
+  /**
+   * Stores a blob a content source has into `repo`, for a push whose manifest references it: a client that
+   * was told by a HEAD (answered from upstream) that berth has the blob does not upload it. True when the
+   * blob is now held in `repo`.
+   */
+  async fillForPush(repo: string, digest: ParsedDigest): Promise<boolean> {
+    const { localRepo, sources } = this.sources.route(repo, undefined);
+    if (localRepo !== repo || sources.length === 0) return false;
+    try {
+      await (await this.#blob(repo, digest, undefined)).settled;
+    } catch {
+      return false; // not upstream either: the push fails with MANIFEST_BLOB_UNKNOWN as it would have
+    }
+    return (await this.blobs.size(repo, digest)) !== undefined;
+  }
+
+  async #blob(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<BlobHandle & { settled: Promise<void> }> {
     const { localRepo, sources } = this.sources.route(repo, ns);
     const local = await this.localBlob(localRepo, digest);
     if (local || sources.length === 0) return local ?? Promise.reject(BlobUnknown({ digest: digest.digest }));

@@ -6,8 +6,8 @@ import { TOKENS } from '../di/tokens';
 import { BlobStore } from './blob-store';
 import { UploadStore } from './blob-upload';
 import { PullThrough, type BlobHandle } from './pull-through';
-import { parseDigest, type ParsedDigest } from './digest';
-import { BlobUnknown, NameUnknown, Unsupported } from './errors';
+import { isDigest, parseDigest, type ParsedDigest } from './digest';
+import { BlobUnknown, ManifestBlobUnknown, NameUnknown, RegistryError, Unsupported } from './errors';
 import { ManifestStore, type PutManifestResult } from './manifest-store';
 import { MediaTypes } from './media-types';
 import { assertRepositoryName } from './names';
@@ -56,8 +56,23 @@ export class Registry implements RegistryFacade {
     return (await this.pushManifest(repo, reference, mediaType, bytes, { writer: 'push', trusted: opts.sparse })).digest;
   }
 
+  /**
+   * Stores a manifest. A referenced blob missing here but held by a content source matching the repository is
+   * fetched first: a blob HEAD answers from the upstream without storing (pull-through.ts), and a client told
+   * so skips the upload, so the push must find the blob where the HEAD said it is.
+   */
   async pushManifest(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: { writer: ManifestWriter; extraTags?: string[]; trusted?: boolean }): Promise<PutManifestResult> {
-    return this.manifests.put(assertRepositoryName(repo), reference, contentType, bytes, opts);
+    assertRepositoryName(repo);
+    const filled = new Set<string>();
+    for (;;) {
+      try {
+        return await this.manifests.put(repo, reference, contentType, bytes, opts);
+      } catch (err) {
+        const missing = err instanceof RegistryError && err.code === ManifestBlobUnknown.code ? (err.detail as { digest?: string } | undefined)?.digest : undefined;
+        if (!missing || filled.has(missing) || !isDigest(missing) || !(await this.pull.fillForPush(repo, parseDigest(missing)))) throw err;
+        filled.add(missing);
+      }
+    }
   }
 
   async deleteManifest(repo: string, reference: string): Promise<void> {

@@ -37,6 +37,8 @@ describe('sync: blob HEADs and upstream outages', () => {
   let up: DockerRegistry;
   let berth: RunningBerth;
   let layer: { digest: string; size: number };
+  let config: string;
+  let imageRef: string;
 
   before(async () => {
     await ensureTools(['skopeo', 'umoci', 'docker-registry']);
@@ -44,8 +46,10 @@ describe('sync: blob HEADs and upstream outages', () => {
     up = await startDockerRegistry();
     const image = await buildOciImage(join(work, 'img'), { tag: 'v1', layers: [{ randomBytes: 2_000_000 }] });
     await skopeoCopy(image.ref, `${up.url}/lib/app:v1`);
-    const manifest = JSON.parse(await readFile(join(image.layoutDir, 'blobs', 'sha256', image.descriptor.digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+    imageRef = image.ref;
+    const manifest = JSON.parse(await readFile(join(image.layoutDir, 'blobs', 'sha256', image.descriptor.digest.slice(7)), 'utf8')) as { config: { digest: string }; layers: Array<{ digest: string; size: number }> };
     layer = manifest.layers[0]!;
+    config = manifest.config.digest;
     berth = await startBerth({ extensions: { sync: { registries: [{ urls: [up.url], onDemand: true }] } } });
   });
 
@@ -75,6 +79,19 @@ describe('sync: blob HEADs and upstream outages', () => {
     assert.equal((await get.arrayBuffer()).byteLength, layer.size);
     upstreamLog = (await accessLogEntries(up.logFile, from)).filter((e) => e.path === blobPath);
     assert.deepEqual(upstreamLog.map((e) => e.method), ['HEAD', 'GET']);
+  });
+
+  it('stores the blobs of a push that skipped them because a HEAD said berth has them', async () => {
+    // The same image pushed into a repository the upstream also has: skopeo HEADs each blob, hears 200 (from
+    // the upstream), uploads nothing, and PUTs the manifest, which must then find its blobs here.
+    // (The layer was fetched by the test above; the config blob only the upstream holds.)
+    assert.equal((await fetch(`${berth.url}/v2/lib/app/blobs/${config}`, { method: 'HEAD' })).status, 200);
+    const pushed = await skopeoCopy(imageRef, `${berth.url}/lib/app:pushed`);
+    assert.doesNotMatch(pushed.stderr, /error/i);
+    const stored = await readdir(join(berth.root, 'lib', 'app', 'blobs', 'sha256'));
+    assert.ok(stored.includes(config.slice(7)), 'the config blob is held locally after the push');
+    const tags = (await (await fetch(`${berth.url}/v2/lib/app/tags/list`)).json()) as { tags: string[] };
+    assert.ok(tags.tags.includes('pushed'));
   });
 
   it('tells an outage once, serves what is cached, and names the upstream to clients asking for the rest', async () => {
