@@ -150,12 +150,12 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
       logger.info({ address: addr.address, port: addr.port, url, rootDirectory: config.storage.rootDirectory }, 'listening');
       return { address: addr.address, port: addr.port, url };
     },
-    reload: () => reloader?.reload() ?? Promise.resolve(false),
+    reload: () => (closing ? Promise.resolve(false) : reloader?.reload() ?? Promise.resolve(false)),
     close(graceMs = 10_000) {
       closing ??= (async () => {
         health.ready = false;
+        await reloader?.stop(); // a reload under way ends (or is aborted) before anything closes
         await stopServer(server, graceMs);
-        reloader?.stop();
         await host.close();
         await retention.close();
         await auth.close();

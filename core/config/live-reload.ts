@@ -24,9 +24,10 @@ export interface PreparedChange {
 export type ConfigApplier = (config: BerthConfig) => Promise<PreparedChange>;
 
 export interface ConfigReloader {
-  /** Re-reads the file now; resolves true when the new config was applied. */
+  /** Re-reads the file now; resolves true when the new config was applied (false once stopped). */
   reload(): Promise<boolean>;
-  stop(): void;
+  /** Stops watching; resolves once a reload under way has ended (one staged but not committed is aborted). */
+  stop(): Promise<void>;
 }
 
 export interface WatchOptions {
@@ -41,6 +42,7 @@ export interface WatchOptions {
 export function watchConfigFile(file: string, initial: BerthConfig, appliers: ConfigApplier[], logger: Logger, opts: WatchOptions = {}): ConfigReloader {
   let running = initial;
   let queue: Promise<boolean> = Promise.resolve(true);
+  let closed = false;
   const reloadOnce = async (): Promise<boolean> => {
     let next: BerthConfig;
     try {
@@ -55,20 +57,39 @@ export function watchConfigFile(file: string, initial: BerthConfig, appliers: Co
     try {
       for (const prepare of appliers) prepared.push(await prepare(next));
     } catch (err) {
-      for (const change of prepared.reverse()) await Promise.resolve(change.abort()).catch(() => undefined);
+      await abortAll(prepared);
       logger.error({ file, reason: (err as Error).message }, 'failed to apply reloaded config: keeping the running config');
       return false;
     }
-    for (const change of prepared) await change.commit();
+    if (closed) {
+      await abortAll(prepared); // the app is shutting down: nothing staged may come to life after it
+      return false;
+    }
+    for (const change of prepared) {
+      // A commit does not fail for reasons prepare could find; should one throw, the others still go ahead.
+      await Promise.resolve(change.commit()).catch((err: unknown) => logger.error({ file, err }, 'failed to commit part of a reloaded config'));
+    }
     running = next;
     if (restart.length > 0) logger.warn({ file, keys: restart }, 'config reloaded; these keys take effect after a restart');
     else logger.info({ file }, 'config reloaded');
     return true;
   };
   const reload = () => {
+    if (closed) return Promise.resolve(false);
     queue = queue.then(reloadOnce, reloadOnce);
     return queue;
   };
   const stopWatching = watchFile(file, () => void reload());
-  return { reload, stop: stopWatching };
+  return {
+    reload,
+    async stop() {
+      closed = true;
+      stopWatching();
+      await queue.catch(() => undefined);
+    },
+  };
+}
+
+async function abortAll(prepared: PreparedChange[]): Promise<void> {
+  for (const change of [...prepared].reverse()) await Promise.resolve(change.abort()).catch(() => undefined);
 }

@@ -69,9 +69,10 @@ export interface ExtensionContext<C = unknown> {
   readonly authenticators: { add(kind: string, factory: AuthenticatorFactory): void };
   /**
    * Runs `task` on a schedule: a cron expression (node-cron) or an interval in ms, and first `initialDelay` ms
-   * after start-up when given; a run still going is not started twice; stopped on shutdown and reload.
+   * after start-up when given; a run still going is not started twice. On shutdown and reload the schedule
+   * stops, `signal` aborts, and the host waits for the run in progress: check `signal.aborted` at safe points.
    */
-  schedule(every: string | number, task: () => Promise<void>, opts?: { initialDelay?: number }): void;
+  schedule(every: string | number, task: (signal: AbortSignal) => Promise<void>, opts?: { initialDelay?: number }): void;
   /** Called when the app closes, in reverse order of registration. */
   onShutdown(fn: () => Promise<void>): void;
 }

@@ -15,7 +15,7 @@ type AnyHandler = (payload: never) => void | Promise<void>;
 export class Contributions {
   readonly sources: ContentSource[] = [];
   readonly routes: Array<{ method: RouteMethod; path: string; handler: RouteHandler }> = [];
-  readonly #schedules: Array<() => () => Promise<void> | void> = [];
+  readonly #schedules: Array<() => () => Promise<void>> = [];
   readonly #subscriptions: Array<[RegistryEventName, AnyHandler]> = [];
   readonly #shutdown: Array<() => Promise<void>> = [];
   readonly #stops: Array<() => Promise<void> | void> = [];
@@ -37,7 +37,7 @@ export class Contributions {
    * Runs `task` every `every` (a node-cron expression or ms) once active, and first after `initialDelay` ms
    * when given; a run still going is not started twice.
    */
-  schedule(every: string | number, task: () => Promise<void>, opts: ScheduleOptions = {}): void {
+  schedule(every: string | number, task: ScheduledTask, opts: ScheduleOptions = {}): void {
     if (typeof every === 'string' && !cron.validate(every)) throw new Error(`invalid schedule "${every}"`);
     const start = () => startSchedule(`${this.name}:${randomUUID()}`, every, task, this.logger, opts.initialDelay);
     this.#schedules.push(start);
@@ -69,38 +69,45 @@ export class Contributions {
   }
 }
 
+/** A scheduled task; `signal` aborts when its schedule stops (shutdown, reload): stop soon, at a safe point. */
+export type ScheduledTask = (signal: AbortSignal) => Promise<void>;
+
 export interface ScheduleOptions {
   /** Milliseconds after start-up (or after a reload swapped the extension in) for the first run. */
   initialDelay?: number;
 }
 
-function startSchedule(id: string, every: string | number, task: () => Promise<void>, logger: Logger, initialDelay?: number): () => Promise<void> | void {
-  let running = false;
-  const run = async () => {
-    if (running) return; // a run still going does not start twice
-    running = true;
-    try {
-      await task();
-    } catch (err) {
-      logger.warn({ err }, 'failed to run scheduled task');
-    } finally {
-      running = false;
-    }
+/**
+ * Starts one schedule; the returned stop ends it, aborts a run in progress and waits for that run to end, so
+ * a replaced instance's run never overlaps its successor's and shutdown never closes what a run still uses.
+ */
+function startSchedule(id: string, every: string | number, task: ScheduledTask, logger: Logger, initialDelay?: number): () => Promise<void> {
+  const stopped = new AbortController();
+  let running: Promise<void> | undefined;
+  const run = () => {
+    if (running || stopped.signal.aborted) return; // a run still going does not start twice
+    running = task(stopped.signal)
+      .catch((err: unknown) => logger.warn({ err }, 'failed to run scheduled task'))
+      .finally(() => (running = undefined));
   };
-  const first = initialDelay === undefined ? undefined : setTimeout(() => void run(), initialDelay);
+  const first = initialDelay === undefined ? undefined : setTimeout(run, initialDelay);
   first?.unref();
+  let end: () => Promise<void> | void;
   if (typeof every === 'number') {
-    const timer = setInterval(() => void run(), every);
+    const timer = setInterval(run, every);
     timer.unref();
-    return () => {
-      clearTimeout(first);
-      clearInterval(timer);
+    end = () => clearInterval(timer);
+  } else {
+    const scheduled = cron.schedule(every, run, { name: id });
+    end = async () => {
+      await scheduled.stop();
+      await scheduled.destroy();
     };
   }
-  const scheduled = cron.schedule(every, run, { name: id });
   return async () => {
     clearTimeout(first);
-    await scheduled.stop();
-    await scheduled.destroy();
+    stopped.abort();
+    await end();
+    await running;
   };
 }

@@ -147,26 +147,29 @@ export class ExtensionHost {
             throw new ExtensionError(name, `adds route ${r.method.toUpperCase()} ${r.path} on reload; routes change only with a restart`);
           }
         }
-        this.contentSources.check(name, contributions.sources);
       }
+      this.contentSources.check(new Map(staged.map((c) => [c.name, c.loaded?.contributions.sources ?? []])));
     } catch (err) {
       await abort();
       throw err;
     }
     return {
       commit: async () => {
-        for (const { name, old, loaded } of staged) {
-          await old?.contributions.deactivate();
-          if (old) this.#retire(old.contributions);
+        // Requests see the new instances at once (nothing below can fail: prepare checked it) ...
+        for (const { name, loaded } of staged) {
           this.contentSources.replace(name, loaded?.contributions.sources ?? []);
           for (const key of [...this.#handlers.keys()].filter((k) => k.startsWith(`${name}\0`))) this.#handlers.delete(key);
           for (const r of loaded?.contributions.routes ?? []) this.#handlers.set(routeKey(name, r.method, r.path), r.handler);
-          if (loaded) {
-            loaded.contributions.activate();
-            this.#loaded.set(name, loaded);
-          } else {
-            this.#loaded.delete(name);
+          if (loaded) this.#loaded.set(name, loaded);
+          else this.#loaded.delete(name);
+        }
+        // ... and each new instance's schedules start once the old one's have stopped and their runs ended.
+        for (const { name, old, loaded } of staged) {
+          if (old) {
+            await old.contributions.deactivate();
+            this.#retire(old.contributions);
           }
+          loaded?.contributions.activate();
           this.logger.info({ ext: name }, loaded ? 'extension reloaded' : 'extension stopped by reload');
         }
       },

@@ -15,19 +15,20 @@ export class ContentSources {
   readonly #byOwner = new Map<string, ContentSource[]>();
   #sources: ContentSource[] = [];
 
-  /** Throws when `sources` could not replace `owner`'s (a name used twice, or by another owner). */
-  check(owner: string, sources: ContentSource[]): void {
+  /** Throws when these owners' sources could not replace theirs at once (a name used twice across all owners). */
+  check(changes: ReadonlyMap<string, ContentSource[]>): void {
     const names = new Set<string>();
-    for (const source of sources) {
-      const taken = names.has(source.name) || [...this.#byOwner].some(([o, list]) => o !== owner && list.some((s) => s.name === source.name));
-      if (taken) throw new Error(`content source ${source.name} registered twice`);
-      names.add(source.name);
+    for (const [owner, list] of [...this.#byOwner, ...changes].filter(([o, l]) => changes.get(o) === l || !changes.has(o))) {
+      for (const source of list) {
+        if (names.has(source.name)) throw new Error(`content source ${source.name} registered twice (by ${owner})`);
+        names.add(source.name);
+      }
     }
   }
 
   /** Sets `owner`'s sources (keeping its place in the order); an empty list removes them. */
   replace(owner: string, sources: ContentSource[]): void {
-    this.check(owner, sources);
+    this.check(new Map([[owner, sources]]));
     if (sources.length === 0) this.#byOwner.delete(owner);
     else this.#byOwner.set(owner, [...sources]);
     this.#sources = [...this.#byOwner.values()].flat();

@@ -276,25 +276,31 @@ export async function startRetention(o: RetentionSettings & {
     const timer = setInterval(() => void retention.run().catch((err: unknown) => logger.warn({ err }, 'failed to run retention')), settings.gcInterval).unref();
     return { retention, timer };
   };
-  const stop = async () => {
+  // Replaced instances whose run may still be going: close waits for them.
+  const finishing = new Set<Promise<void>>();
+  const retire = () => {
     const current = running;
     running = undefined;
     if (!current) return;
     clearInterval(current.timer);
-    await current.retention.idle();
+    const idle = current.retention.idle().finally(() => finishing.delete(idle));
+    finishing.add(idle);
   };
   running = start(o);
   return {
     times,
     prepareReload: (next) => ({
-      commit: async () => {
-        await stop(); // a run in progress finishes under the old policies first
+      // A run in progress finishes under the old policies in the background; the new ones run from the next
+      // interval on (a whole pass would stall the reload).
+      commit: () => {
+        retire();
         running = start(next);
       },
       abort: () => undefined,
     }),
     async close() {
-      await stop();
+      retire();
+      await Promise.all(finishing);
       await times.close();
     },
   };

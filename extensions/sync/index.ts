@@ -65,7 +65,7 @@ export default defineExtension<SyncConfig>({
       }
       // Zot: periodic only with content and a non-zero pollInterval.
       if (reg.pollInterval > 0 && router.rules.length > 0) {
-        const task = () => runPeriodicSync({ reg, router, client, registry: () => ctx.registry, metrics, logger: logger.child({ upstream: router.host }) });
+        const task = (signal: AbortSignal) => runPeriodicSync({ reg, router, client, registry: () => ctx.registry, metrics, logger: logger.child({ upstream: router.host }), signal });
         ctx.schedule(reg.pollInterval, task, { initialDelay: 0 }); // as Zot: the first run does not wait a whole interval
       }
     }

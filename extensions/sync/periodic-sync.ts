@@ -39,6 +39,8 @@ export interface PeriodicSyncOptions {
   registry: () => RegistryFacade;
   metrics: SyncMetrics;
   logger: Logger;
+  /** Aborted when the schedule stops (shutdown, reload): no new image is started. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function runPeriodicSync(o: PeriodicSyncOptions): Promise<void> {
   // As many images at once as requests may run: the limit itself is on requests (LimitedUpstream).
   const queue = [...images];
   await Promise.all(Array.from({ length: Math.min(reg.reqConcurrent, queue.length) }, async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) await copyOne(next);
+    for (let next = queue.shift(); next && !o.signal?.aborted; next = queue.shift()) await copyOne(next);
   }));
   logger.info({ upstream: label, images: images.length, bytes: run.bytes }, 'periodic sync finished');
 }

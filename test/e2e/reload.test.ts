@@ -136,6 +136,22 @@ describe('config reload applies every reloadable section', () => {
     assert.equal((await fetch(`${url}/v2/`)).status, 200, 'still serving on the old port');
   });
 
+  it('applies nothing once the app is closing or closed', async () => {
+    const other = join(dir, 'closing.json');
+    await writeInPlace(other, { ...config(), storage: { rootDirectory: join(dir, 'root-closing') }, log: { level: 'info', output: join(dir, 'closing.log') } });
+    const closing = await createApp(await loadConfigFile(other), { configFile: other });
+    await closing.listen();
+    await writeInPlace(other, { ...config({ urls: [upB.url] }), storage: { rootDirectory: join(dir, 'root-closing') }, log: { level: 'info', output: join(dir, 'closing.log') } });
+    const during = closing.reload(); // under way while the app closes
+    await closing.close(500);
+    await during;
+    assert.equal(await closing.reload(), false);
+    await sleep(200);
+    const log = await readFile(join(dir, 'closing.log'), 'utf8');
+    const after = log.slice(log.indexOf('"msg":"stopped"'));
+    assert.doesNotMatch(after, /extension reloaded|config reloaded/, 'nothing came back to life after stop');
+  });
+
   it('applies nothing of a reload in which one part is invalid', async () => {
     // sync would switch to B, but the htpasswd file does not exist: the whole reload is refused.
     await writeInPlace(file, config({ urls: [upB.url], anonymous: ['read'], htpasswd: join(dir, 'missing') }));
