@@ -98,6 +98,11 @@ export async function buildAuthState(
   const useTokens = !bearer && basic.length > 0 && policy !== undefined && policy.hasAnonymousRules && policy.hasAuthenticatedRules;
   if (useTokens && !previous?.tokens) {
     logger.info({ path: TOKEN_PATH }, "policies mix anonymous and authenticated access: berth's token service answers the challenges");
+    // The realm then comes from each request's Host and berth's own scheme: behind a TLS-terminating proxy that
+    // is http://, and Docker would send passwords there in the clear.
+    if (!config.http.externalUrl && !(config.http.tls?.cert && config.http.tls.key)) {
+      logger.warn({ key: 'http.externalUrl' }, 'token service on plain HTTP without http.externalUrl: behind a TLS proxy, set http.externalUrl to its https:// address');
+    }
   }
   warnUnenforced(config, logger);
   return {

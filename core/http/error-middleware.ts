@@ -20,6 +20,9 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
       else ctx.state.log?.error({ err }, 'failed to handle request');
     }
     if (ctx.headerSent || !ctx.writable) return;
+    // An error is about this request: never cached (a blob route may have set a year-long Cache-Control, and
+    // a shared cache must not hand one client's challenge, with its realm, to another).
+    ctx.set('Cache-Control', 'no-store');
     ctx.set(error.headers);
     ctx.status = error.status;
     ctx.body = { errors: [error.toJSON()] };

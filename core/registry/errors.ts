@@ -59,8 +59,9 @@ export const Unavailable = defineRegistryError('UNAVAILABLE', 503, 'service unav
  * Uncached content whose upstream could not be asked: Distribution's UNAVAILABLE (503, with Retry-After), not
  * a 404 that would tell a kubelet the image does not exist; containerd tries its next host on either.
  */
-export function upstreamUnreachable(upstream: string, cause: string, detail: Record<string, unknown>, retryAfterSeconds: number): RegistryError {
-  return new RegistryError('UNAVAILABLE', 503, `upstream ${upstream} could not be reached (${cause}) and the content is not cached`, { ...detail, upstream }, { 'Retry-After': String(retryAfterSeconds) });
+export function upstreamUnreachable(upstream: string, detail: Record<string, unknown>, retryAfterSeconds: number): RegistryError {
+  // The cause (a socket error naming internal addresses) goes to the operator's log, not to every client.
+  return new RegistryError('UNAVAILABLE', 503, `upstream ${upstream} could not be reached and the content is not cached`, { ...detail, upstream }, { 'Retry-After': String(retryAfterSeconds) });
 }
 
 /** Maps anything thrown to a RegistryError; unknown errors become 500 UNKNOWN (and are logged by the edge). */

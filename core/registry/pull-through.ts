@@ -60,7 +60,7 @@ interface Outage {
 }
 
 /** What asking the sources found: the first answer, or why there was none. */
-type Asked<T> = { source: ContentSource; value: T } | { unreachable?: { source: ContentSource; cause: string } };
+type Asked<T> = { source: ContentSource; value: T } | { unreachable?: ContentSource };
 
 /**
  * Pull-through on a local miss (design.md, "The data path"): one upstream flight per (repository, digest)
@@ -238,7 +238,7 @@ export class PullThrough {
 
   /** Asks the sources in order until one answers; an unreachable one is marked down and the next is asked. */
   private async ask<T>(sources: ContentSource[], question: (source: ContentSource) => Promise<T | undefined>): Promise<Asked<T>> {
-    let unreachable: { source: ContentSource; cause: string } | undefined;
+    let unreachable: ContentSource | undefined;
     for (const source of sources) {
       let value: T | undefined;
       try {
@@ -246,7 +246,7 @@ export class PullThrough {
         this.markUp(source);
       } catch (err) {
         this.markDown(source, err);
-        unreachable ??= { source, cause: causeOf(err) };
+        unreachable ??= source;
         continue;
       }
       if (value !== undefined) return { source, value };
@@ -255,9 +255,9 @@ export class PullThrough {
   }
 
   /** Not found anywhere: `notFound`, unless a source that might have it could not be asked (then 503). */
-  private missing(asked: { unreachable?: { source: ContentSource; cause: string } }, notFound: Error, detail: Record<string, unknown>): Error {
+  private missing(asked: { unreachable?: ContentSource }, notFound: Error, detail: Record<string, unknown>): Error {
     if (!asked.unreachable) return notFound;
-    return upstreamUnreachable(upstreamOf(asked.unreachable.source), asked.unreachable.cause, detail, DOWN_RETRY_MS / 1000);
+    return upstreamUnreachable(upstreamOf(asked.unreachable), detail, DOWN_RETRY_MS / 1000);
   }
 
   // One warning when an upstream goes down (host and cause, no stack), one line when it is back.

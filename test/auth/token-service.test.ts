@@ -67,13 +67,14 @@ describe('berth\'s token service', () => {
     }
     // The realm follows the Host the client used, so a client reaching berth by another name can follow it
     // (node:http, since fetch may not set Host).
-    const challenge = await new Promise<string | undefined>((resolve, reject) => {
+    const [challenge, cacheControl] = await new Promise<Array<string | undefined>>((resolve, reject) => {
       get(`${berth.url}/v2/`, { headers: { host: 'registry.example:5000' } }, (res) => {
         res.resume();
-        resolve(res.headers['www-authenticate']);
+        resolve([res.headers['www-authenticate'], res.headers['cache-control']]);
       }).on('error', reject);
     });
     assert.equal(challenge, 'Bearer realm="http://registry.example:5000/berth/auth/token",service="berth",scope=""');
+    assert.equal(cacheControl, 'no-store', 'a challenge naming a Host-derived realm is never cached for other clients');
   });
 
   it('names an https realm when berth serves TLS', async () => {
