@@ -80,14 +80,14 @@ const FEATURES = {
   },
   'storage.redirectBlobURL': { note: 'no storage driver in this build can presign; blobs are served directly', at: (c) => when(c.storage.redirectBlobURL, 'storage.redirectBlobURL') },
   'storage.maxRepos': { note: 'the number of repositories is not limited', at: (c) => when(c.storage.maxRepos > 0, 'storage.maxRepos') },
-  'storage.fastRestart': { note: 'berth keeps no metadata database to rebuild at start-up', at: (c) => when(c.storage.fastRestart, 'storage.fastRestart') },
+  'storage.fastRestart': { note: 'berth serves at once at start-up and walks nothing before it, so there is nothing to skip', at: (c) => when(c.storage.fastRestart, 'storage.fastRestart') },
   'storage.subPaths': {
     note: 'every repository is served from storage.rootDirectory',
     at: (c) => when(Object.keys(c.storage.subPaths ?? {}).length > 0, 'storage.subPaths'),
   },
 
   'http.allowOrigin': { note: 'no CORS headers are sent', at: (c) => when(c.http.allowOrigin !== '', 'http.allowOrigin') },
-  'http.externalUrl': { note: 'only OpenID login uses it, and that is not built', at: (c) => when(c.http.externalUrl !== '', 'http.externalUrl') },
+  'http.externalUrl': { note: 'URLs berth hands out are built from each request instead', at: (c) => when(c.http.externalUrl !== '', 'http.externalUrl') },
   'http.ratelimit': { note: 'requests are not rate limited', at: (c) => when(c.http.ratelimit !== undefined, 'http.ratelimit') },
   'http.auth.htpasswd': { refuses: true, at: (c) => when(Boolean(c.http.auth.htpasswd?.path), 'http.auth.htpasswd') },
   'http.auth.ldap': { refuses: true, at: (c) => when(c.http.auth.ldap !== undefined, 'http.auth.ldap') },

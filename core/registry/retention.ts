@@ -261,7 +261,7 @@ export async function startRetention(o: RetentionSettings & {
   registry: Registry;
   events: RegistryEvents;
   logger: Logger;
-}): Promise<{ times: AccessTimes; prepareReload(next: RetentionSettings): PreparedChange; close(): Promise<void> }> {
+}): Promise<{ prepareReload(next: RetentionSettings): PreparedChange; close(): Promise<void> }> {
   const times = await AccessTimes.open(o.rootDirectory, o.logger);
   attachAccessTimes(o.registry, times);
   o.events.on('image.pulled', (e) => times.markPulled(e.digest));
@@ -288,7 +288,6 @@ export async function startRetention(o: RetentionSettings & {
   };
   running = start(o);
   return {
-    times,
     prepareReload: (next) => ({
       // A run in progress finishes under the old policies in the background; the new ones run from the next
       // interval on (a whole pass would stall the reload).
