@@ -215,6 +215,11 @@ export interface ApiKeyRecords {
 export interface CatalogIndex {
   /** True when the repository was not listed before. */
   add(repo: string): Promise<boolean>;
+  /**
+   * Lists many in one atomic step (a start-up reconcile adds thousands: one durable commit, not one each);
+   * returns how many were not listed before.
+   */
+  addMany(repos: readonly string[]): Promise<number>;
   /** True when it was listed. */
   remove(repo: string): Promise<boolean>;
   /** Up to `n` names sorting after `last` (all from the start without it), in byte order; n = 0 gives []. */

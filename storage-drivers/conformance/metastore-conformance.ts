@@ -277,6 +277,13 @@ function catalogTests(check: MetaCheck): void {
     assert.equal(await store.catalog.count(), 1);
   });
 
+  check('catalog: addMany lists many at once and counts only the new ones', async (store) => {
+    await store.catalog.add('b');
+    assert.equal(await store.catalog.addMany(['a', 'b', 'c', 'a']), 2);
+    assert.equal(await store.catalog.addMany([]), 0);
+    assert.deepEqual(await store.catalog.page(10), ['a', 'b', 'c']);
+  });
+
   check('catalog: pages in byte order with n and last, as _catalog does', async (store) => {
     // '-' < '.' < '/' < letters in byte order: the order Distribution's _catalog sorts by.
     const repos = ['b', 'ab', 'a/b', 'a.b', 'a-b', 'a', 'a/b/c', 'z0'];
