@@ -25,6 +25,7 @@ import { ManifestStore } from './registry/manifest-store';
 import { PullThrough } from './registry/pull-through';
 import { Registry } from './registry/registry';
 import { createLocalLocks } from './registry/repo-lock';
+import { Catalog } from './registry/catalog';
 import { RepoStore } from './registry/repo-store';
 import { startRetention } from './registry/retention';
 import { wrapDriver } from './storage/wrap-driver';
@@ -95,6 +96,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.value(TOKENS.Events, events);
   scope.value(TOKENS.ContentSources, sources);
   scope.value<AccessControl>(TOKENS.AccessControl, auth.access);
+  scope.singleton(TOKENS.Catalog, Catalog);
   scope.singleton(TOKENS.RepoStore, RepoStore);
   scope.singleton(TOKENS.BlobStore, BlobStore);
   scope.singleton(TOKENS.UploadStore, UploadStore);
@@ -102,6 +104,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.singleton(TOKENS.PullThrough, PullThrough);
   scope.singleton(TOKENS.Registry, Registry);
   const registry = scope.resolve<Registry>(TOKENS.Registry);
+  const catalog = scope.resolve<Catalog>(TOKENS.Catalog);
+  catalog.startReconcile(); // in the background: the server serves meanwhile (catalog.ts)
   host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
   host.start();
@@ -159,6 +163,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         await host.close();
         await retention.close();
         await auth.close();
+        await catalog.close();
         await storage.close?.();
         await metaStore.close();
         await scope.dispose();

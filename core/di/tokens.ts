@@ -9,6 +9,7 @@ export const TOKENS = {
   Events: Symbol('berth.Events'),
   ContentSources: Symbol('berth.ContentSources'),
   RegistryOptions: Symbol('berth.RegistryOptions'),
+  Catalog: Symbol('berth.Catalog'),
   RepoStore: Symbol('berth.RepoStore'),
   BlobStore: Symbol('berth.BlobStore'),
   UploadStore: Symbol('berth.UploadStore'),

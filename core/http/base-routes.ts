@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Registry } from '../registry/registry';
-import { type AccessControl, paginate } from './route-helpers';
+import { type AccessControl, pageParams, setNextLink } from './route-helpers';
 
 export interface HealthState {
   started: boolean;
@@ -18,9 +18,12 @@ export function registerBaseRoutes(router: Router, registry: Registry, access: A
   router.get('/v2/', base);
   router.get('/v2', base);
 
+  // Pages from the catalog index (a range read at any size), filled with the names the caller may read.
   router.get('/v2/_catalog', async (ctx) => {
-    const repos = await access.readable(ctx, await registry.listRepositories());
-    ctx.body = { repositories: paginate(ctx, repos, '/v2/_catalog') };
+    const { n, last } = pageParams(ctx);
+    const { repos, more } = await registry.catalogPage(n, last, (names) => access.readable(ctx, names));
+    if (more && n !== undefined) setNextLink(ctx, '/v2/_catalog', n, repos[repos.length - 1]);
+    ctx.body = { repositories: repos };
   });
 
   router.get('/livez', (ctx) => {

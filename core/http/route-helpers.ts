@@ -48,21 +48,27 @@ export async function readLimited(stream: Readable, limit: number): Promise<Buff
   return Buffer.concat(chunks);
 }
 
-/** `n` and `last` of a paginated listing (tags/list, _catalog), then the page and its Link header. */
-export function paginate(ctx: Context, all: string[], basePath: string): string[] {
+/** `n` and `last` of a paginated listing (tags/list, _catalog); PAGINATION_NUMBER_INVALID for a bad `n`. */
+export function pageParams(ctx: Context): { n: number | undefined; last: string | undefined } {
   const nRaw = ctx.query.n;
   const last = typeof ctx.query.last === 'string' ? ctx.query.last : undefined;
-  let n: number | undefined;
-  if (nRaw !== undefined) {
-    if (typeof nRaw !== 'string' || !/^\d+$/.test(nRaw)) throw PaginationInvalid({ n: nRaw });
-    n = Number(nRaw);
-  }
+  if (nRaw === undefined) return { n: undefined, last };
+  if (typeof nRaw !== 'string' || !/^\d+$/.test(nRaw)) throw PaginationInvalid({ n: nRaw });
+  return { n: Number(nRaw), last };
+}
+
+/** The Link header to the page after the one that ended with `lastName`. */
+export function setNextLink(ctx: Context, basePath: string, n: number, lastName: string): void {
+  const next = new URLSearchParams({ n: String(n), last: lastName });
+  ctx.set('Link', `<${basePath}?${next.toString()}>; rel="next"`);
+}
+
+/** `n` and `last` of a paginated listing over a list in memory, then the page and its Link header. */
+export function paginate(ctx: Context, all: string[], basePath: string): string[] {
+  const { n, last } = pageParams(ctx);
   const start = last === undefined ? all : all.filter((x) => x > last);
   if (n === undefined) return start;
   const page = start.slice(0, n);
-  if (n > 0 && start.length > n) {
-    const next = new URLSearchParams({ n: String(n), last: page[page.length - 1] });
-    ctx.set('Link', `<${basePath}?${next.toString()}>; rel="next"`);
-  }
+  if (n > 0 && start.length > n) setNextLink(ctx, basePath, n, page[page.length - 1]);
   return page;
 }

@@ -4,6 +4,7 @@ import type { Descriptor, ManifestWriter, RegistryFacade, StoredManifest } from 
 import type { EventBus } from '../extensions/events';
 import { TOKENS } from '../di/tokens';
 import { BlobStore } from './blob-store';
+import type { CatalogPage } from './catalog';
 import { UploadStore } from './blob-upload';
 import { PullThrough, type BlobHandle } from './pull-through';
 import { isDigest, parseDigest, type ParsedDigest } from './digest';
@@ -34,6 +35,11 @@ export class Registry implements RegistryFacade {
 
   listRepositories(): Promise<string[]> {
     return this.repos.list();
+  }
+
+  /** A page of `GET /v2/_catalog`: `keep` filters by access, and the page is filled from readable names. */
+  catalogPage(n: number | undefined, last: string | undefined, keep: (repos: string[]) => Promise<string[]>): Promise<CatalogPage> {
+    return this.repos.catalog.page(n, last, keep);
   }
 
   async listTags(repo: string): Promise<string[]> {

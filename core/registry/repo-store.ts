@@ -1,8 +1,9 @@
 import { inject, injectable } from 'tsyringe';
 import type { StorageDriver } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
+import type { Catalog } from './catalog';
 import { NameUnknown } from './errors';
-import { LAYOUT_ENTRIES, OCI_LAYOUT_CONTENT, layout } from './layout';
+import { OCI_LAYOUT_CONTENT, layout } from './layout';
 import { emptyIndex, type OciIndex } from './oci-index';
 import type { RepoLocks } from './repo-lock';
 
@@ -23,19 +24,23 @@ export class RepoStore {
   constructor(
     @inject(TOKENS.Storage) private readonly storage: StorageDriver,
     @inject(TOKENS.RepoLocks) private readonly locks: RepoLocks,
+    @inject(TOKENS.Catalog) readonly catalog: Catalog,
   ) {}
 
   async exists(repo: string): Promise<boolean> {
     return (await this.storage.stat(layout.index(repo))) !== undefined;
   }
 
-  /** Creates oci-layout and an empty index.json if the repository is new (as Zot's InitRepo does). */
+  /**
+   * Creates oci-layout and an empty index.json if the repository is new (as Zot's InitRepo does) and lists it
+   * in the catalog; past `storage.maxRepos` it answers TOOMANYREQUESTS with nothing written.
+   */
   async ensure(repo: string): Promise<void> {
     if (await this.exists(repo)) return;
-    await this.locks.withLock(repo, async () => {
+    await this.catalog.admit(repo, () => this.locks.withLock(repo, async () => {
       await this.writeLayoutUnlocked(repo);
       if (!(await this.storage.stat(layout.index(repo)))) await this.writeIndexUnlocked(repo, emptyIndex());
-    });
+    }));
   }
 
   /** The repository's index; NAME_UNKNOWN when the repository does not exist. */
@@ -62,10 +67,13 @@ export class RepoStore {
   /** Runs a read-modify-write of index.json under the repository lock; returns what `change` returned. */
   async update<T>(repo: string, change: (index: OciIndex) => Promise<{ index: OciIndex; result: T }> | { index: OciIndex; result: T }): Promise<T> {
     return this.locks.withLock(repo, async () => {
-      const current = (await this.tryReadIndex(repo)) ?? emptyIndex();
+      const existing = await this.tryReadIndex(repo);
+      const current = existing ?? emptyIndex();
       await this.writeLayoutUnlocked(repo);
       const { index, result } = await change(current);
       if (index !== current) await this.writeIndexUnlocked(repo, index);
+      // Callers ensure() first; a repository deleted between the two comes back here and is listed again.
+      if (!existing && index !== current) await this.catalog.added(repo);
       return result;
     });
   }
@@ -74,21 +82,9 @@ export class RepoStore {
     return this.locks.withLock(repo, fn);
   }
 
-  /** Every repository under the root, sorted: a directory holding index.json (Zot also requires oci-layout). */
-  async list(): Promise<string[]> {
-    const repos: string[] = [];
-    const visit = async (dir: string): Promise<void> => {
-      const names = await this.storage.list(dir);
-      if (dir && names.includes('index.json') && names.includes('oci-layout')) repos.push(dir);
-      for (const name of names) {
-        if (LAYOUT_ENTRIES.has(name) || name.startsWith('.') || name.startsWith('_')) continue;
-        const child = dir ? `${dir}/${name}` : name;
-        const info = await this.storage.stat(child);
-        if (info?.isDir) await visit(child);
-      }
-    };
-    await visit('');
-    return repos.sort();
+  /** Every repository, sorted (from the catalog index once it is reconciled, see catalog.ts). */
+  list(): Promise<string[]> {
+    return this.catalog.all();
   }
 
   async delete(repo: string): Promise<void> {
@@ -98,6 +94,7 @@ export class RepoStore {
       await this.storage.delete(layout.ociLayout(repo));
       await this.storage.delete(layout.blobsDir(repo));
       await this.storage.delete(layout.uploadsDir(repo));
+      await this.catalog.removed(repo);
     });
   }
 

@@ -4,12 +4,16 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import pino from 'pino';
 import { BlobStore } from '../../core/registry/blob-store';
+import { parseConfig } from '../../core/config/load';
+import { Catalog } from '../../core/registry/catalog';
 import { UploadStore } from '../../core/registry/blob-upload';
 import { parseDigest } from '../../core/registry/digest';
 import { createLocalLocks } from '../../core/registry/repo-lock';
@@ -17,6 +21,7 @@ import { RepoStore } from '../../core/registry/repo-store';
 import { createDriverUploadSessions } from '../../core/registry/upload-sessions';
 import type { DriverWriter, StorageDriver } from '../../core/storage/driver';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem';
+import { createSqliteMetaStore } from '../../storage-drivers/metadata/sqlite';
 
 const REPO = 'team/app';
 const digestOf = (b: Buffer) => parseDigest(`sha256:${createHash('sha256').update(b).digest('hex')}`);
@@ -46,9 +51,18 @@ function counting(inner: StorageDriver) {
   return { driver, calls, reset: () => Object.keys(calls).forEach((k) => delete calls[k]) };
 }
 
+// The repository catalog lives in a MetaStore of its own directory, so the upload roots hold only uploads.
+const metaDir = mkdtempSync(join(tmpdir(), 'berth-uploads-meta-'));
+const meta = createSqliteMetaStore({ rootDirectory: metaDir });
+after(async () => {
+  await meta.close();
+  await rm(metaDir, { recursive: true, force: true });
+});
+
 function storeOn(storage: StorageDriver): UploadStore {
   const locks = createLocalLocks();
-  return new UploadStore(storage, locks, new RepoStore(storage, locks), new BlobStore(storage));
+  const catalog = new Catalog(storage, meta, parseConfig({ storage: { rootDirectory: metaDir }, http: {} }), pino({ level: 'silent' }));
+  return new UploadStore(storage, locks, new RepoStore(storage, locks, catalog), new BlobStore(storage));
 }
 
 describe('upload store', () => {

@@ -1,0 +1,196 @@
+import type { Logger } from 'pino';
+import { inject, injectable } from 'tsyringe';
+import type { BerthConfig } from '../config/schema';
+import { TOKENS } from '../di/tokens';
+import type { MetaStore } from '../metastore/meta-store';
+import type { StorageDriver } from '../storage/driver';
+import { TooManyRequests } from './errors';
+import { LAYOUT_ENTRIES, layout } from './layout';
+
+/** Repositories written to the index in one commit during a reconcile, and index entries checked per read. */
+const BATCH = 1000;
+/** Index entries whose index.json is stat'ed at once during the sweep. */
+const SWEEP_PARALLEL = 32;
+/** Directories stat'ed and listed at once by a walk. */
+const WALK_PARALLEL = 32;
+
+export interface CatalogPage {
+  repos: string[];
+  /** More readable repositories follow the page (the route then sends a Link header). */
+  more: boolean;
+}
+
+/**
+ * The repository catalog: the MetaStore's sorted index (MetaStore.catalog), so `_catalog?n=` is one range read
+ * at any size instead of a walk of the root. RepoStore adds a repository when it creates it and removes it when
+ * it deletes it; a reconcile at start-up, in the background, brings in what others wrote (Zot, an older berth,
+ * a restored backup) and drops what is gone from disk.
+ */
+@injectable()
+export class Catalog {
+  #reconciled = false;
+  #stopping = false;
+  #reconcile: Promise<void> | undefined;
+  /** New repositories are counted and created one at a time here when maxRepos is set (see admit). */
+  #creating: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
+    @inject(TOKENS.Config) private readonly config: BerthConfig,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
+
+  /** True once the first reconcile finished: from then on the index answers on its own. */
+  get reconciled(): boolean {
+    return this.#reconciled;
+  }
+
+  /** Starts the reconcile without waiting for it (the server serves meanwhile); `whenReconciled` waits. */
+  startReconcile(): void {
+    this.#reconcile ??= this.#reconcileOnce().catch((err: unknown) => {
+      // The walk stays the source until a reconcile succeeds: slower, never wrong.
+      if (!this.#stopping) this.logger.error({ err }, 'catalog reconcile failed; _catalog keeps walking the root');
+    });
+  }
+
+  async whenReconciled(): Promise<void> {
+    await this.#reconcile;
+  }
+
+  /** Stops a running reconcile at its next step (before the MetaStore closes). */
+  async close(): Promise<void> {
+    this.#stopping = true;
+    await this.#reconcile;
+  }
+
+  /**
+   * Creates a repository through `create` (which writes its files), then lists it. With `storage.maxRepos`
+   * (Zot: 0 = no limit), a repository past the limit is refused with 429 TOOMANYREQUESTS before anything is
+   * written. Counting and creating run one at a time in this process, so two new names cannot both take the
+   * last place; two replicas can (the count is not a lease), which overshoots by at most one per replica.
+   */
+  async admit(repo: string, create: () => Promise<void>): Promise<void> {
+    const max = this.config.storage.maxRepos;
+    if (!max) {
+      await create();
+      await this.meta.catalog.add(repo);
+      return;
+    }
+    const run = this.#creating.then(async () => {
+      if ((await this.#count()) >= max && !(await this.storage.stat(layout.index(repo)))) {
+        throw TooManyRequests({ reason: `storage.maxRepos: at most ${max} repositories`, name: repo });
+      }
+      await create();
+      await this.meta.catalog.add(repo);
+    });
+    this.#creating = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Lists a repository that came to exist without admit (an index.json written by an update). */
+  async added(repo: string): Promise<void> {
+    await this.meta.catalog.add(repo);
+  }
+
+  async removed(repo: string): Promise<void> {
+    await this.meta.catalog.remove(repo);
+  }
+
+  /**
+   * Up to `n` repositories sorting after `last` that `keep` lets through (all of them without `n`), as
+   * `GET /v2/_catalog` pages them.
+   */
+  async page(n: number | undefined, last: string | undefined, keep: (repos: string[]) => Promise<string[]>): Promise<CatalogPage> {
+    if (!this.#reconciled) {
+      // Until the first reconcile finished the index may lack repositories Zot or an older berth wrote: walk
+      // the root as before, so the answer is right meanwhile, only slower.
+      const all = await keep(await this.walk());
+      const start = last === undefined ? all : all.filter((repo) => repo > last);
+      return n === undefined ? { repos: start, more: false } : { repos: start.slice(0, n), more: n > 0 && start.length > n };
+    }
+    if (n === 0) return { repos: [], more: false };
+    const want = n ?? Number.POSITIVE_INFINITY;
+    // One more than asked tells whether a next page exists; access filtering may need further reads.
+    const size = Math.min(want + 1, BATCH);
+    const out: string[] = [];
+    let after = last;
+    while (out.length <= want) {
+      const batch = await this.meta.catalog.page(size, after);
+      if (batch.length === 0) break;
+      after = batch[batch.length - 1];
+      out.push(...(await keep(batch)));
+      if (batch.length < size) break;
+    }
+    return { repos: out.slice(0, want), more: out.length > want };
+  }
+
+  /** Every repository, sorted (for extensions and retention passes). */
+  async all(): Promise<string[]> {
+    return (await this.page(undefined, undefined, async (repos) => repos)).repos;
+  }
+
+  /** Every repository under the root, sorted, by walking it: a directory holding index.json and oci-layout (as Zot). */
+  async walk(): Promise<string[]> {
+    const repos: string[] = [];
+    for await (const repo of walkRepositories(this.storage, () => false)) repos.push(repo);
+    return repos.sort();
+  }
+
+  async #count(): Promise<number> {
+    return this.#reconciled ? this.meta.catalog.count() : (await this.walk()).length;
+  }
+
+  /**
+   * Adds what the walk finds (a batch per commit) and then drops index entries whose index.json is gone. Memory
+   * stays at one batch whatever the size of the root. A repository created meanwhile was added by admit and
+   * is kept by the sweep (its index.json exists); one deleted meanwhile is re-checked by the sweep.
+   */
+  async #reconcileOnce(): Promise<void> {
+    const started = Date.now();
+    let found = 0;
+    let added = 0;
+    let removed = 0;
+    let batch: string[] = [];
+    for await (const repo of walkRepositories(this.storage, () => this.#stopping)) {
+      batch.push(repo);
+      found++;
+      if (batch.length >= BATCH) {
+        added += await this.meta.catalog.addMany(batch);
+        batch = [];
+      }
+    }
+    if (this.#stopping) return;
+    added += await this.meta.catalog.addMany(batch);
+    for (let after: string | undefined, page: string[]; !this.#stopping && (page = await this.meta.catalog.page(BATCH, after)).length > 0; after = page[page.length - 1]) {
+      for (let i = 0; i < page.length; i += SWEEP_PARALLEL) {
+        const gone = await Promise.all(page.slice(i, i + SWEEP_PARALLEL).map(async (repo) => ((await this.storage.stat(layout.index(repo))) ? undefined : repo)));
+        for (const repo of gone) if (repo !== undefined && (await this.meta.catalog.remove(repo))) removed++;
+      }
+    }
+    if (this.#stopping) return;
+    this.#reconciled = true;
+    this.logger.info({ repositories: found, added, removed, durationMs: Date.now() - started }, 'catalog reconciled');
+  }
+}
+
+/**
+ * Repositories below the root, depth first. The children of a directory are stat'ed and listed
+ * WALK_PARALLEL at a time (the walk is latency-bound: one stat and one list per directory); memory stays at
+ * that many listings per level.
+ */
+async function* walkRepositories(storage: StorageDriver, stop: () => boolean, dir = '', names?: string[]): AsyncGenerator<string> {
+  names ??= await storage.list(dir);
+  if (dir && names.includes('index.json') && names.includes('oci-layout')) yield dir;
+  const children = names
+    .filter((name) => !LAYOUT_ENTRIES.has(name) && !name.startsWith('.') && !name.startsWith('_'))
+    .map((name) => (dir ? `${dir}/${name}` : name));
+  for (let i = 0; i < children.length && !stop(); i += WALK_PARALLEL) {
+    const chunk = children.slice(i, i + WALK_PARALLEL);
+    const listings = await Promise.all(chunk.map(async (child) => ((await storage.stat(child))?.isDir ? storage.list(child) : undefined)));
+    for (let j = 0; j < chunk.length; j++) {
+      const listing = listings[j];
+      if (listing) yield* walkRepositories(storage, stop, chunk[j], listing);
+    }
+  }
+}
