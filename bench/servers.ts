@@ -27,16 +27,17 @@ function repoRoot(): string {
   throw new Error(`cannot find bin/berth.js above ${__dirname}`);
 }
 
-export async function startBerthProcess(nodeFlags: string[]): Promise<Server> {
+/** `opts.root`: serve an existing (generated) root; `opts.logLevel`: instead of warn. */
+export async function startBerthProcess(nodeFlags: string[], opts: { root?: string; logLevel?: string } = {}): Promise<Server & { stdoutFile: string }> {
   const dir = await tempDir('bench-berth');
-  const root = join(dir, 'root');
-  await mkdir(root);
+  const root = opts.root ?? join(dir, 'root');
+  if (!opts.root) await mkdir(root);
   const port = await freePort();
   const configFile = join(dir, 'config.json');
   const config = {
     storage: { rootDirectory: root },
     http: { address: '127.0.0.1', port: String(port) },
-    log: { level: 'warn' },
+    log: { level: opts.logLevel ?? 'warn' },
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));
   // BENCH_BERTH_BIN points at another build's bin/berth.js, to A/B a change against the same Distribution.
@@ -53,7 +54,7 @@ export async function startBerthProcess(nodeFlags: string[]): Promise<Server> {
     if (res.status !== 200) throw new Error(`GET /v2/ answered ${res.status}`);
   });
   // A profiler (--cpu-prof) writes its file at exit, which a large heap can make slow: allow 30 s.
-  return { name: 'berth', url, pid: daemon.pid, root, stop: () => daemon.stop(30_000), tail: () => daemon.tail() };
+  return { name: 'berth', url, pid: daemon.pid, root, stdoutFile: join(dir, 'stdout.log'), stop: () => daemon.stop(30_000), tail: () => daemon.tail() };
 }
 
 export async function startDistribution(): Promise<Server> {
