@@ -24,7 +24,7 @@ import { ContentSources } from './registry/content-sources';
 import { ManifestStore } from './registry/manifest-store';
 import { PullThrough } from './registry/pull-through';
 import { Registry } from './registry/registry';
-import { createLocalLocks } from './registry/repo-lock';
+import { createLeasedLocks } from './registry/repo-lock';
 import { Catalog } from './registry/catalog';
 import { RepoStore } from './registry/repo-store';
 import { startRetention } from './registry/retention';
@@ -92,7 +92,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.value(TOKENS.Metrics, metrics);
   scope.value(TOKENS.Storage, storage);
   scope.value(TOKENS.MetaStore, metaStore);
-  scope.value(TOKENS.RepoLocks, createLocalLocks());
+  // Leases in the MetaStore: the locks hold across every berth on this root (rolling updates), not only here.
+  scope.value(TOKENS.RepoLocks, createLeasedLocks(metaStore.leases, logger));
   scope.value(TOKENS.Events, events);
   scope.value(TOKENS.ContentSources, sources);
   scope.value<AccessControl>(TOKENS.AccessControl, auth.access);

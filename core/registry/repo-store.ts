@@ -5,7 +5,7 @@ import type { Catalog } from './catalog';
 import { NameUnknown } from './errors';
 import { OCI_LAYOUT_CONTENT, layout } from './layout';
 import { emptyIndex, type OciIndex } from './oci-index';
-import type { RepoLocks } from './repo-lock';
+import type { HeldLock, RepoLocks } from './repo-lock';
 
 interface CachedIndex {
   index: OciIndex;
@@ -37,9 +37,9 @@ export class RepoStore {
    */
   async ensure(repo: string): Promise<void> {
     if (await this.exists(repo)) return;
-    await this.catalog.admit(repo, () => this.locks.withLock(repo, async () => {
+    await this.catalog.admit(repo, () => this.locks.withLock(repo, async (held) => {
       await this.writeLayoutUnlocked(repo);
-      if (!(await this.storage.stat(layout.index(repo)))) await this.writeIndexUnlocked(repo, emptyIndex());
+      if (!(await this.storage.stat(layout.index(repo)))) await this.writeIndexUnlocked(repo, emptyIndex(), held);
     }));
   }
 
@@ -64,21 +64,26 @@ export class RepoStore {
     return index;
   }
 
-  /** Runs a read-modify-write of index.json under the repository lock; returns what `change` returned. */
+  /**
+   * Runs a read-modify-write of index.json under the repository lock; returns what `change` returned. The read
+   * skips the cache: another process may have written within the same millisecond and size (the stat check
+   * cannot tell), and under the lock only the file itself is current.
+   */
   async update<T>(repo: string, change: (index: OciIndex) => Promise<{ index: OciIndex; result: T }> | { index: OciIndex; result: T }): Promise<T> {
-    return this.locks.withLock(repo, async () => {
+    return this.locks.withLock(repo, async (held) => {
+      this.#cache.delete(repo);
       const existing = await this.tryReadIndex(repo);
       const current = existing ?? emptyIndex();
       await this.writeLayoutUnlocked(repo);
       const { index, result } = await change(current);
-      if (index !== current) await this.writeIndexUnlocked(repo, index);
+      if (index !== current) await this.writeIndexUnlocked(repo, index, held);
       // Callers ensure() first; a repository deleted between the two comes back here and is listed again.
       if (!existing && index !== current) await this.catalog.added(repo);
       return result;
     });
   }
 
-  async withLock<T>(repo: string, fn: () => Promise<T>): Promise<T> {
+  async withLock<T>(repo: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     return this.locks.withLock(repo, fn);
   }
 
@@ -103,8 +108,24 @@ export class RepoStore {
     if (!(await this.storage.stat(layout.ociLayout(repo)))) await this.storage.putContent(layout.ociLayout(repo), OCI_LAYOUT_CONTENT);
   }
 
-  private async writeIndexUnlocked(repo: string, index: OciIndex): Promise<void> {
-    await this.storage.putContent(layout.index(repo), Buffer.from(JSON.stringify(index)));
+  /**
+   * Writes the new index.json unpublished, then confirms the lease is still ours, then publishes (rename): the
+   * only window in which a holder that lost its lease can still overwrite is the commit itself (fsync and
+   * rename), which the filesystem cannot make conditional on a fencing token.
+   */
+  private async writeIndexUnlocked(repo: string, index: OciIndex, held: HeldLock): Promise<void> {
+    const writer = await this.storage.writer(layout.index(repo));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        writer.once('error', reject);
+        writer.end(Buffer.from(JSON.stringify(index)), resolve);
+      });
+      await held.confirm();
+    } catch (err) {
+      await writer.cancel();
+      throw err;
+    }
+    await writer.commit();
     this.#cache.delete(repo);
   }
 }
