@@ -72,10 +72,11 @@ export interface LeasedLockOptions {
 }
 
 /**
- * A holder that dies blocks the repository for at most 15 s; a live one renews every 5 s (a third of the TTL,
- * so two missed renewals still leave it held). 30 s of waiting is longer than any index.json write takes.
+ * A holder that dies (or a berth restarted after kill -9: it is a new holder) blocks the repository for at
+ * most 10 s; a live one renews every 3.3 s (a third of the TTL, so a missed renewal still leaves it held).
+ * 30 s of waiting is far longer than any index.json write takes.
  */
-export const LEASE_DEFAULTS: Omit<LeasedLockOptions, 'holder'> = { ttlMs: 15_000, acquireTimeoutMs: 30_000, minBackoffMs: 5, maxBackoffMs: 200 };
+export const LEASE_DEFAULTS: Omit<LeasedLockOptions, 'holder'> = { ttlMs: 10_000, acquireTimeoutMs: 30_000, minBackoffMs: 5, maxBackoffMs: 200 };
 
 export function processHolderId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;

@@ -107,7 +107,9 @@ describe('crash safety (kill -9)', () => {
 
     await verifyPulled(proc.url, 'crash/stable', 'v1', stable);
     for (const a of acknowledged) await verifyPulled(proc.url, a.repo, a.tag, a.image);
-    for (const repo of ['crash/r0', 'crash/r1', 'crash/r2']) {
+    // Only repositories that got a push (after a kill, the dead holder's repository lease blocks pushes to that
+    // repository until it expires, so a short round may not reach every repository).
+    for (const repo of new Set(acknowledged.map((a) => a.repo))) {
       const index = JSON.parse(await readFile(join(root, repo, 'index.json'), 'utf8')) as { manifests: unknown[] };
       assert.ok(Array.isArray(index.manifests), `${repo}/index.json parses`);
     }
