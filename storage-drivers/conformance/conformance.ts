@@ -11,14 +11,15 @@
  * (an object store's open multipart uploads) reports it through `leftovers`.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { Writable, type Readable } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import type { FileInfo, StorageDriver } from '../../core/storage/driver';
+import type { StorageDriver } from '../../core/storage/driver';
 import { InvalidPathError, PathNotFoundError, wrapDriver } from '../../core/storage/wrap-driver';
+import { assertDepthFirst, MiB, pattern, readAll, seededBytes, sha256, text, walked, write, writeBuffer } from './driver-io';
 
 export interface ConformanceEnv {
   driver: StorageDriver;
@@ -31,7 +32,6 @@ export interface ConformanceEnv {
 type Case = { d: StorageDriver; bare: StorageDriver; t: TestContext };
 type Check = (title: string, body: (c: Case) => Promise<void>) => void;
 
-const MiB = 1024 * 1024;
 const LARGE = 64 * MiB;
 const silent = pino({ level: 'silent' });
 const isENOENT = (err: unknown) => (err as { code?: unknown } | null)?.code === 'ENOENT';
@@ -439,68 +439,6 @@ function wrapperTests(check: Check): void {
     const exposition = await metrics.getSingleMetricAsString('berth_storage_driver_op_seconds');
     assert.match(exposition, new RegExp(`_count\\{driver="${d.name}",op="putContent"\\} 1`));
     assert.match(exposition, new RegExp(`_count\\{driver="${d.name}",op="stat"\\} 1`));
-  });
-}
-
-const text = async (d: StorageDriver, path: string) => (await d.getContent(path)).toString();
-
-function write(w: Writable, data: string | Buffer): Promise<void> {
-  return new Promise((resolve, reject) => w.write(data, (err) => (err ? reject(err) : resolve())));
-}
-
-/** Writes `data` in 1 MiB pieces, each awaited (a writer's size counts what has landed). */
-async function writeBuffer(w: Writable, data: Buffer): Promise<void> {
-  for (let i = 0; i < data.length; i += MiB) await write(w, data.subarray(i, i + MiB));
-}
-
-/** `length` bytes that differ with `seed`, so segments written out of order would show. */
-function pattern(length: number, seed: number): Buffer {
-  return Buffer.from(Array.from({ length }, (_, i) => (i * 31 + seed * 97 + (i >> 8)) % 251));
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function sha256(stream: Readable): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(stream, hash);
-  return hash.digest('hex');
-}
-
-/** `total` pseudo-random bytes (xorshift32 from `seed`), made a MiB at a time and fed to `hash` as they go. */
-async function* seededBytes(seed: number, total: number, hash: Hash): AsyncGenerator<Buffer> {
-  let x = seed | 0 || 1;
-  for (let made = 0; made < total; made += MiB) {
-    const words = new Uint32Array(Math.min(MiB, total - made) / 4);
-    for (let i = 0; i < words.length; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      words[i] = x;
-    }
-    const chunk = Buffer.from(words.buffer);
-    hash.update(chunk);
-    yield chunk;
-  }
-}
-
-async function walked(d: StorageDriver, dir: string, decide?: (f: FileInfo) => 'skip' | undefined): Promise<FileInfo[]> {
-  const seen: FileInfo[] = [];
-  await d.walk(dir, (f) => {
-    seen.push(f);
-    return decide?.(f);
-  });
-  return seen;
-}
-
-// Depth first: everything below a directory comes right after it, before anything that is not below it.
-function assertDepthFirst(order: string[]): void {
-  order.forEach((dir, i) => {
-    const below = order.map((p, j) => (p.startsWith(`${dir}/`) ? j : -1)).filter((j) => j >= 0);
-    below.forEach((j, k) => assert.equal(j, i + 1 + k, `${order[j]} is not visited right after ${dir}`));
   });
 }
 
