@@ -10,18 +10,17 @@ import type { Identity } from '../extensions/api';
 import type { AccessControl, Action } from '../http/route-helpers';
 import type { AuthState } from './auth-state';
 import { sleep } from './auth-middleware';
-import { bearerScope, denied, requestSettings, unauthorized } from './challenge';
+import { bearerScope, denied, dockerActionOf, requestSettings, unauthorized } from './challenge';
 import { TOKEN_VIA } from './token-service';
 
-const BEARER_ACTIONS: Record<Action, string> = { read: 'pull', create: 'push', update: 'push', delete: 'delete' };
 
 export function createAccessControl(current: () => AuthState): AccessControl {
   const snapshot = (ctx: Context): AuthState => (ctx.state.auth as AuthState | undefined) ?? current();
   const allowed = (state: AuthState, identity: Identity | undefined, repo: string, action: Action): boolean => {
     if (identity?.via === TOKEN_VIA) {
-      return tokenGrants(identity, repo, BEARER_ACTIONS[action]) && state.policy?.allows(identity, repo, action) === true;
+      return tokenGrants(identity, repo, dockerActionOf(action)) && state.policy?.allows(identity, repo, action) === true;
     }
-    if (identity?.access) return tokenGrants(identity, repo, BEARER_ACTIONS[action]);
+    if (identity?.access) return tokenGrants(identity, repo, dockerActionOf(action));
     if (state.bearer) return false;
     if (state.policy) return state.policy.allows(identity, repo, action);
     return identity !== undefined || !state.enabled;

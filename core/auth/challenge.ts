@@ -16,6 +16,14 @@ export interface ChallengeSettings {
 
 const quote = (s: string) => `"${s.replace(/["\\]/g, '\\$&')}"`;
 
+/** Docker's token actions and the Zot actions each stands for: `push` covers new tags (create) and overwrites (update). */
+export const ZOT_ACTIONS_OF: Readonly<Record<string, readonly Action[]>> = { pull: ['read'], push: ['create', 'update'], delete: ['delete'] };
+
+/** The Docker token action that carries a Zot action (the inverse of {@link ZOT_ACTIONS_OF}). */
+export function dockerActionOf(action: Action): string {
+  return Object.keys(ZOT_ACTIONS_OF).find((docker) => ZOT_ACTIONS_OF[docker]!.includes(action))!;
+}
+
 /** Docker token scopes for an action on a repository. */
 export function bearerScope(repo: string, action: Action): string {
   if (action === 'read') return `repository:${repo}:pull`;

@@ -8,15 +8,13 @@
 import type { Context } from 'koa';
 import type { Identity } from '../extensions/api';
 import type { MountedRoute } from '../extensions/host';
-import type { Action } from '../http/route-helpers';
 import { RegistryError } from '../registry/errors';
 import { isRepositoryName } from '../registry/names';
 import type { AuthState } from './auth-state';
 import type { PolicyEngine } from './policy-engine';
+import { ZOT_ACTIONS_OF } from './challenge';
 import { type AccessGrant, TOKEN_PATH } from './token-service';
 
-/** Docker's actions and the Zot actions that give each: `push` covers new tags (create) and overwrites (update). */
-const ZOT_ACTIONS: Record<string, Action[]> = { pull: ['read'], push: ['create', 'update'], delete: ['delete'] };
 
 export function tokenRoute(): MountedRoute {
   return {
@@ -62,8 +60,8 @@ export function grantsFor(policy: PolicyEngine, identity: Identity | undefined, 
       continue;
     }
     if (type !== 'repository' || !isRepositoryName(name)) continue;
-    const actions = (wanted.includes('*') ? Object.keys(ZOT_ACTIONS) : wanted).filter((a) =>
-      (ZOT_ACTIONS[a] ?? []).some((zot) => policy.allows(identity, name, zot)),
+    const actions = (wanted.includes('*') ? Object.keys(ZOT_ACTIONS_OF) : wanted).filter((a) =>
+      (ZOT_ACTIONS_OF[a] ?? []).some((zot) => policy.allows(identity, name, zot)),
     );
     if (actions.length > 0) add(type, name, actions);
   }

@@ -4,7 +4,7 @@
  * serving the local disk instead of the shared storage an operator configured would split a cluster's data.
  */
 import { formatPath } from './config-error';
-import type { StorageConfig } from './storage-schema';
+import type { StorageConfig, StoreConfig } from './storage-schema';
 
 export interface DriverChoice {
   /** Path of the `name` key: `['storage', 'storageDriver', 'name']`, or under `['storage', 'subPaths', route]`. */
@@ -14,14 +14,17 @@ export interface DriverChoice {
   name: string;
 }
 
+/** Every store of the config with its key path: the default store (`storage`) first, then each `subPaths` one. */
+export function configuredStores(storage: StorageConfig): Array<{ at: PropertyKey[]; store: StoreConfig }> {
+  return [
+    { at: ['storage'], store: storage },
+    ...Object.entries(storage.subPaths ?? {}).map(([route, store]) => ({ at: ['storage', 'subPaths', route], store })),
+  ];
+}
+
 /** Every configured storageDriver name with its key path, the default store first. */
 export function configuredStorageDrivers(config: { storage: StorageConfig }): DriverChoice[] {
-  const { storage } = config;
-  const stores: Array<[PropertyKey[], StorageConfig['storageDriver']]> = [
-    [['storage'], storage.storageDriver],
-    ...Object.entries(storage.subPaths ?? {}).map(([route, s]): [PropertyKey[], StorageConfig['storageDriver']] => [['storage', 'subPaths', route], s.storageDriver]),
-  ];
-  return stores.flatMap(([store, driver]) => {
+  return configuredStores(config.storage).flatMap(({ at: store, store: { storageDriver: driver } }) => {
     if (!driver) return [];
     const at = [...store, 'storageDriver', 'name'];
     return [{ at, key: formatPath(at), name: driver.name }];

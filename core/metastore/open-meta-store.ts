@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { formatPath } from '../config/config-error';
+import { configuredStores } from '../config/driver-availability';
 import type { StorageConfig, StoreConfig } from '../config/storage-schema';
 import type { MetaStore, MetaStoreFactory } from './meta-store';
 
@@ -27,10 +28,7 @@ export function metaStoreChoice(store: StoreConfig, at: PropertyKey[] = ['storag
 
 /** Every store config's MetaStore choice, the default store first. */
 function metaStoreChoices(storage: StorageConfig): MetaStoreChoice[] {
-  return [
-    metaStoreChoice(storage),
-    ...Object.entries(storage.subPaths ?? {}).map(([route, sub]) => metaStoreChoice(sub, ['storage', 'subPaths', route])),
-  ];
+  return configuredStores(storage).map(({ at, store }) => metaStoreChoice(store, at));
 }
 
 /** Why a config's MetaStore kinds cannot run with the `available` ones (empty = they all can); shared with verify. */
