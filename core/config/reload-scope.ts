@@ -36,25 +36,21 @@ export function changesNeedingRestart(previous: BerthConfig, next: BerthConfig, 
   return out;
 }
 
-/** True when two parsed config values are equal (deep, order-sensitive for lists). */
-export function sameConfig(a: unknown, b: unknown): boolean {
-  return sameValue(a, b);
-}
-
 function diff(a: unknown, b: unknown, path: PropertyKey[], out: string[], extra: ReadonlyArray<readonly string[]>): void {
   if (isReloadable(path, extra)) return;
   if (isObject(a) && isObject(b)) {
     for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) diff(a[key], b[key], [...path, key], out, extra);
     return;
   }
-  if (!sameValue(a, b)) out.push(formatPath(path));
+  if (!sameConfig(a, b)) out.push(formatPath(path));
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => sameValue(item, b[i]));
+/** True when two parsed config values are equal (deep, order-sensitive for lists). */
+export function sameConfig(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => sameConfig(item, b[i]));
   if (isObject(a) && isObject(b)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].every((key) => sameValue(a[key], b[key]));
+    return [...keys].every((key) => sameConfig(a[key], b[key]));
   }
   return Object.is(a, b);
 }
