@@ -4,13 +4,13 @@ import { pipeline } from 'node:stream/promises';
 import { inject, injectable } from 'tsyringe';
 import type { DriverWriter, StorageDriver } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
+import type { MetaStore, UploadSession, UploadSessions } from '../metastore/meta-store';
 import { BlobStore } from './blob-store';
 import { newHash, type ParsedDigest } from './digest';
 import { BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid } from './errors';
 import { layout } from './layout';
 import type { RepoLocks } from './repo-lock';
 import { RepoStore } from './repo-store';
-import { createDriverUploadSessions, type UploadSession, type UploadSessions } from './upload-sessions';
 import { hashingTransform } from './verified-write';
 
 // Upload ids are ours (UUIDs); anything else in the URL is rejected before it becomes a path.
@@ -29,12 +29,14 @@ interface RunningHash {
 /**
  * Resumable blob uploads (distribution-spec "Pushing blobs": POST, PATCH…, PUT). The bytes are the driver's
  * uncommitted content at `<repo>/.uploads/<id>`, closed after each chunk and committed once, at the PUT; the
- * session (offset) is a small record beside them, so a restart resumes an acknowledged chunk. The running
- * hash is kept in this process; an upload continued elsewhere is hashed from its content at the PUT.
+ * session (the acknowledged offset) is the MetaStore's `uploads` record, so a restart or another process on
+ * the same MetaStore resumes an acknowledged chunk. Every offset change is a compare-and-set on the session's
+ * version: of two processes advancing one upload, the one that lost answers 416 with the current Range.
+ * The running hash is kept in this process (the session's `hashState` stays unused, see meta-store.ts); an
+ * upload continued elsewhere is hashed from its content once, at the PUT.
  */
 @injectable()
 export class UploadStore {
-  // The MetaStore replaces this line.
   readonly #sessions: UploadSessions;
   readonly #hashes = new Map<string, RunningHash>();
 
@@ -43,15 +45,18 @@ export class UploadStore {
     @inject(TOKENS.RepoLocks) private readonly locks: RepoLocks,
     @inject(TOKENS.RepoStore) private readonly repos: RepoStore,
     @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
+    @inject(TOKENS.MetaStore) meta: MetaStore,
   ) {
-    this.#sessions = createDriverUploadSessions(storage);
+    this.#sessions = meta.uploads;
   }
 
   async start(repo: string): Promise<string> {
     await this.repos.ensure(repo);
     const id = randomUUID();
-    const now = new Date().toISOString();
-    await this.#sessions.put({ repo, id, size: 0, startedAt: now, updatedAt: now });
+    // A fresh UUID never collides: create's false would mean the store reuses ids, which it must not.
+    if (!(await this.#sessions.create({ id, repo, path: layout.upload(repo, id), size: 0, createdAt: Date.now() }))) {
+      throw new Error(`upload id ${id} exists already`);
+    }
     this.#remember(repo, id, { hash: newHash(), size: 0 });
     return id;
   }
@@ -73,7 +78,7 @@ export class UploadStore {
       const { writer, session } = opened;
       await this.#receive(session, writer, body);
       await writer.close();
-      await this.#sessions.put({ ...session, size: writer.size, updatedAt: new Date().toISOString() });
+      await this.#advance(session, writer.size);
       return writer.size;
     });
   }
@@ -114,23 +119,54 @@ export class UploadStore {
   }
 
   async cancel(repo: string, id: string): Promise<void> {
-    await this.locks.withLock(lockKey(repo, id), async () => {
-      await this.#session(repo, id);
-      const writer = await this.storage.writer(this.#path(repo, id), { append: true }).catch((err: unknown) => {
-        if ((err as { code?: unknown }).code === 'EEXIST') return undefined; // already committed: a plain delete
-        throw err;
-      });
-      if (writer) await writer.cancel();
-      else await this.storage.delete(this.#path(repo, id));
-      await this.#forget(repo, id);
+    await this.locks.withLock(lockKey(repo, id), async () => this.#discard(await this.#session(repo, id)));
+  }
+
+  /**
+   * For GC: discards an upload (its data, then its session) that nobody advanced since `updatedBefore`, as
+   * listed by `MetaStore.uploads.stale(updatedBefore, …)`. Taken under the upload's lock and checked again
+   * there, so a PATCH or PUT in progress or one that came after the listing keeps its upload. True when
+   * discarded; false when the session is gone or was updated since.
+   */
+  async discardStale(repo: string, id: string, updatedBefore: number): Promise<boolean> {
+    if (!UPLOAD_ID.test(id)) return false;
+    return this.locks.withLock(lockKey(repo, id), async () => {
+      const session = await this.#sessions.get(id);
+      if (!session || session.repo !== repo || session.updatedAt >= updatedBefore) return false;
+      await this.#discard(session);
+      return true;
     });
+  }
+
+  async #discard(session: UploadSession): Promise<void> {
+    const { repo, id } = session;
+    const writer = await this.storage.writer(this.#path(repo, id), { append: true }).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code === 'EEXIST') return undefined; // already committed: a plain delete
+      throw err;
+    });
+    if (writer) await writer.cancel();
+    else await this.storage.delete(this.#path(repo, id));
+    await this.#forget(repo, id);
   }
 
   async #session(repo: string, id: string): Promise<UploadSession> {
     this.#path(repo, id);
-    const session = await this.#sessions.get(repo, id);
-    if (!session) throw BlobUploadUnknown({ uuid: id });
+    const session = await this.#sessions.get(id);
+    // Ids are global in the MetaStore; an upload is only reachable under the repository it was started in.
+    if (!session || session.repo !== repo) throw BlobUploadUnknown({ uuid: id });
     return session;
+  }
+
+  /**
+   * Records the new offset if nobody else moved the session since it was read. Losing means another process
+   * advanced (or cancelled) the upload meanwhile: answer from the session that won, never overwrite it.
+   */
+  async #advance(session: UploadSession, size: number): Promise<UploadSession> {
+    const result = await this.#sessions.update(session.id, session.version, { size });
+    if (result.ok) return result.value;
+    this.#hashes.delete(key(session.repo, session.id));
+    if (!result.current) throw BlobUploadUnknown({ uuid: session.id });
+    throw rangeInvalid(result.current, size);
   }
 
   /**
@@ -141,7 +177,7 @@ export class UploadStore {
    */
   async #open(session: UploadSession, range: ChunkRange | undefined): Promise<{ writer: DriverWriter; session: UploadSession } | undefined> {
     const { repo, id } = session;
-    if (range && range.start !== session.size) throw RangeInvalid({ uuid: id, expectedStart: session.size, start: range.start });
+    if (range && range.start !== session.size) throw rangeInvalid(session, range.start);
     let writer: DriverWriter;
     try {
       writer = await this.storage.writer(this.#path(repo, id), { append: true });
@@ -150,12 +186,17 @@ export class UploadStore {
       throw err;
     }
     if (writer.size === session.size) return { writer, session };
-    const reconciled = { ...session, size: writer.size, updatedAt: new Date().toISOString() };
     this.#hashes.delete(key(repo, id));
-    await this.#sessions.put(reconciled);
+    let reconciled: UploadSession;
+    try {
+      reconciled = await this.#advance(session, writer.size);
+    } catch (err) {
+      await writer.close();
+      throw err;
+    }
     if (range && range.start !== writer.size) {
       await writer.close();
-      throw RangeInvalid({ uuid: id, expectedStart: writer.size, start: range.start });
+      throw rangeInvalid(reconciled, range.start);
     }
     return { writer, session: reconciled };
   }
@@ -177,7 +218,7 @@ export class UploadStore {
       await writer.close().catch(() => undefined);
       if (running && counter.bytes === writer.size - start) this.#remember(session.repo, session.id, { hash: running.hash, size: writer.size });
       else this.#hashes.delete(k);
-      await this.#sessions.put({ ...session, size: writer.size, updatedAt: new Date().toISOString() }).catch(() => undefined);
+      await this.#advance(session, writer.size).catch(() => undefined);
       throw err;
     }
     if (running) this.#remember(session.repo, session.id, { hash: running.hash, size: writer.size });
@@ -206,7 +247,7 @@ export class UploadStore {
 
   async #forget(repo: string, id: string): Promise<void> {
     this.#hashes.delete(key(repo, id));
-    await this.#sessions.delete(repo, id);
+    await this.#sessions.delete(id);
   }
 
   #path(repo: string, id: string): string {
@@ -217,6 +258,16 @@ export class UploadStore {
 
 function key(repo: string, id: string): string {
   return `${repo}\u0000${id}`;
+}
+
+/** 416 with where the upload really ends, so the client can continue from there (or learn it lost a race). */
+function rangeInvalid(session: UploadSession, start: number): Error {
+  const { repo, id, size } = session;
+  return RangeInvalid({ uuid: id, expectedStart: size, start }, {
+    Location: `/v2/${repo}/blobs/uploads/${id}`,
+    Range: `0-${Math.max(size - 1, 0)}`,
+    'Docker-Upload-UUID': id,
+  });
 }
 
 function lockKey(repo: string, id: string): string {

@@ -1,6 +1,6 @@
 // Chunked uploads over the real filesystem driver, as a driver sees them: one commit per upload, no re-read when
-// the running hash covers the bytes, no stat for the offset; and two stores on one root (a restart, or another
-// process) continuing each other's uploads.
+// the running hash covers the bytes, no stat for the offset; two stores on one root and one MetaStore (a restart,
+// or another process) continuing each other's uploads; compare-and-set of the offset; GC's discardStale.
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -18,9 +18,9 @@ import { UploadStore } from '../../core/registry/blob-upload';
 import { parseDigest } from '../../core/registry/digest';
 import { createLocalLocks } from '../../core/registry/repo-lock';
 import { RepoStore } from '../../core/registry/repo-store';
-import { createDriverUploadSessions } from '../../core/registry/upload-sessions';
 import type { DriverWriter, StorageDriver } from '../../core/storage/driver';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem';
+import type { MetaStore, UploadSessions } from '../../core/metastore/meta-store';
 import { createSqliteMetaStore } from '../../storage-drivers/metadata/sqlite';
 
 const REPO = 'team/app';
@@ -59,10 +59,10 @@ after(async () => {
   await rm(metaDir, { recursive: true, force: true });
 });
 
-function storeOn(storage: StorageDriver): UploadStore {
+function storeOn(storage: StorageDriver, metaStore: MetaStore = meta): UploadStore {
   const locks = createLocalLocks();
   const catalog = new Catalog(storage, meta, parseConfig({ storage: { rootDirectory: metaDir }, http: {} }), pino({ level: 'silent' }));
-  return new UploadStore(storage, locks, new RepoStore(storage, locks, catalog), new BlobStore(storage));
+  return new UploadStore(storage, locks, new RepoStore(storage, locks, catalog), new BlobStore(storage), metaStore);
 }
 
 describe('upload store', () => {
@@ -137,9 +137,8 @@ describe('upload store', () => {
     const id = await store.start(REPO);
     await store.append(REPO, id, Readable.from([data.subarray(0, 400_000)]));
     // As if the process died after the chunk's close() and before its session update.
-    const sessions = createDriverUploadSessions(storage);
-    const session = (await sessions.get(REPO, id))!;
-    await sessions.put({ ...session, size: 100_000 });
+    const session = (await meta.uploads.get(id))!;
+    assert.ok((await meta.uploads.update(id, session.version, { size: 100_000 })).ok);
 
     const restarted = storeOn(storage);
     assert.equal(await restarted.status(REPO, id), 100_000);
@@ -177,5 +176,68 @@ describe('upload store', () => {
     await store.cancel(REPO, id);
     await assert.rejects(store.status(REPO, id), { code: 'BLOB_UPLOAD_UNKNOWN' });
     assert.deepEqual(await readdir(join(dir, REPO, '.uploads')), []);
+  });
+
+  it('a PATCH whose offset another process moved meanwhile answers 416 with the Range that won, and changes nothing', async () => {
+    const dir = await root();
+    const storage = createFilesystemDriver({ rootDirectory: dir });
+    const data = randomBytes(300_000);
+    // The other process's update lands between this one's read of the session and its compare-and-set.
+    let raced = false;
+    const uploads: UploadSessions = {
+      ...meta.uploads,
+      async update(id, expected, change) {
+        if (!raced) {
+          raced = true;
+          const current = (await meta.uploads.get(id))!;
+          await meta.uploads.update(id, current.version, { size: 123 });
+        }
+        return meta.uploads.update(id, expected, change);
+      },
+    };
+    const store = storeOn(storage, { ...meta, uploads, kv: (ns) => meta.kv(ns), close: () => meta.close() });
+    const id = await store.start(REPO);
+    await assert.rejects(store.append(REPO, id, Readable.from([data.subarray(0, 100_000)]), { start: 0, end: 99_999 }), (err: { status: number; headers: Record<string, string> }) => {
+      assert.equal(err.status, 416);
+      assert.equal(err.headers.Range, '0-122');
+      assert.equal(err.headers.Location, `/v2/${REPO}/blobs/uploads/${id}`);
+      return true;
+    });
+    assert.equal((await meta.uploads.get(id))?.size, 123, 'the winner\'s offset stays');
+  });
+
+  it('an upload id is unknown under another repository, and a Zot-written upload without a session is unknown', async () => {
+    const dir = await root();
+    const storage = createFilesystemDriver({ rootDirectory: dir });
+    const store = storeOn(storage);
+    const id = await store.start(REPO);
+    await assert.rejects(store.status('other/repo', id), { code: 'BLOB_UPLOAD_UNKNOWN' });
+    await assert.rejects(store.append('other/repo', id, Readable.from([Buffer.from('x')])), { code: 'BLOB_UPLOAD_UNKNOWN' });
+    const zot = '6f1c0a2e-4b7d-4c1e-9a55-0d3f7e2b8c41';
+    await storage.putContent(`${REPO}/.uploads/${zot}`, Buffer.from('partial bytes zot wrote'));
+    await assert.rejects(store.status(REPO, zot), { code: 'BLOB_UPLOAD_UNKNOWN' });
+    await assert.rejects(store.append(REPO, zot, Readable.from([Buffer.from('more')])), { code: 'BLOB_UPLOAD_UNKNOWN' });
+    assert.ok((await storage.getContent(`${REPO}/.uploads/${zot}`)).equals(Buffer.from('partial bytes zot wrote')), 'left as it was');
+  });
+
+  it('discardStale removes an upload nobody advanced since the cut-off (data and session), never a newer one', async () => {
+    const dir = await root();
+    const store = storeOn(createFilesystemDriver({ rootDirectory: dir }));
+    const old = await store.start(REPO);
+    await store.append(REPO, old, Readable.from([randomBytes(5000)]));
+    const cutoff = Date.now() + 1;
+    await new Promise((r) => setTimeout(r, 5));
+    const fresh = await store.start(REPO);
+    await store.append(REPO, fresh, Readable.from([randomBytes(5000)]));
+    const stale = await meta.uploads.stale(cutoff, 100);
+    assert.ok(stale.some((s) => s.id === old) && !stale.some((s) => s.id === fresh));
+    assert.equal(await store.discardStale(REPO, fresh, cutoff), false, 'updated after the cut-off: kept');
+    assert.equal(await store.discardStale(REPO, old, cutoff), true);
+    assert.equal(await store.discardStale(REPO, old, cutoff), false, 'already gone');
+    await assert.rejects(store.status(REPO, old), { code: 'BLOB_UPLOAD_UNKNOWN' });
+    assert.equal(await store.status(REPO, fresh), 5000);
+    const left = await readdir(join(dir, REPO, '.uploads'));
+    assert.deepEqual(left.filter((f) => f.includes(old)), [], 'nothing of the discarded upload is left');
+    assert.ok(left.includes(fresh));
   });
 });
