@@ -27,6 +27,7 @@ import { Registry } from './registry/registry';
 import { createLeasedLocks } from './registry/repo-lock';
 import { Catalog } from './registry/catalog';
 import { RepoStore } from './registry/repo-store';
+import { AccessTimes } from './registry/access-times';
 import { startRetention } from './registry/retention';
 import { wrapDriver } from './storage/wrap-driver';
 import { BUILT_FEATURES, BUILTIN_MODULES } from './builtins';
@@ -77,10 +78,13 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   let storage: Awaited<ReturnType<typeof createStorage>>;
   let auth: AuthService;
   let metaStore: MetaStore | undefined;
+  let times: AccessTimes;
   try {
     await host.load(extensionEntries(config, opts.configFile));
     storage = await createStorage(config, host, logger, metrics);
     metaStore = await openMetaStore(config.storage, host.metaStores, logger);
+    host.setMetaStore(metaStore);
+    times = await AccessTimes.open(metaStore, logger);
     auth = await AuthService.create(config, host.authenticators, logger, metaStore.signingKeys);
   } catch (err) {
     await metaStore?.close();
@@ -92,6 +96,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.value(TOKENS.Metrics, metrics);
   scope.value(TOKENS.Storage, storage);
   scope.value(TOKENS.MetaStore, metaStore);
+  scope.value(TOKENS.AccessTimes, times);
+  times.follow(events);
   // Leases in the MetaStore: the locks hold across every berth on this root (rolling updates), not only here.
   scope.value(TOKENS.RepoLocks, createLeasedLocks(metaStore.leases, logger));
   scope.value(TOKENS.Events, events);
@@ -110,7 +116,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
   host.start();
-  const retention = await startRetention({ ...config.storage, registry, events, logger });
+  const retention = await startRetention({ ...config.storage, registry, times, logger });
 
   const koa = createHttpApp({
     logger,
@@ -163,6 +169,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         await stopServer(server, graceMs);
         await host.close();
         await retention.close();
+        await times.close();
         await auth.close();
         await catalog.close();
         await storage.close?.();

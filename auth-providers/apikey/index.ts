@@ -1,19 +1,10 @@
-import { join } from 'node:path';
-import { defineExtension, type Authenticator, type AuthRequest } from '../../core/extensions/api';
+import { defineExtension, type ApiKeyRecords, type Authenticator, type AuthRequest } from '../../core/extensions/api';
 import type { ApiKeyManager } from '../../core/auth/apikey-routes';
 import { API_KEY_PREFIX, ApiKeyStore } from './apikey-store';
 
-/** What the core passes this factory: the storage root, where the key file lives. */
-export interface ApiKeyOptions {
-  rootDirectory: string;
-}
-
-/** The key file, relative to the root directory; `_berth` can never be a repository name. */
-export const API_KEY_FILE = join('_berth', 'apikeys.json');
-
 /** `http.auth.apikey`: `zak_` keys used as the Basic-auth password of the user who made them. */
-export function createApiKeyAuthenticator(opts: ApiKeyOptions): Authenticator & { keys: ApiKeyManager } {
-  const store = new ApiKeyStore(join(opts.rootDirectory, API_KEY_FILE));
+export function createApiKeyAuthenticator(records: ApiKeyRecords): Authenticator & { keys: ApiKeyManager } {
+  const store = new ApiKeyStore(records);
   return {
     name: 'apikey',
     keys: store,
@@ -29,6 +20,7 @@ export default defineExtension({
   name: 'auth.apikey',
   apiVersion: 1,
   register(ctx) {
-    ctx.authenticators.add('apikey', (config) => createApiKeyAuthenticator(config as ApiKeyOptions));
+    // Authenticators are built once the MetaStore is open, so the factory may use it.
+    ctx.authenticators.add('apikey', () => createApiKeyAuthenticator(ctx.metaStore.apiKeys));
   },
 });

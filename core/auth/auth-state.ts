@@ -57,7 +57,8 @@ export async function buildAuthState(
   const wanted: Array<{ kind: string; key: string; slice: unknown; files: Array<[string, string | undefined]> }> = [];
   if (auth.htpasswd?.path) wanted.push({ kind: 'htpasswd', key: 'http.auth.htpasswd', slice: { path: auth.htpasswd.path }, files: [['path', auth.htpasswd.path]] });
   if (auth.ldap) wanted.push({ kind: 'ldap', key: 'http.auth.ldap', slice: auth.ldap, files: [['credentialsFile', auth.ldap.credentialsFile], ['cacert', auth.ldap.cacert]] });
-  if (auth.apikey) wanted.push({ kind: 'apikey', key: 'http.auth.apikey', slice: { rootDirectory: config.storage.rootDirectory }, files: [] });
+  // The keys are in the MetaStore (the provider reaches it through ctx.metaStore): nothing to configure.
+  if (auth.apikey) wanted.push({ kind: 'apikey', key: 'http.auth.apikey', slice: {}, files: [] });
   if (auth.bearer) {
     if (!auth.bearer.cert) throw new AuthConfigError('http.auth.bearer.cert', 'required: token verification by awsSecretsManager or oidc is not built yet');
     const { realm, service, cert } = auth.bearer;

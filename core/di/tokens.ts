@@ -5,6 +5,7 @@ export const TOKENS = {
   Metrics: Symbol('berth.Metrics'),
   Storage: Symbol('berth.Storage'),
   MetaStore: Symbol('berth.MetaStore'),
+  AccessTimes: Symbol('berth.AccessTimes'),
   RepoLocks: Symbol('berth.RepoLocks'),
   Events: Symbol('berth.Events'),
   ContentSources: Symbol('berth.ContentSources'),

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
 import type { ZodType } from 'zod';
 import type { DriverFactory } from '../storage/driver';
-import type { MetaStoreFactory } from '../metastore/meta-store';
+import type { MetaStore, MetaStoreFactory } from '../metastore/meta-store';
 
 export type { DriverFactory, DriverOptions, DriverWriter, FileInfo, ReadOptions, StorageDriver } from '../storage/driver';
 export type {
@@ -62,6 +62,12 @@ export interface ExtensionContext<C = unknown> {
   /** Zot's access control, as the core applies it to /v2 routes, for the extension's own routes. */
   readonly access: AccessCheck;
   readonly events: RegistryEvents;
+  /**
+   * The app's MetaStore (meta-store.ts): what every berth on it shares. Open once start-up has chosen it:
+   * usable in authenticator factories, handlers, schedules and event handlers, not during `register`. Keep
+   * an extension's own data in `metaStore.kv(<its name>)`.
+   */
+  readonly metaStore: MetaStore;
   readonly contentSources: { add(source: ContentSource): void };
   readonly storageDrivers: { add(kind: string, factory: DriverFactory): void };
   /** Contributes a MetaStore kind (`storage.cacheDriver.name` selects it when `remoteCache` is on). */
@@ -146,10 +152,12 @@ export interface RegistryFacade {
   /** Deletes a blob no manifest of the repository references; rejects (UNSUPPORTED) when one still does. */
   deleteBlob(repo: string, digest: string): Promise<void>;
   /**
-   * When content was last pulled (ms since the epoch), from the durable record kept under the root
-   * directory; content never pulled counts from when the record began (so nothing looks stale at once).
+   * When content was last pulled (ms since the epoch), from the durable record in the MetaStore, shared by
+   * every berth on it; content never pulled counts from when the record began (so nothing looks stale at once).
    */
-  lastPulled(digest: string): number;
+  lastPulled(digest: string): Promise<number>;
+  /** {@link lastPulled} of many digests in one read of the record; every digest asked is in the map. */
+  lastPulledMany(digests: readonly string[]): Promise<Map<string, number>>;
   /**
    * Deletes manifests (indexes before their children; one an index that stays still lists is skipped), then
    * the repository's blobs no remaining manifest uses, except those `keepBlob` protects. Returns the counts.

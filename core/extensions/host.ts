@@ -10,7 +10,7 @@ import { sameConfig } from '../config/reload-scope';
 import type { ContentSources } from '../registry/content-sources';
 import { NotFound } from '../registry/errors';
 import type { DriverFactory } from '../storage/driver';
-import type { MetaStoreFactory } from '../metastore/meta-store';
+import type { MetaStore, MetaStoreFactory } from '../metastore/meta-store';
 import { Contributions, type RouteMethod } from './contributions';
 import type { EventBus } from './events';
 
@@ -63,6 +63,7 @@ export class ExtensionHost {
   readonly #retired = new Set<Contributions>();
   #registry: ((writer: string) => RegistryFacade) | undefined;
   #access: AccessCheck | undefined;
+  #metaStore: MetaStore | undefined;
 
   constructor(
     private readonly logger: Logger,
@@ -77,6 +78,11 @@ export class ExtensionHost {
    */
   setRegistry(facadeFor: (writer: string) => RegistryFacade): void {
     this.#registry = facadeFor;
+  }
+
+  /** Makes the MetaStore available to extensions, once it is open (before authenticators are built). */
+  setMetaStore(store: MetaStore): void {
+    this.#metaStore = store;
   }
 
   /** Makes the core's access control available to extensions' routes. */
@@ -239,6 +245,10 @@ export class ExtensionHost {
         readable: (c, repos) => host.#usable(name, host.#access).readable(c, repos),
       },
       events: { on: (event, handler) => contributions.on(event, handler) },
+      get metaStore(): MetaStore {
+        if (!host.#metaStore) throw new ExtensionError(name, 'ctx.metaStore is usable once start-up has opened it (in authenticator factories, handlers, schedules, events)');
+        return host.#metaStore;
+      },
       contentSources: { add: (source) => void contributions.sources.push(source) },
       storageDrivers: { add: contribute(this.storageDrivers, 'storage driver') },
       metaStores: { add: contribute(this.metaStores, 'metastore') },

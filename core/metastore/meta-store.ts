@@ -212,6 +212,11 @@ export interface ApiKeyRecords {
   listByUser(user: string): Promise<ApiKeyRecord[]>;
   /** Deletes the user's key with this uuid; false when the user has none such. */
   delete(user: string, uuid: string): Promise<boolean>;
+  /**
+   * Sets `lastUsed` of the key with this uuid if it still exists (false when not): unlike a `put` of a record
+   * read earlier, it never brings back a key another replica deleted meanwhile.
+   */
+  markUsed(uuid: string, lastUsed: string): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import { ManifestStore, type PutManifestResult } from './manifest-store';
 import { MediaTypes } from './media-types';
 import { assertRepositoryName } from './names';
 import { RepoStore } from './repo-store';
-import { accessTimesOf, removeManifests } from './retention';
+import type { AccessTimes } from './access-times';
+import { removeManifests } from './retention';
 import { tagsOf } from './oci-index';
 
 export type { BlobHandle } from './pull-through';
@@ -31,6 +32,7 @@ export class Registry implements RegistryFacade {
     @inject(TOKENS.ManifestStore) readonly manifests: ManifestStore,
     @inject(TOKENS.Events) private readonly events: EventBus,
     @inject(TOKENS.PullThrough) private readonly pull: PullThrough,
+    @inject(TOKENS.AccessTimes) private readonly times: AccessTimes,
   ) {}
 
   listRepositories(): Promise<string[]> {
@@ -100,6 +102,7 @@ export class Registry implements RegistryFacade {
       listBlobs: (repo) => this.listBlobs(repo),
       deleteBlob: (repo, digest) => this.deleteBlob(repo, digest),
       lastPulled: (digest) => this.lastPulled(digest),
+      lastPulledMany: (digests) => this.lastPulledMany(digests),
       removeManifests: (repo, manifests, keepBlob) => this.removeManifests(repo, manifests, keepBlob),
     };
     return facade;
@@ -199,8 +202,12 @@ export class Registry implements RegistryFacade {
     this.events.emit('blob.pulled', { repo, digest, size });
   }
 
-  lastPulled(digest: string): number {
-    return accessTimesOf(this)?.pulledAt(digest) ?? 0;
+  async lastPulled(digest: string): Promise<number> {
+    return (await this.times.pulledAt([digest])).get(digest)!;
+  }
+
+  lastPulledMany(digests: readonly string[]): Promise<Map<string, number>> {
+    return this.times.pulledAt(digests);
   }
 
   removeManifests(repo: string, manifests: Descriptor[], keepBlob: (digest: string) => boolean): Promise<{ manifests: number; blobs: number }> {

@@ -1,99 +1,13 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import picomatch from 'picomatch';
 import type { RetentionConfig, RetentionPolicy } from '../config/retention-schema';
 import type { PreparedChange } from '../config/live-reload';
-import type { Descriptor, RegistryEvents, RegistryFacade } from '../extensions/api';
-import { writeFileAtomic } from '../storage/atomic-file';
+import type { Descriptor, RegistryFacade } from '../extensions/api';
+import type { AccessTimes } from './access-times';
 import { tagOf } from './oci-index';
 import type { Registry } from './registry';
 
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
-// Pull times are written at most this often (and on close): a crash loses at most this much of them.
-const FLUSH_MS = 30_000;
-
-/**
- * When each manifest or blob was last pulled (by digest) and first pushed or cached (per repository), kept in
- * `<root>/_berth/access-times.json` so a restart neither makes everything look freshly pulled nor never pulled.
- * Content the record has never seen counts as pulled when the record was created, and as pushed when it is
- * first looked at, so turning retention on never deletes at once what berth had no times for.
- */
-export class AccessTimes {
-  #pulled = new Map<string, number>();
-  #pushed = new Map<string, number>();
-  #since = Date.now();
-  #timer: NodeJS.Timeout | undefined;
-  #writing: Promise<void> = Promise.resolve();
-
-  private constructor(private readonly file: string, private readonly logger: Logger) {}
-
-  static async open(rootDirectory: string, logger: Logger): Promise<AccessTimes> {
-    const times = new AccessTimes(join(rootDirectory, '_berth', 'access-times.json'), logger);
-    try {
-      const saved = JSON.parse(await readFile(times.file, 'utf8')) as { since?: number; pulled?: Record<string, number>; pushed?: Record<string, number> };
-      if (typeof saved.since === 'number') times.#since = saved.since;
-      times.#pulled = new Map(Object.entries(saved.pulled ?? {}));
-      times.#pushed = new Map(Object.entries(saved.pushed ?? {}));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ file: times.file, err }, 'failed to read access times, starting afresh');
-      times.#schedule();
-    }
-    return times;
-  }
-
-  pulledAt(digest: string): number {
-    return this.#pulled.get(digest) ?? this.#since;
-  }
-
-  pushedAt(repo: string, digest: string): number {
-    const key = `${repo}@${digest}`;
-    const at = this.#pushed.get(key);
-    if (at !== undefined) return at;
-    this.markPushed(repo, digest);
-    return this.#pushed.get(key)!;
-  }
-
-  markPulled(digest: string, at = Date.now()): void {
-    this.#pulled.set(digest, at);
-    this.#schedule();
-  }
-
-  markPushed(repo: string, digest: string, at = Date.now()): void {
-    this.#pushed.set(`${repo}@${digest}`, at);
-    this.#schedule();
-  }
-
-  /** Forgets a repository's deleted content (its push times; pull times are per digest and shared). */
-  forget(repo: string, digest: string): void {
-    if (this.#pushed.delete(`${repo}@${digest}`)) this.#schedule();
-  }
-
-  async close(): Promise<void> {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      await this.#flush();
-    }
-    await this.#writing;
-  }
-
-  #schedule(): void {
-    this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
-      void this.#flush();
-    }, FLUSH_MS).unref();
-  }
-
-  // Written beside the target and renamed over it: a crash leaves the old record or the new one.
-  #flush(): Promise<void> {
-    const body = JSON.stringify({ since: this.#since, pulled: Object.fromEntries(this.#pulled), pushed: Object.fromEntries(this.#pushed) });
-    this.#writing = this.#writing.then(async () => {
-      await writeFileAtomic(this.file, body);
-    }).catch((err: unknown) => this.logger.warn({ file: this.file, err }, 'failed to write access times'));
-    return this.#writing;
-  }
-}
 
 /**
  * Deletes manifests of a repository, indexes first (a child an index lists cannot go before it), then the
@@ -166,7 +80,12 @@ export class Retention {
     const recent = (at: number) => now - at < this.config.delay;
     // Every index entry: an image under several tags has one entry per tag (listManifests gives each digest once).
     const entries = (await this.registry.repos.tryReadIndex(repo))?.manifests ?? [];
-    const doomedTags = this.#tagsToDelete(repo, policy, entries, now);
+    // One read of the times of every manifest the pass looks at (a getMany each for pushes and pulls).
+    const digests = [...new Set(entries.map((d) => d.digest))];
+    const [pushedTimes, pulledTimes] = await Promise.all([this.times.pushedAt(repo, digests, now), this.times.pulledAt(digests)]);
+    const pushedAt = (x: string) => pushedTimes.get(x)!;
+    const pulledAt = (x: string) => pulledTimes.get(x)!;
+    const doomedTags = this.#tagsToDelete(policy, entries, pushedAt, pulledAt, now);
     for (const tag of doomedTags) {
       this.logger.info({ repo, tag, dryRun }, 'retention: removing tag');
       if (!dryRun) await this.registry.deleteManifest(repo, tag).catch(() => undefined);
@@ -181,8 +100,6 @@ export class Retention {
       infos.set(d.digest, { desc: d, children: (info?.children ?? []).map((c) => c.digest), referrer: info?.subject !== undefined });
     }
     const keep = policy.keepUntagged ?? [];
-    const pushedAt = (x: string) => this.times.pushedAt(repo, x);
-    const pulledAt = (x: string) => this.times.pulledAt(x);
     const untagged = [...infos.keys()].filter((digest) => !tagged.has(digest));
     const doomedSet = new Set<string>();
     for (let changed = true; changed; ) {
@@ -200,12 +117,17 @@ export class Retention {
     if (doomed.length === 0) return;
     this.logger.info({ repo, manifests: doomed.map((d) => d.digest), dryRun }, 'retention: removing untagged manifests');
     if (dryRun) return;
-    const removed = await removeManifests(this.registry, repo, doomed, (digest) => recent(pulledAt(digest)) || recent(pushedAt(digest)));
-    for (const d of doomed) this.times.forget(repo, d.digest);
+    // The blobs' times too, in one read each, before the sweep asks about them one by one.
+    const blobs = await this.registry.listBlobs(repo);
+    const [blobsPushed, blobsPulled] = await Promise.all([this.times.pushedAt(repo, blobs, now), this.times.pulledAt(blobs)]);
+    // A blob that arrived after that listing is new: kept.
+    const keepBlob = (digest: string) => !blobsPushed.has(digest) || recent(blobsPulled.get(digest)!) || recent(blobsPushed.get(digest)!);
+    const removed = await removeManifests(this.registry, repo, doomed, keepBlob);
+    await this.times.forget(repo, doomed.map((d) => d.digest));
     this.logger.info({ repo, ...removed }, 'retention removed content');
   }
 
-  #tagsToDelete(repo: string, policy: RetentionPolicy, entries: Descriptor[], now: number): Set<string> {
+  #tagsToDelete(policy: RetentionPolicy, entries: Descriptor[], pushedAt: (digest: string) => number, pulledAt: (digest: string) => number, now: number): Set<string> {
     const doomed = new Set<string>();
     if (policy.keepTags.length === 0) return doomed; // Zot: no keepTags = keep every tag
     const digestOf = new Map(entries.flatMap((d) => (tagOf(d) ? [[tagOf(d)!, d.digest] as const] : [])));
@@ -215,8 +137,8 @@ export class Retention {
       if (group) group.tags.push(tag);
       else doomed.add(tag);
     }
-    const pushed = (tag: string) => this.times.pushedAt(repo, digestOf.get(tag)!);
-    const pulled = (tag: string) => this.times.pulledAt(digestOf.get(tag)!);
+    const pushed = (tag: string) => pushedAt(digestOf.get(tag)!);
+    const pulled = (tag: string) => pulledAt(digestOf.get(tag)!);
     for (const { rule, tags } of rules) for (const tag of tags) if (!keeps(rule, tags, tag, pushed, pulled, now)) doomed.add(tag);
     return doomed;
   }
@@ -235,17 +157,6 @@ function keeps(rule: KeepRule, group: string[], item: string, pushed: (x: string
     || (rule.pulledWithin !== undefined && now - pulled(item) < rule.pulledWithin);
 }
 
-// One record per app, reachable from its registry (the sync extension's TTL reads the same pull times).
-const attached = new WeakMap<object, AccessTimes>();
-
-export function attachAccessTimes(registry: object, times: AccessTimes): void {
-  attached.set(registry, times);
-}
-
-export function accessTimesOf(registry: object): AccessTimes | undefined {
-  return attached.get(registry);
-}
-
 /** The storage keys retention reads; a reload passes the new ones. */
 export interface RetentionSettings {
   gcInterval: number;
@@ -253,21 +164,15 @@ export interface RetentionSettings {
 }
 
 /**
- * Records pull and push times from the app's events and runs retention every `gcInterval` when policies are
- * configured. `prepareReload` swaps in new policies and a new interval (Zot reloads both).
+ * Runs retention every `gcInterval` when policies are configured, judging by the app's access times.
+ * `prepareReload` swaps in new policies and a new interval (Zot reloads both).
  */
 export async function startRetention(o: RetentionSettings & {
-  rootDirectory: string;
   registry: Registry;
-  events: RegistryEvents;
+  times: AccessTimes;
   logger: Logger;
 }): Promise<{ prepareReload(next: RetentionSettings): PreparedChange; close(): Promise<void> }> {
-  const times = await AccessTimes.open(o.rootDirectory, o.logger);
-  attachAccessTimes(o.registry, times);
-  o.events.on('image.pulled', (e) => times.markPulled(e.digest));
-  o.events.on('blob.pulled', (e) => times.markPulled(e.digest));
-  o.events.on('manifest.stored', (e) => times.markPushed(e.repo, e.digest));
-  o.events.on('blob.committed', (e) => times.markPushed(e.repo, e.digest));
+  const { times } = o;
   const logger = o.logger.child({ component: 'retention' });
   let running: { retention: Retention; timer: NodeJS.Timeout } | undefined;
   const start = (settings: RetentionSettings) => {
@@ -300,7 +205,6 @@ export async function startRetention(o: RetentionSettings & {
     async close() {
       retire();
       await Promise.all(finishing);
-      await times.close();
     },
   };
 }

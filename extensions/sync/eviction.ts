@@ -34,10 +34,13 @@ export class CacheEviction {
   }
 
   async #sweepRepo(reg: RegistryFacade, repo: string, cutoff: number): Promise<void> {
-    const stale = (digest: string) => reg.lastPulled(digest) < cutoff;
-    const manifests = (await reg.listManifests(repo)).filter((m) => stale(m.digest));
+    const listed = await reg.listManifests(repo);
+    const manifestTimes = await reg.lastPulledMany(listed.map((m) => m.digest));
+    const manifests = listed.filter((m) => manifestTimes.get(m.digest)! < cutoff);
     if (manifests.length === 0) return;
-    const removed = await reg.removeManifests(repo, manifests, (digest) => !stale(digest));
+    // One read for the blobs' times; a blob that arrived after it is fresh, so kept.
+    const blobTimes = await reg.lastPulledMany(await reg.listBlobs(repo));
+    const removed = await reg.removeManifests(repo, manifests, (digest) => !((blobTimes.get(digest) ?? Infinity) < cutoff));
     this.metrics.evicted.inc({ kind: 'manifest' }, removed.manifests);
     this.metrics.evicted.inc({ kind: 'blob' }, removed.blobs);
     if (removed.manifests > 0) this.logger.info({ repo, ...removed }, 'evicted cached content past its ttl');

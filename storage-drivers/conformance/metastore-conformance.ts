@@ -236,7 +236,7 @@ function recordTests(check: MetaCheck): void {
     assert.equal((await t.getMany('pulled', many.map((e) => e.subject))).size, 1200);
   });
 
-  check('api keys: by hash, by user in creation order, replace, delete', async (store) => {
+  check('api keys: by hash, by user in creation order, replace, delete, markUsed', async (store) => {
     const key = (uuid: string, user: string, hash: string) => ({
       uuid, user, hash, groups: ['dev'], label: uuid, scopes: [], createdAt: '2026-01-01T00:00:00Z', expirationDate: null, creatorUa: 'test',
     });
@@ -255,6 +255,10 @@ function recordTests(check: MetaCheck): void {
     assert.equal(await store.apiKeys.delete('alice', 'k1'), true);
     assert.equal(await store.apiKeys.getByHash('h1'), undefined);
     assert.deepEqual(await store.apiKeys.listByUser('nobody'), []);
+    assert.equal(await store.apiKeys.markUsed('k3', '2026-03-03T00:00:00Z'), true);
+    assert.deepEqual(await store.apiKeys.getByHash('h3'), { ...key('k3', 'bob', 'h3'), lastUsed: '2026-03-03T00:00:00Z' });
+    assert.equal(await store.apiKeys.markUsed('k1', '2026-03-03T00:00:00Z'), false, 'a deleted key stays deleted');
+    assert.equal(await store.apiKeys.getByHash('h1'), undefined);
   });
 
   check('signing keys: the first candidate stored wins', async (store) => {

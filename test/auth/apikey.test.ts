@@ -1,6 +1,7 @@
 // API keys through Zot's routes: created (shown once), listed (never shown again), used as the Basic password
-// by skopeo and curl, stored hashed under the root directory, kept across a restart, expired and revoked.
+// by skopeo and curl, stored hashed in the MetaStore, kept across a restart, expired and revoked.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +11,7 @@ import { buildOciImage } from '../helpers/images.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, run, tempDir } from '../helpers/tools.js';
 
-interface Created { apiKey: string; uuid: string; label: string; scopes: string[]; isExpired: boolean; expirationDate: string }
+interface Created { apiKey: string; uuid: string; label: string; scopes: string[]; isExpired: boolean; expirationDate: string; lastUsed: string }
 
 describe('API keys', () => {
   let dir: string;
@@ -83,9 +84,16 @@ describe('API keys', () => {
     assert.ok(list.some((k) => k.uuid === key.uuid && k.label === 'listed'));
     const bobs = (await (await fetch(`${berth.url}/zot/auth/apikey`, { headers: basicAuth('bob', 'bobpw') })).json()) as { apiKeys: Created[] };
     assert.deepEqual(bobs.apiKeys, []);
-    const stored = await readFile(join(root, '_berth', 'apikeys.json'), 'utf8');
+    // The MetaStore's file and its write-ahead log (where a fresh write may still be) hold the record, not the key.
+    const db = join(root, '_berth', 'berth.db');
+    const stored = Buffer.concat([await readFile(db), await readFile(`${db}-wal`).catch(() => Buffer.alloc(0))]).toString('latin1');
     assert.ok(!stored.includes(key.apiKey) && !stored.includes(key.apiKey.slice(4)));
     assert.ok(stored.includes(key.uuid));
+    assert.ok(!existsSync(join(root, '_berth', 'apikeys.json')), 'no key file any more');
+    assert.equal(list.find((k) => k.uuid === key.uuid)?.lastUsed, '0001-01-01T00:00:00Z', 'never used yet');
+    assert.equal(await login('alice', key.apiKey), 200);
+    const used = (await (await fetch(`${berth.url}/zot/auth/apikey`, { headers: basicAuth('alice', 'alicepw') })).json()) as { apiKeys: Array<{ uuid: string; lastUsed: string }> };
+    assert.ok(Date.now() - Date.parse(used.apiKeys.find((k) => k.uuid === key.uuid)!.lastUsed) < 60_000, 'its use is recorded');
   });
 
   it('refuses expired keys, revokes keys, and keeps keys across a restart', async () => {

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createSqliteMetaStore } from '../../storage-drivers/metadata/sqlite/index.js';
 import { startBerth, type RunningBerth } from '../helpers/berth.js';
 import { startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
 import { buildOciImage, type BuiltImage } from '../helpers/images.js';
@@ -100,8 +101,10 @@ describe('storage.retention', () => {
       await sleep(20);
     }
     await first.stop();
-    const saved = JSON.parse(await readFile(join(root, '_berth', 'access-times.json'), 'utf8')) as { pulled: Record<string, number> };
-    assert.ok(saved.pulled[images[2]!.descriptor.digest]! > saved.pulled[images[0]!.descriptor.digest]!);
+    const meta = createSqliteMetaStore({ rootDirectory: root });
+    const pulled = await meta.accessTimes.getMany('pulled', [images[0]!.descriptor.digest, images[2]!.descriptor.digest]);
+    await meta.close();
+    assert.ok(pulled.get(images[2]!.descriptor.digest)! > pulled.get(images[0]!.descriptor.digest)!, 'the pull times are in the MetaStore');
     await up.stop(); // the second berth works from its cache alone
     const second = await retentionBerth(
       { policies: [{ repositories: ['cache/**'], keepTags: [{ mostRecentlyPulledCount: 1 }] }] },

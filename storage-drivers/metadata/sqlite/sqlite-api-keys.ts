@@ -10,6 +10,7 @@ export function sqliteApiKeys(db: Db): ApiKeyRecords {
   const byHash = db.prepare<[string], string>('SELECT record FROM api_keys WHERE hash = ?').pluck();
   const byUser = db.prepare<[string], string>('SELECT record FROM api_keys WHERE user = ? ORDER BY added').pluck();
   const remove = db.prepare<[string, string]>('DELETE FROM api_keys WHERE user = ? AND uuid = ?');
+  const used = db.prepare<[string, string]>("UPDATE api_keys SET record = json_set(record, '$.lastUsed', ?) WHERE uuid = ?");
 
   // A replaced record keeps its place in the user's list.
   const put = writeTx(db, (r: ApiKeyRecord) => {
@@ -25,5 +26,6 @@ export function sqliteApiKeys(db: Db): ApiKeyRecords {
     },
     listByUser: async (user) => byUser.all(user).map(parse),
     delete: async (user, uuid) => remove.run(user, uuid).changes === 1,
+    markUsed: async (uuid, lastUsed) => used.run(lastUsed, uuid).changes === 1,
   };
 }
