@@ -14,6 +14,7 @@ import { EventBus } from './extensions/events';
 import { ExtensionHost, requireExtensionModule, type ExtensionEntry } from './extensions/host';
 import { createHttpApp } from './http/server';
 import type { MetaStore } from './metastore/meta-store';
+import { importLegacyFiles } from './metastore/legacy-import';
 import { openMetaStore } from './metastore/open-meta-store';
 import type { HealthState } from './http/base-routes';
 import type { AccessControl } from './http/route-helpers';
@@ -84,6 +85,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     storage = await createStorage(config, host, logger, metrics);
     metaStore = await openMetaStore(config.storage, host.metaStores, logger);
     host.setMetaStore(metaStore);
+    await importLegacyFiles(config.storage.rootDirectory, metaStore, logger);
     times = await AccessTimes.open(metaStore, logger);
     auth = await AuthService.create(config, host.authenticators, logger, metaStore.signingKeys);
   } catch (err) {

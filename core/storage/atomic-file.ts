@@ -21,8 +21,13 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
     throw err;
   }
   await fh.close();
-  await rename(temp, file);
-  const dir = await open(dirname(file), 'r');
+  await renameDurably(temp, file);
+}
+
+/** Renames within a directory, then fsyncs the directory so the rename survives a power loss. */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  await rename(from, to);
+  const dir = await open(dirname(to), 'r');
   try {
     await dir.sync();
   } finally {
