@@ -67,7 +67,8 @@ export class AuthService {
 
   /**
    * The new config's reloadable parts over the running one: as in Zot, `realm`, `bearer`, `failDelay`, the TLS
-   * files and the root directory (where API keys live) only change with a restart, and the reload logs say so.
+   * files and the root directory (where the MetaStore, and with it the API keys, lives) only change with a
+   * restart, and the reload logs say so.
    */
   #reloadable(config: BerthConfig): BerthConfig {
     const { http, storage } = this.initial;
