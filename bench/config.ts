@@ -26,7 +26,9 @@ export interface BenchConfig {
   getClient: 'node' | 'curl';
   /** Extra node flags for berth's process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
   berthNodeFlags: string[];
-  /** Subset of phases to run: get, manifest, push, rss (default all). */
+  /** Repositories generated for the catalog-at-scale section (bench/catalog-scale.ts). */
+  repos: number;
+  /** Subset of phases to run: get, manifest, push, rss, catalog (default all). */
   only: Set<string>;
   /** Write the results as JSON to this file as well. */
   jsonOut?: string;
@@ -45,7 +47,7 @@ function num(name: string, fallback: number): number {
 export function loadConfig(): BenchConfig {
   const quick = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
   const onlyRaw = process.env.BENCH_ONLY ?? '';
-  const phases = ['get', 'manifest', 'push', 'rss'];
+  const phases = ['get', 'manifest', 'push', 'rss', 'catalog'];
   const only = new Set(onlyRaw ? onlyRaw.split(',').map((s) => s.trim()).filter(Boolean) : phases);
   for (const p of only) if (!phases.includes(p)) throw new Error(`BENCH_ONLY: unknown phase ${p} (use ${phases.join(',')})`);
   const client = process.env.BENCH_MANIFEST_CLIENT ?? 'auto';
@@ -61,6 +63,7 @@ export function loadConfig(): BenchConfig {
     bigBytes: Math.round(num('BENCH_BIG_MIB', quick ? 200 : 1024) * MiB),
     uploadBytes: Math.round(num('BENCH_UPLOAD_MIB', quick ? 200 : 2048) * MiB),
     concurrency: Math.round(num('BENCH_CONCURRENCY', 16)),
+    repos: Math.round(num('BENCH_REPOS', quick ? 10_000 : 100_000)),
     rounds: Math.round(num('BENCH_ROUNDS', quick ? 3 : 7)),
     manifestSeconds: num('BENCH_MANIFEST_SECONDS', quick ? 2 : 5),
     manifestClient: client,

@@ -9,6 +9,7 @@ import { ensureWrk } from './manifest-load.js';
 import { blobGet, manifestGet, push, rss, seed, type PerServer, type RssResult } from './phases.js';
 import { table, verdict, type Row, type Target } from './report.js';
 import { startBerthProcess, startDistribution, type Server } from './servers.js';
+import { runCatalogScale } from './catalog-scale.js';
 import { runSyncBench } from './sync-bench.js';
 
 const loadavg = (): string => {
@@ -38,10 +39,14 @@ async function main(): Promise<number> {
     if (cfg.manifestClient === 'wrk' && !useWrk) throw new Error('BENCH_MANIFEST_CLIENT=wrk but wrk is not available');
     client = useWrk ? 'wrk' : 'node http.Agent';
     if (cfg.getClient === 'curl') await ensureTools(['curl']);
-    servers.push(await startBerthProcess(cfg.berthNodeFlags));
-    servers.push(await startDistribution());
-    log(`berth pid ${servers[0]!.pid} at ${servers[0]!.url}; distribution pid ${servers[1]!.pid} at ${servers[1]!.url}`);
-    const { blobDigest } = await seed(servers, cfg);
+    // The catalog section starts its own servers on its generated roots; the others share these two.
+    const shared = ['get', 'manifest', 'push', 'rss'].some((p) => cfg.only.has(p));
+    if (shared) {
+      servers.push(await startBerthProcess(cfg.berthNodeFlags));
+      servers.push(await startDistribution());
+      log(`berth pid ${servers[0]!.pid} at ${servers[0]!.url}; distribution pid ${servers[1]!.pid} at ${servers[1]!.url}`);
+    }
+    const { blobDigest } = shared ? await seed(servers, cfg) : { blobDigest: '' };
 
     const pair = (metric: string, unit: string, v: PerServer, better: Row['better'] = 'higher'): Row => {
       const row: Row = { metric, unit, berth: v.berth, distribution: v.distribution, better };
@@ -93,6 +98,11 @@ async function main(): Promise<number> {
       targets.push({ name: `berth RSS flat during ${up} upload (2nd-half − 1st-half peak)`, value: trend.berth! * MB, max: RSS_TREND_MAX, unit: 'B' });
     }
     await runSyncBench(cfg, rows, targets, log); // pull-through: its own servers, so after the others stop competing
+    if (cfg.only.has('catalog')) {
+      const scale = await runCatalogScale(cfg.repos, log);
+      rows.push(...scale.rows);
+      targets.push(...scale.targets);
+    }
   } finally {
     const stops = await Promise.allSettled(servers.map((s) => s.stop()));
     stops.forEach((s, i) => s.status === 'rejected' && log(`stopping ${servers[i]!.name}: ${String(s.reason)}`));

@@ -7,6 +7,7 @@ import { startDaemon, waitReady } from '../test/helpers/daemon.js';
 import { startDockerRegistry } from '../test/helpers/docker-registry.js';
 import { freePort, tempDir } from '../test/helpers/tools.js';
 import { NODE_FLAGS } from '../core/node-flags';
+import { memStatus } from '../test/helpers/proc-status.js';
 
 export interface Server {
   name: string;
@@ -57,8 +58,10 @@ export async function startBerthProcess(nodeFlags: string[], opts: { root?: stri
   return { name: 'berth', url, pid: daemon.pid, root, stdoutFile: join(dir, 'stdout.log'), stop: () => daemon.stop(30_000), tail: () => daemon.tail() };
 }
 
-export async function startDistribution(): Promise<Server> {
+/** `opts.root`: serve an existing (generated) storage root. */
+export async function startDistribution(opts: { root?: string } = {}): Promise<Server> {
   const reg = await startDockerRegistry({
+    root: opts.root,
     extraConfig: {
       // Like berth's log level warn: no per-request log lines. The blob-descriptor cache is what
       // Debian's packaged config.yml enables, so Distribution runs as it would be deployed.
@@ -79,22 +82,7 @@ export async function startDistribution(): Promise<Server> {
   return { name: 'distribution', url: reg.url, pid: reg.pid, root: reg.root, stop: () => reg.stop(), tail };
 }
 
-export interface MemStatus {
-  /** Resident set size now (bytes). */
-  rss: number;
-  /** Peak resident set size since start or since the last resetPeak (bytes). */
-  hwm: number;
-}
-
-export function memStatus(pid: number): MemStatus {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
-    if (!m) throw new Error(`/proc/${pid}/status has no ${key}`);
-    return Number(m[1]) * 1024;
-  };
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
+export { memStatus, type MemStatus } from '../test/helpers/proc-status.js';
 
 /** Resets VmHWM to the current RSS (Linux ≥ 4.0, own or root's processes); false when not allowed. */
 export function resetPeak(pid: number): boolean {

@@ -8,6 +8,8 @@ export interface DockerRegistryOptions {
   htpasswd?: { user: string; password: string };
   /** Deep-merged over the generated config (e.g. `{ proxy: { remoteurl } }`). */
   extraConfig?: Record<string, unknown>;
+  /** Serve this existing storage root (a generated one, `docker/registry/v2/...` below it) instead of a new one. */
+  root?: string;
 }
 
 export interface DockerRegistry {
@@ -41,8 +43,8 @@ function deepMerge(base: Obj, over: Obj): Obj {
 export async function startDockerRegistry(opts: DockerRegistryOptions = {}): Promise<DockerRegistry> {
   await ensureTools(opts.htpasswd ? ['docker-registry', 'htpasswd'] : ['docker-registry']);
   const dir = await tempDir('docker-registry');
-  const root = join(dir, 'storage');
-  await mkdir(root);
+  const root = opts.root ?? join(dir, 'storage');
+  if (!opts.root) await mkdir(root);
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
 
