@@ -13,6 +13,12 @@ const BATCH = 1000;
 const SWEEP_PARALLEL = 32;
 /** Directories stat'ed and listed at once by a walk. */
 const WALK_PARALLEL = 32;
+/**
+ * The MetaStore key saying that a reconcile of this root completed once: from then on the index is what every
+ * berth on the MetaStore keeps it, and a restart can answer from it while its own reconcile runs.
+ */
+const KV_NAMESPACE = 'berth.catalog';
+const RECONCILED_KEY = 'reconciled';
 
 export interface CatalogPage {
   repos: string[];
@@ -31,6 +37,11 @@ export class Catalog {
   #reconciled = false;
   #stopping = false;
   #reconcile: Promise<void> | undefined;
+  /** Whether the index was reconciled by an earlier start (read once, at the first page before ours ended). */
+  #indexedBefore: Promise<boolean> | undefined;
+  /** The walk that answers pages until the first reconcile on a root ends: the one running, the one queued. */
+  #walking: Promise<unknown> = Promise.resolve();
+  #nextWalk: Promise<string[]> | undefined;
   /** New repositories are counted and created one at a time here when maxRepos is set (see admit). */
   #creating: Promise<unknown> = Promise.resolve();
 
@@ -102,10 +113,10 @@ export class Catalog {
    * `GET /v2/_catalog` pages them.
    */
   async page(n: number | undefined, last: string | undefined, keep: (repos: string[]) => Promise<string[]>): Promise<CatalogPage> {
-    if (!this.#reconciled) {
-      // Until the first reconcile finished the index may lack repositories Zot or an older berth wrote: walk
-      // the root as before, so the answer is right meanwhile, only slower.
-      const all = await keep(await this.walk());
+    if (!this.#reconciled && !(await this.#indexedEarlier())) {
+      // On a root no reconcile has indexed yet (Zot's, an older berth's, a tree restored without its database) the
+      // index may lack repositories: walk the root, so the answer is right meanwhile, only slower.
+      const all = await keep([...(await this.#sharedWalk())]);
       const start = last === undefined ? all : all.filter((repo) => repo > last);
       return n === undefined ? { repos: start, more: false } : { repos: start.slice(0, n), more: n > 0 && start.length > n };
     }
@@ -135,6 +146,37 @@ export class Catalog {
     const repos: string[] = [];
     for await (const repo of walkRepositories(this.storage, () => false)) repos.push(repo);
     return repos.sort();
+  }
+
+  /**
+   * True when a reconcile of this root completed before this process started: the index then holds every
+   * repository berth created or deleted since, and only what changed on disk behind berth's back while no berth
+   * ran (a Zot process, files restored or removed by hand) is missing until this start's reconcile ends.
+   */
+  #indexedEarlier(): Promise<boolean> {
+    this.#indexedBefore ??= this.meta.kv(KV_NAMESPACE).get(RECONCILED_KEY).then(
+      (entry) => entry !== undefined,
+      // Unreadable: walk (slower, never wrong), and ask again next time.
+      () => ((this.#indexedBefore = undefined), false),
+    );
+    return this.#indexedBefore;
+  }
+
+  /**
+   * One walk at a time: a request joins the next walk to start, never one already under way (that one may have
+   * passed a repository created just before the request), so any number of concurrent requests cost at most
+   * two walks of the root, and memory two listings, instead of one each.
+   */
+  #sharedWalk(): Promise<string[]> {
+    if (!this.#nextWalk) {
+      const next = this.#walking.then(() => {
+        this.#nextWalk = undefined;
+        return this.walk();
+      });
+      this.#walking = next.catch(() => undefined);
+      this.#nextWalk = next;
+    }
+    return this.#nextWalk;
   }
 
   async #count(): Promise<number> {
@@ -169,6 +211,7 @@ export class Catalog {
       }
     }
     if (this.#stopping) return;
+    await this.meta.kv(KV_NAMESPACE).put(RECONCILED_KEY, Buffer.from(new Date(started).toISOString()));
     this.#reconciled = true;
     this.logger.info({ repositories: found, added, removed, durationMs: Date.now() - started }, 'catalog reconciled');
   }
