@@ -120,6 +120,8 @@ export async function runCatalogScale(n: number, log: Log): Promise<CatalogScale
         { metric: '  berth: background reconcile, first start (ms)', unit: 'ms', berth: Number(line.durationMs), better: 'lower' },
         { metric: '  berth: _catalog?n=100 during that reconcile (ms)', unit: 'ms', berth: during.ms, better: 'lower' },
       );
+      // Reported, not hidden: on a root no reconcile indexed yet the walk answers until the first one ends.
+      targets.push({ name: 'berth first start on a never-indexed root, _catalog?n=100 during its reconcile (ms)', value: during.ms, max: PAGE_MAX_MS, unit: 'ms' });
       // A restart on the reconciled root: the index is there, the reconcile runs again in the background.
       await berth.stop();
       start = await timed(() => startBerthProcess([], { root, logLevel: 'info' }));
