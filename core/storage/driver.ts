@@ -7,6 +7,14 @@ export interface FileInfo {
   size: number;
   modified: Date;
   isDir: boolean;
+  /**
+   * Optional, from `stat` only: an identity of the stored bytes. Two paths reporting the same `fileId` share
+   * one copy (hard links on a filesystem: device and inode), so replacing one path's content never touches
+   * the other's. Absent when the medium has no such notion (object stores).
+   */
+  fileId?: string;
+  /** Optional, with `fileId`: how many paths share this copy (a filesystem's link count). */
+  links?: number;
 }
 
 /** Where to read: bytes `start`..`end` (inclusive); `chunkSize` hints the size of the chunks to emit. */
@@ -110,8 +118,19 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>;
   /** Deletes a file or a whole directory tree; a missing path is not an error. */
   delete(path: string): Promise<void>;
-  /** Makes `to` share `from`'s content (a hard link on a filesystem); optional. */
+  /**
+   * Makes `to` share `from`'s content (a hard link on a filesystem), replacing `to` atomically if it exists
+   * and creating its parents; optional. Both paths then report the same `fileId`.
+   */
   link?(from: string, to: string): Promise<void>;
+  /**
+   * Server-side copy, optional: `to` gets `from`'s bytes without them passing through berth (S3 CopyObject,
+   * copy_file_range or a reflink on a filesystem). The copy is independent of the source: deleting or
+   * replacing `from` afterwards leaves `to` intact, and they never report the same `fileId`. `to` is replaced
+   * atomically (a reader sees the old or the whole new content), parents are created, and a missing `from`
+   * rejects with ENOENT before `to` changes. Core prefers `link`, then `copy`, then a streamed copy.
+   */
+  copy?(from: string, to: string): Promise<void>;
   /** A URL clients may be redirected to for a blob (e.g. presigned S3); optional. */
   redirectURL?(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
   /** Releases connections and handles. */

@@ -88,6 +88,10 @@ export function wrapDriver(inner: StorageDriver, opts: WrapDriverOptions): Stora
     const link = inner.link.bind(inner);
     wrapped.link = (from, to) => op('link', [from, to], () => link(from, to));
   }
+  if (inner.copy) {
+    const copy = inner.copy.bind(inner);
+    wrapped.copy = (from, to) => op('copy', [from, to], () => copy(from, to));
+  }
   if (inner.sendTo) {
     const sendTo = inner.sendTo.bind(inner);
     wrapped.sendTo = (path, dest, range) => op('sendTo', [path], () => sendTo(path, dest, range));

@@ -19,6 +19,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { StorageDriver } from '../../core/storage/driver';
 import { InvalidPathError, PathNotFoundError, wrapDriver } from '../../core/storage/wrap-driver';
+import { capabilityTests } from './capabilities';
 import { assertDepthFirst, MiB, pattern, readAll, seededBytes, sha256, text, walked, write, writeBuffer } from './driver-io';
 
 export interface ConformanceEnv {
@@ -29,8 +30,8 @@ export interface ConformanceEnv {
 }
 
 /** `d` is the driver under test: `bare` itself, or `bare` through wrapDriver, depending on the pass. */
-type Case = { d: StorageDriver; bare: StorageDriver; t: TestContext };
-type Check = (title: string, body: (c: Case) => Promise<void>) => void;
+export type Case = { d: StorageDriver; bare: StorageDriver; t: TestContext };
+export type Check = (title: string, body: (c: Case) => Promise<void>) => void;
 
 const LARGE = 64 * MiB;
 const silent = pino({ level: 'silent' });
@@ -356,19 +357,7 @@ function contractTests(check: Check): void {
     await d.delete('dl/never/was');
   });
 
-  check('link shares content, replaces an existing target, and outlives its source', async ({ d, t }) => {
-    if (!d.link) return t.skip('link is an optional capability this driver does not offer');
-    await d.putContent('ln/src', Buffer.from('shared'));
-    await d.link('ln/src', 'ln/dst');
-    assert.equal(await text(d, 'ln/dst'), 'shared');
-    await d.putContent('ln/other', Buffer.from('other'));
-    await d.link('ln/src', 'ln/other');
-    assert.equal(await text(d, 'ln/other'), 'shared');
-    await d.link('ln/src', 'ln/dst'); // again, onto a name that already shares it
-    await d.delete('ln/src');
-    assert.equal(await text(d, 'ln/dst'), 'shared');
-    await assert.rejects(d.link('ln/ghost', 'ln/x'), isENOENT);
-  });
+  capabilityTests(check);
 }
 
 function wrapperTests(check: Check): void {
@@ -420,7 +409,7 @@ function wrapperTests(check: Check): void {
       },
     });
     const d = wrapDriver(spy, { logger: silent });
-    for (const m of ['link', 'redirectURL', 'close'] as const) assert.equal(typeof d[m], typeof bare[m], m);
+    for (const m of ['link', 'copy', 'redirectURL', 'close'] as const) assert.equal(typeof d[m], typeof bare[m], m);
     const w = await d.writer('pt/file');
     await write(w, 'bytes');
     await w.commit();

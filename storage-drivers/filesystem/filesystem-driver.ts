@@ -1,3 +1,4 @@
+import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { FileInfo, StorageDriver } from '../../core/storage/driver';
@@ -57,6 +58,20 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
     }
   }
 
+  // New content for `target` is made complete and durable under a temp name beside it, then renamed over it.
+  async function replaceWith(target: string, fill: (temp: string) => Promise<void>): Promise<void> {
+    await mkdirFor(target);
+    const temp = tempBeside(target);
+    try {
+      await fill(temp);
+      await fs.rename(temp, target);
+    } catch (err) {
+      await fs.rm(temp, { force: true });
+      throw err;
+    }
+    if (syncDirs) await syncDirectory(dirname(target));
+  }
+
   const sends = new SendBudget();
 
   return {
@@ -65,7 +80,10 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
     async stat(path) {
       try {
         const s = await fs.stat(abs(path));
-        return { path, size: s.size, modified: s.mtime, isDir: s.isDirectory() };
+        const info: FileInfo = { path, size: s.size, modified: s.mtime, isDir: s.isDirectory() };
+        // Hard links share device and inode: dedupe and its restore pass tell shared copies apart by this.
+        if (!info.isDir) Object.assign(info, { fileId: `${s.dev}:${s.ino}`, links: s.nlink });
+        return info;
       } catch (err) {
         if (isMissing(err)) return undefined;
         throw err;
@@ -105,10 +123,7 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
     getContent: (path) => fs.readFile(abs(path)).catch(rethrowMissing),
 
     async putContent(path, data) {
-      const target = abs(path);
-      await mkdirFor(target);
-      const temp = tempBeside(target);
-      try {
+      await replaceWith(abs(path), async (temp) => {
         const fh = await fs.open(temp, 'wx', FILE_MODE);
         try {
           await fh.writeFile(data);
@@ -116,12 +131,7 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
         } finally {
           await fh.close();
         }
-        await fs.rename(temp, target);
-      } catch (err) {
-        await fs.rm(temp, { force: true });
-        throw err;
-      }
-      if (syncDirs) await syncDirectory(dirname(target));
+      });
     },
 
     list,
@@ -146,6 +156,26 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
       if (full === root) throw new Error('refusing to delete the storage root');
       await fs.rm(full, { recursive: true, force: true });
       await fs.rm(markerFor(full), { force: true });
+    },
+
+    /**
+     * copyFile asks for a reflink (FICLONE: shared extents, copy-on-write, so still independent) and falls
+     * back to copy_file_range in the kernel; either way the bytes never pass through this process. Into a
+     * temp name, fsynced, then renamed over the target, as every write here.
+     */
+    async copy(from, to) {
+      const src = abs(from);
+      await fs.lstat(src);
+      await replaceWith(abs(to), async (temp) => {
+        await fs.copyFile(src, temp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+        const fh = await fs.open(temp, 'r+');
+        try {
+          await fh.chmod(FILE_MODE);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      });
     },
 
     async link(from, to) {
