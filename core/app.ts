@@ -20,6 +20,8 @@ import type { HealthState } from './http/base-routes';
 import type { AccessControl } from './http/route-helpers';
 import { createAuditLogger, createLogger } from './log/logger';
 import { BlobStore } from './registry/blob-store';
+import { Dedupe } from './registry/dedupe';
+import { DedupePass } from './registry/dedupe-pass';
 import { UploadStore } from './registry/blob-upload';
 import { ContentSources } from './registry/content-sources';
 import { ManifestStore } from './registry/manifest-store';
@@ -107,6 +109,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.value<AccessControl>(TOKENS.AccessControl, auth.access);
   scope.singleton(TOKENS.Catalog, Catalog);
   scope.singleton(TOKENS.RepoStore, RepoStore);
+  scope.singleton(TOKENS.Dedupe, Dedupe);
+  scope.singleton(TOKENS.DedupePass, DedupePass);
   scope.singleton(TOKENS.BlobStore, BlobStore);
   scope.singleton(TOKENS.UploadStore, UploadStore);
   scope.singleton(TOKENS.ManifestStore, ManifestStore);
@@ -115,6 +119,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   const registry = scope.resolve<Registry>(TOKENS.Registry);
   const catalog = scope.resolve<Catalog>(TOKENS.Catalog);
   catalog.startReconcile(); // in the background: the server serves meanwhile (catalog.ts)
+  const dedupePass = scope.resolve<DedupePass>(TOKENS.DedupePass);
+  dedupePass.start(); // likewise: rebuilds the dedupe index, links or restores copies when needed (dedupe-pass.ts)
   host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
   host.start();
@@ -139,6 +145,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         (next) => auth.prepareReload(next),
         (next) => host.prepareReload(extensionEntries(next, opts.configFile)),
         async (next) => retention.prepareReload(next.storage),
+        async (next) => dedupePass.prepareReload(next.storage.dedupe),
       ], logger, { reloadable: () => host.reloadablePaths() })
     : undefined;
 
@@ -174,6 +181,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         await times.close();
         await auth.close();
         await catalog.close();
+        await dedupePass.close();
         await storage.close?.();
         await metaStore.close();
         await scope.dispose();

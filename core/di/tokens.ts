@@ -13,6 +13,8 @@ export const TOKENS = {
   Catalog: Symbol('berth.Catalog'),
   RepoStore: Symbol('berth.RepoStore'),
   BlobStore: Symbol('berth.BlobStore'),
+  Dedupe: Symbol('berth.Dedupe'),
+  DedupePass: Symbol('berth.DedupePass'),
   UploadStore: Symbol('berth.UploadStore'),
   ManifestStore: Symbol('berth.ManifestStore'),
   PullThrough: Symbol('berth.PullThrough'),

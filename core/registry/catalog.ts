@@ -222,7 +222,7 @@ export class Catalog {
  * WALK_PARALLEL at a time (the walk is latency-bound: one stat and one list per directory); memory stays at
  * that many listings per level.
  */
-async function* walkRepositories(storage: StorageDriver, stop: () => boolean, dir = '', names?: string[]): AsyncGenerator<string> {
+export async function* walkRepositories(storage: StorageDriver, stop: () => boolean, dir = '', names?: string[]): AsyncGenerator<string> {
   names ??= await storage.list(dir);
   if (dir && names.includes('index.json') && names.includes('oci-layout')) yield dir;
   const children = names

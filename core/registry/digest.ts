@@ -30,6 +30,16 @@ export function parseDigest(value: string | undefined): ParsedDigest {
   return { algorithm: algorithm as DigestAlgorithm, hex, digest: value };
 }
 
+/** The digest a file under `blobs/` is named by, or undefined for a name berth does not compute (skipped by walks). */
+export function tryParseDigest(value: string): ParsedDigest | undefined {
+  if (!DIGEST_GRAMMAR.test(value)) return undefined;
+  try {
+    return parseDigest(value);
+  } catch {
+    return undefined;
+  }
+}
+
 export function newHash(algorithm: DigestAlgorithm = 'sha256'): Hash {
   return createHash(algorithm);
 }

@@ -1,7 +1,9 @@
 import { inject, injectable } from 'tsyringe';
 import type { StorageDriver } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
+import type { BlobStore } from './blob-store';
 import type { Catalog } from './catalog';
+import { tryParseDigest } from './digest';
 import { NameUnknown } from './errors';
 import { OCI_LAYOUT_CONTENT, layout } from './layout';
 import { emptyIndex, type OciIndex } from './oci-index';
@@ -25,6 +27,7 @@ export class RepoStore {
     @inject(TOKENS.Storage) private readonly storage: StorageDriver,
     @inject(TOKENS.RepoLocks) private readonly locks: RepoLocks,
     @inject(TOKENS.Catalog) readonly catalog: Catalog,
+    @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
   ) {}
 
   async exists(repo: string): Promise<boolean> {
@@ -97,6 +100,12 @@ export class RepoStore {
       this.#cache.delete(repo);
       await this.storage.delete(layout.index(repo));
       await this.storage.delete(layout.ociLayout(repo));
+      // Blob by blob through BlobStore.delete, so the dedupe index follows and a placeholder elsewhere that
+      // leans on one of these copies gets the bytes first; the directory then takes anything else.
+      for (const name of await this.blobs.list(repo)) {
+        const digest = tryParseDigest(name);
+        if (digest) await this.blobs.delete(repo, digest);
+      }
       await this.storage.delete(layout.blobsDir(repo));
       await this.storage.delete(layout.uploadsDir(repo));
       await this.catalog.removed(repo);

@@ -1,0 +1,166 @@
+import type { Logger } from 'pino';
+import type { Counter, Registry as PromRegistry } from 'prom-client';
+import { inject, injectable } from 'tsyringe';
+import type { PreparedChange } from '../config/live-reload';
+import { TOKENS } from '../di/tokens';
+import type { MetaStore } from '../metastore/meta-store';
+import type { FileInfo, StorageDriver } from '../storage/driver';
+import { listBlobDigests } from './blob-store';
+import { walkRepositories } from './catalog';
+import { counter, Dedupe, streamCopy } from './dedupe';
+import { tryParseDigest, type ParsedDigest } from './digest';
+import { layout } from './layout';
+
+/** How often a running pass logs its counts. */
+const PROGRESS_MS = 10_000;
+const NAMESPACE = 'berth.dedupe';
+/** The setting the last complete pass brought the tree to; absent on a root no pass has finished on. */
+const STATE_KEY = 'pass';
+
+interface PassCounts {
+  repositories: number;
+  blobs: number;
+  linked: number;
+  bytesSaved: number;
+  restored: number;
+  bytesRestored: number;
+}
+
+/**
+ * The background pass over every blob of the tree, run after start-up (the server serves meanwhile) when
+ * the tree may not match the setting: on a root no pass has finished on (written by Zot, or by a berth
+ * before the dedupe index existed) and whenever `storage.dedupe` differs from the last finished pass.
+ * It records every location in the index (rebuilding it), then, as Zot's RunDedupeBlobs does:
+ * - dedupe on: links each copy to the original (copies that already share its inode are left as they are);
+ * - dedupe off (Zot's restore pass): gives every location that shares its inode with another, and every
+ *   zero-byte placeholder, its own copy (copied to a temp name, fsynced, renamed over), so later writes
+ *   to one never touch another.
+ * The outcome is recorded only when the pass finishes, so an interrupted pass runs again at the next start.
+ * Zot's `cache.db` is never read or touched.
+ */
+@injectable()
+export class DedupePass {
+  #stopping = false;
+  #running: Promise<void> = Promise.resolve();
+  readonly #restored: Counter;
+  readonly #bytesRestored: Counter;
+
+  constructor(
+    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
+    @inject(TOKENS.Dedupe) private readonly dedupe: Dedupe,
+    @inject(TOKENS.Logger) logger: Logger,
+    @inject(TOKENS.Metrics) metrics: PromRegistry,
+  ) {
+    this.logger = logger.child({ component: 'dedupe' });
+    this.#restored = counter(metrics, 'berth_dedupe_blobs_restored_total', 'Shared blob copies given their own bytes by the restore pass (dedupe off)');
+    this.#bytesRestored = counter(metrics, 'berth_dedupe_bytes_restored_total', 'Bytes written by the restore pass (dedupe off) to give shared copies their own');
+  }
+
+  private readonly logger: Logger;
+
+  /** Runs the pass in the background if the tree may not match the setting. */
+  start(): void {
+    this.#schedule();
+  }
+
+  /** Resolves when the pass started last (if any) has ended. */
+  async whenDone(): Promise<void> {
+    await this.#running;
+  }
+
+  /** A reload turning dedupe on or off: applied at once to new blobs, and the tree follows in a new pass. */
+  prepareReload(next: boolean): PreparedChange {
+    return {
+      commit: () => {
+        if (next === this.dedupe.enabled) return;
+        this.dedupe.enabled = next;
+        this.#schedule();
+      },
+      abort: () => undefined,
+    };
+  }
+
+  /** Stops a running pass at its next blob (before the MetaStore closes). */
+  async close(): Promise<void> {
+    this.#stopping = true;
+    await this.#running;
+  }
+
+  #schedule(): void {
+    this.#running = this.#running.then(() => this.#runIfNeeded()).catch((err: unknown) => {
+      if (!this.#stopping) this.logger.error({ err }, 'dedupe pass failed; it runs again at the next start');
+    });
+  }
+
+  async #runIfNeeded(): Promise<void> {
+    const mode = this.dedupe.enabled;
+    const state = await this.meta.kv(NAMESPACE).get(STATE_KEY);
+    const last = state ? (JSON.parse(Buffer.from(state.value).toString('utf8')) as { dedupe?: boolean }).dedupe : undefined;
+    if (last === mode || this.#stopping) return;
+    const reason = last === undefined ? 'no finished pass on this root: the index is rebuilt from the tree' : `storage.dedupe turned ${mode ? 'on' : 'off'}`;
+    const counts = await this.#pass(mode, reason);
+    if (!counts) return;
+    await this.meta.kv(NAMESPACE).put(STATE_KEY, Buffer.from(JSON.stringify({ dedupe: mode, finishedAt: new Date().toISOString() })));
+    this.logger.info({ dedupe: mode, ...counts }, mode ? 'dedupe pass finished' : 'dedupe restore pass finished');
+  }
+
+  /** One walk of every blob; undefined when stopped or the setting changed meanwhile (a new pass follows). */
+  async #pass(mode: boolean, reason: string): Promise<PassCounts | undefined> {
+    const counts: PassCounts = { repositories: 0, blobs: 0, linked: 0, bytesSaved: 0, restored: 0, bytesRestored: 0 };
+    this.logger.info({ dedupe: mode, reason }, mode ? 'dedupe pass started' : 'dedupe restore pass started');
+    let lastProgress = Date.now();
+    for await (const repo of walkRepositories(this.storage, () => this.#stopping)) {
+      counts.repositories++;
+      for (const name of await listBlobDigests(this.storage, repo)) {
+        if (this.#stopping || this.dedupe.enabled !== mode) return undefined;
+        const digest = tryParseDigest(name);
+        if (!digest) continue;
+        const path = layout.blob(repo, digest);
+        const info = await this.storage.stat(path);
+        if (!info || info.isDir) continue;
+        counts.blobs++;
+        await this.meta.dedupe.add(digest.digest, path);
+        if (mode) {
+          const saved = await this.dedupe.share(digest, path, info.size);
+          if (saved > 0) {
+            counts.linked++;
+            counts.bytesSaved += saved;
+          }
+        } else {
+          const written = await this.#restore(digest, path, info);
+          if (written !== undefined) {
+            counts.restored++;
+            counts.bytesRestored += written;
+            this.#restored.inc();
+            this.#bytesRestored.inc(written);
+          }
+        }
+        if (Date.now() - lastProgress >= PROGRESS_MS) {
+          lastProgress = Date.now();
+          this.logger.info({ dedupe: mode, ...counts }, 'dedupe pass progress');
+        }
+      }
+    }
+    return this.#stopping ? undefined : counts;
+  }
+
+  /** Gives the location its own bytes if it shares them or is a placeholder; the bytes written, else undefined. */
+  async #restore(digest: ParsedDigest, path: string, info: FileInfo): Promise<number | undefined> {
+    let source = path;
+    if (info.size === 0 && !Dedupe.isEmptyBlob(digest)) {
+      const holder = await this.dedupe.locate(path, digest);
+      if (!holder) {
+        this.logger.warn({ path, digest: digest.digest }, 'dedupe placeholder without an original: left as it is');
+        return undefined;
+      }
+      source = holder.path;
+    } else if ((info.links ?? 1) <= 1) {
+      return undefined;
+    }
+    // Copying a file onto itself goes through a temp name renamed over it: a new inode, never a rewrite in place.
+    if (this.storage.copy) await this.storage.copy(source, path);
+    else await streamCopy(this.storage, source, path);
+    return (await this.storage.stat(path))?.size ?? 0;
+  }
+}

@@ -1,0 +1,205 @@
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { Counter, type Registry as PromRegistry } from 'prom-client';
+import { inject, injectable } from 'tsyringe';
+import type { BerthConfig } from '../config/schema';
+import { TOKENS } from '../di/tokens';
+import type { MetaStore } from '../metastore/meta-store';
+import type { FileInfo, StorageDriver } from '../storage/driver';
+import { digestOf, type ParsedDigest } from './digest';
+
+/** Where a blob's bytes are: the path to read and their size. */
+export interface BlobLocation {
+  path: string;
+  size: number;
+}
+
+// The empty blob's digest is its own content: a zero-byte file with it is the blob, never a placeholder.
+const EMPTY = new Set([digestOf(Buffer.alloc(0), 'sha256'), digestOf(Buffer.alloc(0), 'sha512')]);
+
+const isFile = (info: FileInfo | undefined): info is FileInfo => info !== undefined && !info.isDir;
+
+/**
+ * Zot's `storage.dedupe`: identical blobs stored once. Every location of a blob (`<repo>/blobs/<alg>/<hex>`) is
+ * recorded in the MetaStore's dedupe index whatever the setting, so the index is right when dedupe is turned
+ * on or off later; the first location recorded that still holds the bytes is the original. With dedupe on, a
+ * new copy is replaced by a hard link to the original (the driver's `link`, temp link renamed over the path,
+ * so the path always holds the bytes), or, on a driver without links, by a zero-byte placeholder resolved
+ * through the index, as Zot does on S3. `locate` follows placeholders; `delete` moves the bytes to a
+ * placeholder before the last real copy goes.
+ *
+ * No lock is needed between repositories pushing one digest at once: each records itself first and then
+ * reads the locations in one order, so all agree on the original and only the later ones link to it.
+ */
+@injectable()
+export class Dedupe {
+  #enabled: boolean;
+  readonly #linked: Counter;
+  readonly #saved: Counter;
+
+  constructor(
+    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
+    @inject(TOKENS.Config) config: BerthConfig,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.Metrics) metrics: PromRegistry,
+  ) {
+    this.#enabled = config.storage.dedupe;
+    // Zot has no dedupe metrics (pkg/extensions/monitoring), so these are berth's own names.
+    this.#linked = counter(metrics, 'berth_dedupe_blobs_linked_total', 'Blob copies replaced by a link to (or a placeholder for) the original');
+    this.#saved = counter(metrics, 'berth_dedupe_bytes_saved_total', 'Bytes no longer stored twice because a copy was replaced by a link or placeholder');
+  }
+
+  /** `storage.dedupe` as it is now (a config reload may change it: see DedupePass). */
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  set enabled(on: boolean) {
+    this.#enabled = on;
+  }
+
+  /** True when a zero-byte file at this digest is the blob itself, not a placeholder. */
+  static isEmptyBlob(digest: ParsedDigest): boolean {
+    return EMPTY.has(digest.digest);
+  }
+
+  /**
+   * The path holding the bytes of the blob stored at `path`: `path` itself, or for a zero-byte placeholder
+   * the first location in the index that holds them; undefined when there is no blob (or only a placeholder
+   * whose original is gone).
+   */
+  async locate(path: string, digest: ParsedDigest): Promise<BlobLocation | undefined> {
+    const own = await this.storage.stat(path);
+    if (!isFile(own)) return undefined;
+    if (own.size > 0 || Dedupe.isEmptyBlob(digest)) return { path, size: own.size };
+    return this.#holder(digest, path);
+  }
+
+  /**
+   * Called once a new copy of a blob is in place at `path` (upload finished, ingest, fill adopted, manifest
+   * written): records it and, with dedupe on, shares the original's bytes instead. A failure here never
+   * fails the push (the copy is complete and served); it is logged, and the start-up pass fixes the index.
+   */
+  async placed(digest: ParsedDigest, path: string, size: number): Promise<void> {
+    try {
+      await this.meta.dedupe.add(digest.digest, path);
+      if (this.#enabled) await this.share(digest, path, size);
+    } catch (err) {
+      this.logger.warn({ err, digest: digest.digest, path }, 'failed to dedupe blob; this copy keeps its own bytes');
+    }
+  }
+
+  /**
+   * With dedupe on, makes the recorded location `path` share the original's bytes unless it is the original
+   * or shares them already; returns the bytes saved (0 when nothing changed). Locations whose file is gone
+   * are dropped from the index on the way (deleted outside berth).
+   */
+  async share(digest: ParsedDigest, path: string, size: number): Promise<number> {
+    if (size === 0) return 0;
+    let own: FileInfo | undefined;
+    for (const location of await this.meta.dedupe.locations(digest.digest)) {
+      if (location === path) return 0; // first live copy: this one is the original
+      const info = await this.storage.stat(location);
+      if (!isFile(info)) {
+        await this.#forgetIfGone(digest, location);
+        continue;
+      }
+      if (info.size !== size) continue; // a placeholder, or not this blob's bytes: never an original
+      own ??= await this.storage.stat(path);
+      if (!isFile(own) || own.size !== size) return 0; // deleted meanwhile, or already a placeholder
+      if (own.fileId !== undefined && own.fileId === info.fileId) return 0;
+      try {
+        if (this.storage.link) await this.storage.link(location, path);
+        else await this.storage.putContent(path, Buffer.alloc(0));
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+        await this.#forgetIfGone(digest, location); // the original went between stat and link: try the next
+        continue;
+      }
+      this.#linked.inc();
+      this.#saved.inc(size);
+      return size;
+    }
+    return 0;
+  }
+
+  /**
+   * Makes `to` hold the blob whose bytes are at `from` without streaming them through berth: a link with
+   * dedupe on (or a placeholder where the driver has no links), else the driver's server-side copy. False
+   * when only a streamed copy can do it (the caller streams and then calls `placed`).
+   */
+  async mount(digest: ParsedDigest, from: BlobLocation, to: string): Promise<boolean> {
+    if (this.#enabled && this.storage.link) {
+      await this.storage.link(from.path, to);
+    } else if (this.#enabled && from.size > 0) {
+      await this.meta.dedupe.add(digest.digest, from.path); // the placeholder must find its original
+      await this.storage.putContent(to, Buffer.alloc(0));
+    } else if (this.storage.copy) {
+      await this.storage.copy(from.path, to);
+    } else {
+      return false;
+    }
+    await this.meta.dedupe.add(digest.digest, to);
+    return true;
+  }
+
+  /**
+   * Deletes the copy at `path` and its index entry (file first: a crash between leaves an entry the next
+   * reader skips and drops). When it holds the last real bytes that placeholders lean on, they move to a
+   * placeholder first.
+   */
+  async delete(digest: ParsedDigest, path: string): Promise<void> {
+    if (!this.storage.link) await this.#keepBytesFor(digest, path);
+    await this.storage.delete(path);
+    await this.meta.dedupe.remove(digest.digest, path);
+  }
+
+  async #keepBytesFor(digest: ParsedDigest, path: string): Promise<void> {
+    if (Dedupe.isEmptyBlob(digest)) return;
+    const own = await this.storage.stat(path);
+    if (!isFile(own) || own.size === 0 || (await this.#holder(digest, path))) return;
+    for (const location of await this.meta.dedupe.locations(digest.digest)) {
+      if (location === path) continue;
+      const info = await this.storage.stat(location);
+      if (!isFile(info) || info.size !== 0) continue;
+      if (this.storage.copy) await this.storage.copy(path, location);
+      else await streamCopy(this.storage, path, location);
+      return;
+    }
+  }
+
+  /** The first location other than `except` that holds the bytes. */
+  async #holder(digest: ParsedDigest, except: string): Promise<BlobLocation | undefined> {
+    for (const location of await this.meta.dedupe.locations(digest.digest)) {
+      if (location === except) continue;
+      const info = await this.storage.stat(location);
+      if (isFile(info) && info.size > 0) return { path: location, size: info.size };
+    }
+    return undefined;
+  }
+
+  // Checked again right before: a location deleted and pushed again meanwhile must stay in the index.
+  async #forgetIfGone(digest: ParsedDigest, location: string): Promise<void> {
+    if (!isFile(await this.storage.stat(location))) await this.meta.dedupe.remove(digest.digest, location);
+  }
+}
+
+/** Copies through berth, for drivers with neither link nor copy: streamed, committed once. */
+export async function streamCopy(storage: StorageDriver, from: string, to: string): Promise<void> {
+  const writer = await storage.writer(to);
+  try {
+    await pipeline(await storage.reader(from), writer);
+  } catch (err) {
+    await writer.cancel();
+    throw err;
+  }
+  await writer.commit();
+}
+
+/** One counter per registry, so several stores (or a rebuilt scope) in one app share it. */
+export function counter(registry: PromRegistry, name: string, help: string): Counter {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter;
+  return new Counter({ name, help, registers: [registry] });
+}
