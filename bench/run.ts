@@ -10,6 +10,7 @@ import { blobGet, manifestGet, push, rss, seed, type PerServer, type RssResult }
 import { table, verdict, type Row, type Target } from './report.js';
 import { startBerthProcess, startDistribution, type Server } from './servers.js';
 import { runCatalogScale } from './catalog-scale.js';
+import { runDedupeBench } from './dedupe-bench.js';
 import { runSyncBench } from './sync-bench.js';
 
 const loadavg = (): string => {
@@ -103,6 +104,7 @@ async function main(): Promise<number> {
       rows.push(...scale.rows);
       targets.push(...scale.targets);
     }
+    await runDedupeBench(cfg, rows, targets, log); // dedupe on vs off: two berths of its own, likewise
   } finally {
     const stops = await Promise.allSettled(servers.map((s) => s.stop()));
     stops.forEach((s, i) => s.status === 'rejected' && log(`stopping ${servers[i]!.name}: ${String(s.reason)}`));

@@ -120,21 +120,11 @@ export class DedupePass {
         const info = await this.storage.stat(path);
         if (!info || info.isDir) continue;
         counts.blobs++;
-        await this.meta.dedupe.add(digest.digest, path);
-        if (mode) {
-          const saved = await this.dedupe.share(digest, path, info.size);
-          if (saved > 0) {
-            counts.linked++;
-            counts.bytesSaved += saved;
-          }
-        } else {
-          const written = await this.#restore(digest, path, info);
-          if (written !== undefined) {
-            counts.restored++;
-            counts.bytesRestored += written;
-            this.#restored.inc();
-            this.#bytesRestored.inc(written);
-          }
+        try {
+          await this.#one(mode, digest, path, info, counts);
+        } catch (err) {
+          // Deleted meanwhile (GC, a DELETE): nothing left to link or restore there.
+          if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
         }
         if (Date.now() - lastProgress >= PROGRESS_MS) {
           lastProgress = Date.now();
@@ -143,6 +133,26 @@ export class DedupePass {
       }
     }
     return this.#stopping ? undefined : counts;
+  }
+
+  /** One location: recorded, then linked to the original (dedupe on) or given its own bytes (off). */
+  async #one(mode: boolean, digest: ParsedDigest, path: string, info: FileInfo, counts: PassCounts): Promise<void> {
+    await this.meta.dedupe.add(digest.digest, path);
+    if (mode) {
+      const saved = await this.dedupe.share(digest, path, info.size);
+      if (saved > 0) {
+        counts.linked++;
+        counts.bytesSaved += saved;
+      }
+    } else {
+      const written = await this.#restore(digest, path, info);
+      if (written !== undefined) {
+        counts.restored++;
+        counts.bytesRestored += written;
+        this.#restored.inc();
+        this.#bytesRestored.inc(written);
+      }
+    }
   }
 
   /** Gives the location its own bytes if it shares them or is a placeholder; the bytes written, else undefined. */
