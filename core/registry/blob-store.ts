@@ -82,9 +82,17 @@ export class BlobStore {
     await this.dedupe.placed(digest, layout.blob(repo, digest), data.length);
   }
 
-  /** Moves a finished upload into place (one rename). */
+  /**
+   * Moves a finished, verified upload into place (one rename) and hands it to Dedupe. When the repository
+   * already holds the blob, the upload is dropped instead, as Zot does: replacing the file would split it
+   * from the copies linked to it.
+   */
   async adopt(repo: string, digest: ParsedDigest, uploadPath: string): Promise<void> {
     const path = layout.blob(repo, digest);
+    if ((await this.size(repo, digest)) !== undefined) {
+      await this.storage.delete(uploadPath);
+      return;
+    }
     await this.storage.move(uploadPath, path);
     const size = (await this.storage.stat(path))?.size;
     if (size !== undefined) await this.dedupe.placed(digest, path, size);
