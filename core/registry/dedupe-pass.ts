@@ -6,11 +6,13 @@ import { TOKENS } from '../di/tokens';
 import type { MetaStore } from '../metastore/meta-store';
 import type { FileInfo, StorageDriver } from '../storage/driver';
 import { listBlobDigests } from './blob-store';
-import { walkRepositories } from './catalog';
+import { walkRepositories, type Catalog } from './catalog';
 import { counter, Dedupe, streamCopy } from './dedupe';
 import { tryParseDigest, type ParsedDigest } from './digest';
 import { layout } from './layout';
 
+/** Repositories read from the catalog index at a time. */
+const PAGE = 1000;
 /** How often a running pass logs its counts. */
 const PROGRESS_MS = 10_000;
 const NAMESPACE = 'berth.dedupe';
@@ -49,6 +51,7 @@ export class DedupePass {
     @inject(TOKENS.Storage) private readonly storage: StorageDriver,
     @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
     @inject(TOKENS.Dedupe) private readonly dedupe: Dedupe,
+    @inject(TOKENS.Catalog) private readonly catalog: Catalog,
     @inject(TOKENS.Logger) logger: Logger,
     @inject(TOKENS.Metrics) metrics: PromRegistry,
   ) {
@@ -110,7 +113,7 @@ export class DedupePass {
     const counts: PassCounts = { repositories: 0, blobs: 0, linked: 0, bytesSaved: 0, restored: 0, bytesRestored: 0 };
     this.logger.info({ dedupe: mode, reason }, mode ? 'dedupe pass started' : 'dedupe restore pass started');
     let lastProgress = Date.now();
-    for await (const repo of walkRepositories(this.storage, () => this.#stopping)) {
+    for await (const repo of this.#repositories()) {
       counts.repositories++;
       for (const name of await listBlobDigests(this.storage, repo)) {
         if (this.#stopping || this.dedupe.enabled !== mode) return undefined;
@@ -133,6 +136,21 @@ export class DedupePass {
       }
     }
     return this.#stopping ? undefined : counts;
+  }
+
+  /**
+   * Every repository: from the catalog index once its start-up reconcile has finished (which the pass waits
+   * for, so the two never walk the root at once), else by a walk of its own.
+   */
+  async *#repositories(): AsyncGenerator<string> {
+    await this.catalog.whenReconciled();
+    if (!this.catalog.reconciled) {
+      yield* walkRepositories(this.storage, () => this.#stopping);
+      return;
+    }
+    for (let after: string | undefined, page: string[]; !this.#stopping && (page = await this.meta.catalog.page(PAGE, after)).length > 0; after = page[page.length - 1]) {
+      yield* page;
+    }
   }
 
   /** One location: recorded, then linked to the original (dedupe on) or given its own bytes (off). */

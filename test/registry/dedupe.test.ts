@@ -13,6 +13,7 @@ import { Registry as PromRegistry } from 'prom-client';
 import { parseConfig } from '../../core/config/load';
 import type { MetaStore } from '../../core/metastore/meta-store';
 import { BlobStore } from '../../core/registry/blob-store';
+import { Catalog } from '../../core/registry/catalog';
 import { Dedupe } from '../../core/registry/dedupe';
 import { DedupePass } from '../../core/registry/dedupe-pass';
 import { parseDigest } from '../../core/registry/digest';
@@ -52,7 +53,7 @@ async function env(opts: { dedupe?: boolean; withoutLink?: boolean; root?: strin
   const config = parseConfig({ storage: { rootDirectory: root, dedupe: opts.dedupe ?? true }, http: {} });
   const metrics = new PromRegistry();
   const dedupe = new Dedupe(storage, meta, config, silent, metrics);
-  return { root, storage, meta, metrics, dedupe, blobs: new BlobStore(storage, dedupe), pass: () => new DedupePass(storage, meta, dedupe, silent, metrics) };
+  return { root, storage, meta, metrics, dedupe, blobs: new BlobStore(storage, dedupe), pass: () => new DedupePass(storage, meta, dedupe, new Catalog(storage, meta, config, silent), silent, metrics) };
 }
 
 const file = (e: Env, repo: string, d: ReturnType<typeof digestOf>) => stat(join(e.root, layout.blob(repo, d)));
