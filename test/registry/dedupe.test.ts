@@ -180,4 +180,24 @@ describe('dedupe', () => {
     assert.equal(await metric(off, 'berth_dedupe_blobs_restored_total'), '2');
     assert.equal(await off.meta.dedupe.count(d.digest), 3, 'the index stays right');
   });
+
+  it('a reload turning dedupe off applies to new pushes at once and restores the tree in a new pass', async () => {
+    const e = await env();
+    const data = randomBytes(20_000);
+    const d = digestOf(data);
+    for (const repo of ['x', 'y']) {
+      await makeRepo(e, repo);
+      await put(e, repo, data);
+    }
+    const pass = e.pass();
+    pass.start();
+    await pass.whenDone();
+    assert.equal((await file(e, 'x', d)).nlink, 2);
+    pass.prepareReload(false).commit();
+    await makeRepo(e, 'z');
+    await put(e, 'z', data);
+    assert.equal((await file(e, 'z', d)).nlink, 1, 'a push after the reload keeps its own copy');
+    await pass.whenDone();
+    for (const repo of ['x', 'y']) assert.equal((await file(e, repo, d)).nlink, 1, repo);
+  });
 });
