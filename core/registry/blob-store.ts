@@ -70,6 +70,10 @@ export class BlobStore {
       await writer.cancel();
       throw SizeInvalid({ expected: expectedSize, actual: size });
     }
+    if (await this.dedupe.linkToOriginal(digest, layout.blob(repo, digest))) {
+      await writer.cancel(); // verified, and stored already: the link replaces publishing this copy
+      return size;
+    }
     await writer.commit();
     await this.dedupe.placed(digest, layout.blob(repo, digest), size);
     return size;
@@ -84,12 +88,12 @@ export class BlobStore {
 
   /**
    * Moves a finished, verified upload into place (one rename) and hands it to Dedupe. When the repository
-   * already holds the blob, the upload is dropped instead, as Zot does: replacing the file would split it
-   * from the copies linked to it.
+   * already holds the blob, or dedupe links it to an original elsewhere, the upload is dropped instead, as
+   * Zot does (replacing the file would split it from the copies linked to it).
    */
   async adopt(repo: string, digest: ParsedDigest, uploadPath: string): Promise<void> {
     const path = layout.blob(repo, digest);
-    if ((await this.size(repo, digest)) !== undefined) {
+    if ((await this.size(repo, digest)) !== undefined || (await this.dedupe.linkToOriginal(digest, path))) {
       await this.storage.delete(uploadPath);
       return;
     }

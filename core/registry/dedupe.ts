@@ -91,6 +91,44 @@ export class Dedupe {
   }
 
   /**
+   * With dedupe on and a driver that links, makes `path` a hard link to a live original of the digest if the
+   * index knows one, and records it: true when done, so the caller discards its own verified copy instead of
+   * publishing it (Zot's DedupeBlob: a rename and two directory syncs fewer than publishing and then linking).
+   * False (nothing changed) when there is no original yet, or on any failure: the caller publishes its copy.
+   */
+  async linkToOriginal(digest: ParsedDigest, path: string): Promise<boolean> {
+    if (!this.#enabled || !this.storage.link) return false;
+    try {
+      for (const location of await this.meta.dedupe.locations(digest.digest)) {
+        if (location === path) continue;
+        const info = await this.storage.stat(location);
+        if (!isFile(info)) {
+          await this.#forgetIfGone(digest, location);
+          continue;
+        }
+        if (info.size === 0) {
+          if (Dedupe.isEmptyBlob(digest)) return false; // nothing to save
+          continue; // a placeholder
+        }
+        try {
+          await this.storage.link(location, path);
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+          await this.#forgetIfGone(digest, location);
+          continue;
+        }
+        await this.meta.dedupe.add(digest.digest, path);
+        this.#linked.inc();
+        this.#saved.inc(info.size);
+        return true;
+      }
+    } catch (err) {
+      this.logger.warn({ err, digest: digest.digest, path }, 'failed to link blob to its original; storing this copy');
+    }
+    return false;
+  }
+
+  /**
    * With dedupe on, makes the recorded location `path` share the original's bytes unless it is the original
    * or shares them already; returns the bytes saved (0 when nothing changed). Locations whose file is gone
    * are dropped from the index on the way (deleted outside berth).
