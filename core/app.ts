@@ -7,7 +7,6 @@ import { Registry as PromRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/schema';
 import { inactiveKeys, NOT_ACTIVE, refusedFeatures } from './config/unbuilt-features';
-import { unavailableStorageDrivers } from './config/driver-availability';
 import { createScope } from './di/scope';
 import { TOKENS } from './di/tokens';
 import { EventBus } from './extensions/events';
@@ -29,8 +28,9 @@ import { createLeasedLocks } from './registry/repo-lock';
 import { Catalog } from './registry/catalog';
 import { RepoStore } from './registry/repo-store';
 import { AccessTimes } from './registry/access-times';
+import { closeStores, openStores } from './registry/open-stores';
+import type { Stores } from './registry/stores';
 import { startRetention } from './registry/retention';
-import { wrapDriver } from './storage/wrap-driver';
 import { BUILT_FEATURES, BUILTIN_MODULES } from './builtins';
 import { AuthService } from './auth/auth-service';
 import { watchConfigFile } from './config/live-reload';
@@ -76,13 +76,13 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   const refused = refusedFeatures(inactive);
   if (refused.length > 0) throw new Error(refused.join('; '));
   for (const { key, note } of inactive) logger.warn({ key, note }, NOT_ACTIVE);
-  let storage: Awaited<ReturnType<typeof createStorage>>;
+  let stores: Stores;
   let auth: AuthService;
   let metaStore: MetaStore | undefined;
   let times: AccessTimes;
   try {
     await host.load(extensionEntries(config, opts.configFile));
-    storage = await createStorage(config, host, logger, metrics);
+    stores = await openStores(config.storage, host.storageDrivers, logger, metrics);
     metaStore = await openMetaStore(config.storage, host.metaStores, logger);
     host.setMetaStore(metaStore);
     await importLegacyFiles(config.storage.rootDirectory, metaStore, logger);
@@ -96,7 +96,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.value(TOKENS.Config, config);
   scope.value(TOKENS.Logger, logger);
   scope.value(TOKENS.Metrics, metrics);
-  scope.value(TOKENS.Storage, storage);
+  scope.value(TOKENS.Stores, stores);
   scope.value(TOKENS.MetaStore, metaStore);
   scope.value(TOKENS.AccessTimes, times);
   times.follow(events);
@@ -118,7 +118,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
   host.start();
-  const retention = await startRetention({ ...config.storage, registry, times, logger });
+  const retention = await startRetention({ ...config.storage, stores, registry, times, logger });
 
   const koa = createHttpApp({
     logger,
@@ -174,7 +174,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         await times.close();
         await auth.close();
         await catalog.close();
-        await storage.close?.();
+        await closeStores(stores);
         await metaStore.close();
         await scope.dispose();
         logger.info('stopped');
@@ -209,18 +209,6 @@ function extensionEntries(config: BerthConfig, configFile: string | undefined): 
     entries.push({ extension, config: rest, configPath: `extensions.${name}` });
   }
   return entries;
-}
-
-async function createStorage(config: BerthConfig, host: ExtensionHost, logger: Logger, metrics: PromRegistry) {
-  // A driver nobody registered stops start-up: the local disk instead of shared storage would split the data.
-  const unavailable = unavailableStorageDrivers(config, new Set(host.storageDrivers.keys()));
-  if (unavailable.length > 0) throw new Error(unavailable.join('; '));
-  const kind = config.storage.storageDriver?.name ?? 'filesystem';
-  const factory = host.storageDrivers.get(kind);
-  if (!factory) throw new Error(`no storage driver "${kind}" is registered`);
-  const params = kind === 'filesystem' ? {} : ((config.storage.storageDriver ?? {}) as Record<string, unknown>);
-  const driver = await factory({ rootDirectory: config.storage.rootDirectory, commit: config.storage.commit === true, params });
-  return wrapDriver(driver, { logger: logger.child({ component: 'storage' }), metrics });
 }
 
 function createServer(config: BerthConfig, handler: http.RequestListener): http.Server {

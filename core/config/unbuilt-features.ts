@@ -58,7 +58,7 @@ function policies(config: BerthConfig) {
 }
 
 const FEATURES = {
-  // storage: the default store. subPaths stores are not served at all, so they are reported as one key.
+  // storage: the default store's keys; a subPaths store's own keys are reported by the features that read them.
   'storage.dedupe': {
     note: 'each repository keeps its own copy of a blob; only cross-repository mounts share one, by hard link',
     at: (c) => when(c.storage.dedupe, 'storage.dedupe'),
@@ -81,10 +81,7 @@ const FEATURES = {
   'storage.redirectBlobURL': { note: 'no storage driver in this build can presign; blobs are served directly', at: (c) => when(c.storage.redirectBlobURL, 'storage.redirectBlobURL') },
   'storage.maxRepos': { note: 'the number of repositories is not limited', at: (c) => when(c.storage.maxRepos > 0, 'storage.maxRepos') },
   'storage.fastRestart': { note: 'berth serves at once at start-up and walks nothing before it, so there is nothing to skip', at: (c) => when(c.storage.fastRestart, 'storage.fastRestart') },
-  'storage.subPaths': {
-    note: 'every repository is served from storage.rootDirectory',
-    at: (c) => when(Object.keys(c.storage.subPaths ?? {}).length > 0, 'storage.subPaths'),
-  },
+  'storage.subPaths': { at: (c) => when(Object.keys(c.storage.subPaths ?? {}).length > 0, 'storage.subPaths') },
 
   'http.allowOrigin': { note: 'no CORS headers are sent', at: (c) => when(c.http.allowOrigin !== '', 'http.allowOrigin') },
   'http.externalUrl': { note: 'URLs berth hands out are built from each request instead', at: (c) => when(c.http.externalUrl !== '', 'http.externalUrl') },

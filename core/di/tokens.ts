@@ -3,7 +3,8 @@ export const TOKENS = {
   Config: Symbol('berth.Config'),
   Logger: Symbol('berth.Logger'),
   Metrics: Symbol('berth.Metrics'),
-  Storage: Symbol('berth.Storage'),
+  /** Every configured store and which one serves a repository (core/registry/stores.ts). */
+  Stores: Symbol('berth.Stores'),
   MetaStore: Symbol('berth.MetaStore'),
   AccessTimes: Symbol('berth.AccessTimes'),
   RepoLocks: Symbol('berth.RepoLocks'),

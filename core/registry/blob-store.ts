@@ -1,42 +1,44 @@
 import type { Readable, Writable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
+import { pipeline } from 'node:stream/promises';
 import type { StorageDriver } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
 import { newHash, parseDigest, type ParsedDigest } from './digest';
 import { DigestInvalid, SizeInvalid } from './errors';
 import { layout } from './layout';
+import type { Stores } from './stores';
 import { streamHashed } from './verified-write';
 
-/** Content-addressed blobs of each repository, under `<repo>/blobs/<alg>/<hex>`. */
+/** Content-addressed blobs of each repository, under `<repo>/blobs/<alg>/<hex>` in the store serving it. */
 @injectable()
 export class BlobStore {
-  constructor(@inject(TOKENS.Storage) private readonly storage: StorageDriver) {}
+  constructor(@inject(TOKENS.Stores) private readonly stores: Stores) {}
 
   /** The blob's size, or undefined when the repository does not hold it. */
   async size(repo: string, digest: ParsedDigest): Promise<number | undefined> {
-    const info = await this.storage.stat(layout.blob(repo, digest));
+    const info = await this.stores.driver(repo).stat(layout.blob(repo, digest));
     return info && !info.isDir ? info.size : undefined;
   }
 
   async open(repo: string, digest: ParsedDigest, range?: { start: number; end: number }): Promise<Readable> {
-    return this.storage.reader(layout.blob(repo, digest), range);
+    return this.stores.driver(repo).reader(layout.blob(repo, digest), range);
   }
 
-  /** True when the driver can write blobs straight into a response (see StorageDriver.sendTo). */
-  get canSend(): boolean {
-    return this.storage.sendTo !== undefined;
+  /** True when the repository's driver can write blobs straight into a response (see StorageDriver.sendTo). */
+  canSend(repo: string): boolean {
+    return this.stores.driver(repo).sendTo !== undefined;
   }
 
   async sendTo(repo: string, digest: ParsedDigest, dest: Writable, range?: { start: number; end: number }): Promise<number> {
-    return this.storage.sendTo!(layout.blob(repo, digest), dest, range);
+    return this.stores.driver(repo).sendTo!(layout.blob(repo, digest), dest, range);
   }
 
   async read(repo: string, digest: ParsedDigest): Promise<Buffer> {
-    return this.storage.getContent(layout.blob(repo, digest));
+    return this.stores.driver(repo).getContent(layout.blob(repo, digest));
   }
 
   async redirectURL(repo: string, digest: ParsedDigest, method: 'GET' | 'HEAD'): Promise<string | undefined> {
-    return this.storage.redirectURL?.(layout.blob(repo, digest), method);
+    return this.stores.driver(repo).redirectURL?.(layout.blob(repo, digest), method);
   }
 
   /**
@@ -44,7 +46,7 @@ export class BlobStore {
    * bytes when given): DIGEST_INVALID / SIZE_INVALID otherwise, with nothing left behind.
    */
   async ingest(repo: string, digest: ParsedDigest, body: Readable, expectedSize?: number): Promise<number> {
-    const writer = await this.storage.writer(layout.blob(repo, digest));
+    const writer = await this.stores.driver(repo).writer(layout.blob(repo, digest));
     const hash = newHash(digest.algorithm);
     const size = await streamHashed(body, writer, hash);
     const actual = `${digest.algorithm}:${hash.digest('hex')}`;
@@ -62,23 +64,41 @@ export class BlobStore {
 
   /** Stores a small blob (a manifest) already in memory and already digested by the caller. */
   async putSmall(repo: string, digest: ParsedDigest, data: Buffer): Promise<void> {
-    const existing = await this.storage.stat(layout.blob(repo, digest));
+    const storage = this.stores.driver(repo);
+    const existing = await storage.stat(layout.blob(repo, digest));
     if (existing && existing.size === data.length) return;
-    await this.storage.putContent(layout.blob(repo, digest), data);
+    await storage.putContent(layout.blob(repo, digest), data);
   }
 
-  /** Moves a finished upload into place (one rename). */
-  async adopt(repo: string, digest: ParsedDigest, uploadPath: string): Promise<void> {
-    await this.storage.move(uploadPath, layout.blob(repo, digest));
+  /**
+   * Puts committed, verified content at `path` on `from` into place: one move when it is on the repository's
+   * own driver (an upload), else a streamed copy committed on that driver (a pull-through spool on the local
+   * disk, the blob's store elsewhere). A copied source stays for its owner to delete.
+   */
+  async adopt(repo: string, digest: ParsedDigest, path: string, from: StorageDriver = this.stores.driver(repo)): Promise<void> {
+    const storage = this.stores.driver(repo);
+    if (from === storage) return storage.move(path, layout.blob(repo, digest));
+    const writer = await storage.writer(layout.blob(repo, digest));
+    try {
+      await pipeline(await from.reader(path), writer);
+    } catch (err) {
+      await writer.cancel();
+      throw err;
+    }
+    await writer.commit();
   }
 
-  /** Makes `to` hold a blob `from` has: a hard link where the driver can, else a streamed copy. */
+  /**
+   * Makes `to` hold a blob `from` has: a hard link where both are on one driver that can, else a streamed copy
+   * (repositories of different stores; Zot answers 202 and lets the client upload instead).
+   */
   async mount(from: string, to: string, digest: ParsedDigest): Promise<boolean> {
     const size = await this.size(from, digest);
     if (size === undefined) return false;
     if ((await this.size(to, digest)) !== undefined) return true;
-    if (this.storage.link) {
-      await this.storage.link(layout.blob(from, digest), layout.blob(to, digest));
+    const storage = this.stores.driver(to);
+    if (storage.link && this.stores.driver(from) === storage) {
+      await storage.link(layout.blob(from, digest), layout.blob(to, digest));
     } else {
       await this.ingest(to, digest, await this.open(from, digest), size);
     }
@@ -86,14 +106,15 @@ export class BlobStore {
   }
 
   async delete(repo: string, digest: ParsedDigest): Promise<void> {
-    await this.storage.delete(layout.blob(repo, digest));
+    await this.stores.driver(repo).delete(layout.blob(repo, digest));
   }
 
   /** Every blob digest a repository holds. */
   async list(repo: string): Promise<string[]> {
     const out: string[] = [];
-    for (const alg of await this.storage.list(layout.blobsDir(repo))) {
-      for (const hex of await this.storage.list(`${layout.blobsDir(repo)}/${alg}`)) {
+    const storage = this.stores.driver(repo);
+    for (const alg of await storage.list(layout.blobsDir(repo))) {
+      for (const hex of await storage.list(`${layout.blobsDir(repo)}/${alg}`)) {
         if (!hex.startsWith('.')) out.push(`${alg}:${hex}`);
       }
     }

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
-import type { BerthConfig } from '../config/schema';
+import { formatPath } from '../config/config-error';
 import { TOKENS } from '../di/tokens';
 import type { MetaStore } from '../metastore/meta-store';
 import type { StorageDriver } from '../storage/driver';
 import { TooManyRequests } from './errors';
 import { LAYOUT_ENTRIES, layout } from './layout';
+import type { Store, Stores } from './stores';
 
 /** Repositories written to the index in one commit during a reconcile, and index entries checked per read. */
 const BATCH = 1000;
@@ -30,7 +31,9 @@ export interface CatalogPage {
  * The repository catalog: the MetaStore's sorted index (MetaStore.catalog), so `_catalog?n=` is one range read
  * at any size instead of a walk of the root. RepoStore adds a repository when it creates it and removes it when
  * it deletes it; a reconcile at start-up, in the background, brings in what others wrote (Zot, an older berth,
- * a restored backup) and drops what is gone from disk.
+ * a restored backup) and drops what is gone from disk. With `subPaths` the index is still one: every store's
+ * root is walked, and a name is listed when it is served from the root it was found in, so `_catalog` pages
+ * through all stores in one sorted order.
  */
 @injectable()
 export class Catalog {
@@ -46,9 +49,8 @@ export class Catalog {
   #creating: Promise<unknown> = Promise.resolve();
 
   constructor(
-    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
-    @inject(TOKENS.Config) private readonly config: BerthConfig,
     @inject(TOKENS.Logger) private readonly logger: Logger,
   ) {}
 
@@ -76,21 +78,23 @@ export class Catalog {
   }
 
   /**
-   * Creates a repository through `create` (which writes its files), then lists it. With `storage.maxRepos`
-   * (Zot: 0 = no limit), a repository past the limit is refused with 429 TOOMANYREQUESTS before anything is
-   * written. Counting and creating run one at a time in this process, so two new names cannot both take the
+   * Creates a repository through `create` (which writes its files), then lists it. With `maxRepos` of the
+   * repository's store (Zot: 0 = no limit), a repository past the limit is refused with 429 TOOMANYREQUESTS
+   * before anything is written. Counting and creating run one at a time in this process, so two new names cannot both take the
    * last place; two replicas can (the count is not a lease), which overshoots by at most one per replica.
    */
   async admit(repo: string, create: () => Promise<void>): Promise<void> {
-    const max = this.config.storage.maxRepos;
+    const store = this.stores.of(repo);
+    const max = store.config.maxRepos;
     if (!max) {
       await create();
       await this.meta.catalog.add(repo);
       return;
     }
     const run = this.#creating.then(async () => {
-      if ((await this.#count()) >= max && !(await this.storage.stat(layout.index(repo)))) {
-        throw TooManyRequests({ reason: `storage.maxRepos: at most ${max} repositories`, name: repo });
+      if ((await this.#count(store)) >= max && !(await store.driver.stat(layout.index(repo)))) {
+        const key = formatPath(store.route ? ['storage', 'subPaths', store.route, 'maxRepos'] : ['storage', 'maxRepos']);
+        throw TooManyRequests({ reason: `${key}: at most ${max} repositories`, name: repo });
       }
       await create();
       await this.meta.catalog.add(repo);
@@ -141,10 +145,13 @@ export class Catalog {
     return (await this.page(undefined, undefined, async (repos) => repos)).repos;
   }
 
-  /** Every repository under the root, sorted, by walking it: a directory holding index.json and oci-layout (as Zot). */
+  /**
+   * Every repository of every store, sorted, by walking the roots: a directory holding index.json and
+   * oci-layout (as Zot), kept when the root it is in serves its name.
+   */
   async walk(): Promise<string[]> {
     const repos: string[] = [];
-    for await (const repo of walkRepositories(this.storage, () => false)) repos.push(repo);
+    for await (const repo of this.#walkAll(() => false)) repos.push(repo);
     return repos.sort();
   }
 
@@ -179,8 +186,32 @@ export class Catalog {
     return this.#nextWalk;
   }
 
-  async #count(): Promise<number> {
-    return this.#reconciled ? this.meta.catalog.count() : (await this.walk()).length;
+  async *#walkAll(stop: () => boolean): AsyncGenerator<string> {
+    for (const { driver } of this.stores.roots()) {
+      for await (const repo of walkRepositories(driver, stop)) if (this.stores.servedFrom(driver, repo)) yield repo;
+    }
+  }
+
+  /** Repositories `store` serves (the default store: all but those the `subPaths` routes serve). */
+  async #count(store: Store): Promise<number> {
+    if (!this.#reconciled) return (await this.walk()).filter((repo) => this.stores.of(repo) === store).length;
+    const subPaths = this.stores.all.filter((s) => s.route !== '');
+    if (store.route !== '') return this.#countPrefix(`${store.route.slice(1)}/`);
+    let count = await this.meta.catalog.count();
+    for (const s of subPaths) count -= await this.#countPrefix(`${s.route.slice(1)}/`);
+    return count;
+  }
+
+  /** Listed names starting with `prefix` (a range of the sorted index, read a batch at a time). */
+  async #countPrefix(prefix: string): Promise<number> {
+    let count = 0;
+    for (let after = prefix; ;) {
+      const page = await this.meta.catalog.page(BATCH, after);
+      const inRange = page.filter((repo) => repo.startsWith(prefix));
+      count += inRange.length;
+      if (inRange.length < BATCH) return count;
+      after = page[page.length - 1];
+    }
   }
 
   /**
@@ -194,7 +225,7 @@ export class Catalog {
     let added = 0;
     let removed = 0;
     let batch: string[] = [];
-    for await (const repo of walkRepositories(this.storage, () => this.#stopping)) {
+    for await (const repo of this.#walkAll(() => this.#stopping)) {
       batch.push(repo);
       found++;
       if (batch.length >= BATCH) {
@@ -206,7 +237,7 @@ export class Catalog {
     added += await this.meta.catalog.addMany(batch);
     for (let after: string | undefined, page: string[]; !this.#stopping && (page = await this.meta.catalog.page(BATCH, after)).length > 0; after = page[page.length - 1]) {
       for (let i = 0; i < page.length; i += SWEEP_PARALLEL) {
-        const gone = await Promise.all(page.slice(i, i + SWEEP_PARALLEL).map(async (repo) => ((await this.storage.stat(layout.index(repo))) ? undefined : repo)));
+        const gone = await Promise.all(page.slice(i, i + SWEEP_PARALLEL).map(async (repo) => ((await this.stores.driver(repo).stat(layout.index(repo))) ? undefined : repo)));
         for (const repo of gone) if (repo !== undefined && (await this.meta.catalog.remove(repo))) removed++;
       }
     }

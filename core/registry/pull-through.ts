@@ -4,7 +4,6 @@ import { inject, injectable } from 'tsyringe';
 import type { Logger } from 'pino';
 import type { ContentSource, StoredManifest } from '../extensions/api';
 import type { EventBus } from '../extensions/events';
-import type { StorageDriver } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
 import { BlobFill, skipBytes } from './blob-fill';
 import { BlobStore } from './blob-store';
@@ -15,6 +14,7 @@ import { BlobUnknown, ManifestUnknown, upstreamUnreachable } from './errors';
 import { layout } from './layout';
 import { ManifestStore } from './manifest-store';
 import { RepoStore } from './repo-store';
+import type { Stores } from './stores';
 
 export interface BlobHandle {
   size?: number;
@@ -76,7 +76,7 @@ export class PullThrough {
   readonly #outages = new Map<string, Outage>();
 
   constructor(
-    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.RepoStore) private readonly repos: RepoStore,
     @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
     @inject(TOKENS.ManifestStore) private readonly manifests: ManifestStore,
@@ -205,7 +205,7 @@ export class PullThrough {
   private async localBlob(repo: string, digest: ParsedDigest): Promise<(BlobHandle & { settled: Promise<void> }) | undefined> {
     const size = await this.blobs.size(repo, digest);
     if (size === undefined) return undefined;
-    const sendTo = this.blobs.canSend ? (dest: Writable, range?: { start: number; end: number }) => this.blobs.sendTo(repo, digest, dest, range) : undefined;
+    const sendTo = this.blobs.canSend(repo) ? (dest: Writable, range?: { start: number; end: number }) => this.blobs.sendTo(repo, digest, dest, range) : undefined;
     return { size, open: (range) => this.blobs.open(repo, digest, range), sendTo, settled: Promise.resolve() };
   }
 
@@ -223,7 +223,7 @@ export class PullThrough {
     await this.repos.ensure(localRepo);
     const logger = this.logger.child({ source: source.name, repo: localRepo });
     const fill = new BlobFill(digest, upstream.size, {
-      storage: this.storage,
+      storage: this.stores.driver(localRepo),
       spoolPath: `${localRepo}/.sync/${randomUUID()}`,
       finalPath: layout.blob(localRepo, digest),
       adopt: (spool) => this.blobs.adopt(localRepo, digest, spool),

@@ -48,7 +48,6 @@ describe('configuredButUnbuilt', () => {
     });
     assert.deepEqual(configuredButUnbuilt(c, BUILT_FEATURES), [
       'storage.retention.policies[1].deleteReferrers',
-      'storage.subPaths',
       'http.accessControl.repositories["**"].policies[0].conditions',
       'http.accessControl.repositories["**"].policies[0].actions[1]',
       'extensions.sync.downloadDir',

@@ -18,6 +18,7 @@ import { UploadStore } from '../../core/registry/blob-upload';
 import { parseDigest } from '../../core/registry/digest';
 import { createLocalLocks } from '../../core/registry/repo-lock';
 import { RepoStore } from '../../core/registry/repo-store';
+import { Stores } from '../../core/registry/stores';
 import type { DriverWriter, StorageDriver } from '../../core/storage/driver';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem';
 import type { MetaStore, UploadSessions } from '../../core/metastore/meta-store';
@@ -61,8 +62,9 @@ after(async () => {
 
 function storeOn(storage: StorageDriver, metaStore: MetaStore = meta): UploadStore {
   const locks = createLocalLocks();
-  const catalog = new Catalog(storage, meta, parseConfig({ storage: { rootDirectory: metaDir }, http: {} }), pino({ level: 'silent' }));
-  return new UploadStore(storage, locks, new RepoStore(storage, locks, catalog), new BlobStore(storage), metaStore);
+  const stores = new Stores({ route: '', config: parseConfig({ storage: { rootDirectory: metaDir }, http: {} }).storage, driver: storage });
+  const catalog = new Catalog(stores, meta, pino({ level: 'silent' }));
+  return new UploadStore(stores, locks, new RepoStore(stores, locks, catalog), new BlobStore(stores), metaStore);
 }
 
 describe('upload store', () => {

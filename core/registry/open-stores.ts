@@ -1,0 +1,60 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Registry as PromRegistry } from 'prom-client';
+import { formatPath } from '../config/config-error';
+import { unavailableStorageDrivers } from '../config/driver-availability';
+import type { StorageConfig, StoreConfig } from '../config/storage-schema';
+import type { DriverFactory, StorageDriver } from '../storage/driver';
+import { wrapDriver } from '../storage/wrap-driver';
+import { type Store, Stores } from './stores';
+
+const LOCAL = 'filesystem';
+
+/**
+ * Builds the default store and one store per `subPaths` route, each on its own wrapped driver. Local routes
+ * with the same root share one driver, as Zot shares the image store (the config allows that only with equal
+ * gc and dedupe settings); each route keeps its own settings. A driver nobody registered stops start-up: the
+ * local disk instead of shared storage would split the data.
+ */
+export async function openStores(storage: StorageConfig, factories: ReadonlyMap<string, DriverFactory>, logger: Logger, metrics: PromRegistry): Promise<Stores> {
+  const unavailable = unavailableStorageDrivers({ storage }, new Set(factories.keys()));
+  if (unavailable.length > 0) throw new Error(unavailable.join('; '));
+  const opened: StorageDriver[] = [];
+  const localRoots = new Map<string, StorageDriver>();
+  const open = async (store: StoreConfig, route: string): Promise<StorageDriver> => {
+    const kind = store.storageDriver?.name ?? LOCAL;
+    const root = path.resolve(store.rootDirectory || '.');
+    const shared = kind === LOCAL ? localRoots.get(root) : undefined;
+    if (shared) return shared;
+    const factory = factories.get(kind);
+    if (!factory) throw new Error(`${formatPath(route ? ['storage', 'subPaths', route, 'storageDriver'] : ['storage', 'storageDriver'])}: no storage driver "${kind}" is registered`);
+    const params = kind === LOCAL ? {} : ((store.storageDriver ?? {}) as Record<string, unknown>);
+    const driver = wrapDriver(await factory({ rootDirectory: store.rootDirectory, commit: store.commit === true, params }), {
+      logger: logger.child({ component: 'storage', ...(route ? { route } : {}) }),
+      metrics,
+    });
+    opened.push(driver);
+    if (kind === LOCAL) localRoots.set(root, driver);
+    return driver;
+  };
+  try {
+    const defaultStore: Store = { route: '', config: storage, driver: await open(storage, '') };
+    const subPaths: Store[] = [];
+    for (const [route, config] of Object.entries(storage.subPaths ?? {})) subPaths.push({ route, config, driver: await open(config, route) });
+    const never = Stores.unmatchableRoutes(subPaths.map((s) => s.route));
+    for (const route of never) logger.warn({ key: formatPath(['storage', 'subPaths', route]) }, 'this route never matches a repository name: a route is "/" and one name segment');
+    return new Stores(defaultStore, subPaths);
+  } catch (err) {
+    await closeDrivers(opened);
+    throw err;
+  }
+}
+
+/** Closes every distinct driver of `stores` once (routes may share one). */
+export async function closeStores(stores: Stores): Promise<void> {
+  await closeDrivers(stores.roots().map((r) => r.driver));
+}
+
+async function closeDrivers(drivers: StorageDriver[]): Promise<void> {
+  for (const driver of drivers) await driver.close?.();
+}
