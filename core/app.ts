@@ -31,6 +31,7 @@ import { AccessTimes } from './registry/access-times';
 import { closeStores, openStores } from './registry/open-stores';
 import type { Stores } from './registry/stores';
 import { startRetention } from './registry/retention';
+import { startSpoolSweep } from './registry/spool';
 import { BUILT_FEATURES, BUILTIN_MODULES } from './builtins';
 import { AuthService } from './auth/auth-service';
 import { watchConfigFile } from './config/live-reload';
@@ -119,6 +120,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   host.setAccess(auth.access);
   host.start();
   const retention = await startRetention({ ...config.storage, stores, registry, times, logger });
+  const spoolSweep = startSpoolSweep(stores.spool, logger.child({ component: 'pull-through' }));
 
   const koa = createHttpApp({
     logger,
@@ -172,6 +174,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         await host.close();
         await retention.close();
         await times.close();
+        await spoolSweep.close();
         await auth.close();
         await catalog.close();
         await closeStores(stores);

@@ -133,7 +133,7 @@ const FEATURES = {
 
   'extensions.sync': { at: (c) => when(c.extensions?.sync?.enable === true, 'extensions.sync') },
   'extensions.sync.downloadDir': {
-    note: 'images are staged beside their repository',
+    note: 'pull-through blobs are spooled under storage.rootDirectory/_berth/spool',
     at: (c) => when(c.extensions?.sync?.enable === true && Boolean(c.extensions.sync.downloadDir), 'extensions.sync.downloadDir'),
   },
   'extensions.sync.reqPerSec': { note: 'upstream requests are not rate limited', at: (c) => syncRegistries(c).flatMap(({ reg, at }) => when(reg.reqPerSec !== undefined, at('reqPerSec'))) },

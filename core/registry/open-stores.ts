@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
@@ -43,16 +44,24 @@ export async function openStores(storage: StorageConfig, factories: ReadonlyMap<
     for (const [route, config] of Object.entries(storage.subPaths ?? {})) subPaths.push({ route, config, driver: await open(config, route) });
     const never = Stores.unmatchableRoutes(subPaths.map((s) => s.route));
     for (const route of never) logger.warn({ key: formatPath(['storage', 'subPaths', route]) }, 'this route never matches a repository name: a route is "/" and one name segment');
-    return new Stores(defaultStore, subPaths);
+    return new Stores(defaultStore, subPaths, await openSpool(storage, defaultStore.driver, factories, open));
   } catch (err) {
     await closeDrivers(opened);
     throw err;
   }
 }
 
+/** The default store's driver when it is the local disk, else a filesystem driver on its rootDirectory. */
+async function openSpool(storage: StorageConfig, defaultDriver: StorageDriver, factories: ReadonlyMap<string, DriverFactory>, open: (store: StoreConfig, route: string) => Promise<StorageDriver>): Promise<StorageDriver> {
+  if ((storage.storageDriver?.name ?? LOCAL) === LOCAL || !factories.has(LOCAL)) return defaultDriver;
+  // Without a local root (a remote MetaStore), spools go to the temp directory: they live only for one fill.
+  const { storageDriver: _cloud, ...local } = storage;
+  return open({ ...local, rootDirectory: storage.rootDirectory || path.join(tmpdir(), 'berth-spool') }, '');
+}
+
 /** Closes every distinct driver of `stores` once (routes may share one). */
 export async function closeStores(stores: Stores): Promise<void> {
-  await closeDrivers(stores.roots().map((r) => r.driver));
+  await closeDrivers([...new Set([...stores.roots().map((r) => r.driver), stores.spool])]);
 }
 
 async function closeDrivers(drivers: StorageDriver[]): Promise<void> {

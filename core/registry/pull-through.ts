@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
 import type { Logger } from 'pino';
@@ -14,6 +13,7 @@ import { BlobUnknown, ManifestUnknown, upstreamUnreachable } from './errors';
 import { layout } from './layout';
 import { ManifestStore } from './manifest-store';
 import { RepoStore } from './repo-store';
+import { newSpool } from './spool';
 import type { Stores } from './stores';
 
 export interface BlobHandle {
@@ -222,11 +222,14 @@ export class PullThrough {
     const { source, value: upstream } = found;
     await this.repos.ensure(localRepo);
     const logger = this.logger.child({ source: source.name, repo: localRepo });
+    const spool = newSpool();
     const fill = new BlobFill(digest, upstream.size, {
+      spool: this.stores.spool,
+      spoolPath: spool.path,
+      discard: () => this.stores.spool.delete(spool.dir),
       storage: this.stores.driver(localRepo),
-      spoolPath: `${localRepo}/.sync/${randomUUID()}`,
       finalPath: layout.blob(localRepo, digest),
-      adopt: (spool) => this.blobs.adopt(localRepo, digest, spool),
+      adopt: (path) => this.blobs.adopt(localRepo, digest, path, this.stores.spool),
       reopen: (start) => reopenAt(source, repo, digest.digest, ns, start),
       logger,
     }, upstream.stream);

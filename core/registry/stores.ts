@@ -29,6 +29,12 @@ export class Stores {
   constructor(
     readonly defaultStore: Store,
     subPaths: readonly Store[] = [],
+    /**
+     * The local driver under the default `rootDirectory` that pull-through fills spool on (`_berth/spool/`):
+     * followers read a growing spool, which an object store cannot serve. The default store's own driver
+     * when that is the filesystem.
+     */
+    readonly spool: StorageDriver = defaultStore.driver,
   ) {
     const sorted = [...subPaths].sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : 0));
     this.#routes = new Map(sorted.map((s) => [s.route, s]));
