@@ -32,6 +32,8 @@ import { closeStores, openStores } from './registry/open-stores';
 import type { Stores } from './registry/stores';
 import { startRetention } from './registry/retention';
 import { startSpoolSweep } from './registry/spool';
+import { STARTUP_WALKS_NAMESPACE, StartupWalks, storageFingerprint } from './registry/startup-walks';
+import { berthVersion } from './version';
 import { BUILT_FEATURES, BUILTIN_MODULES } from './builtins';
 import { AuthService } from './auth/auth-service';
 import { watchConfigFile } from './config/live-reload';
@@ -103,6 +105,11 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   times.follow(events);
   // Leases in the MetaStore: the locks hold across every berth on this root (rolling updates), not only here.
   scope.value(TOKENS.RepoLocks, createLeasedLocks(metaStore.leases, logger));
+  scope.value(TOKENS.StartupWalks, new StartupWalks(
+    metaStore.kv(STARTUP_WALKS_NAMESPACE),
+    storageFingerprint(berthVersion(), config.storage),
+    config.storage.fastRestart,
+  ));
   scope.value(TOKENS.Events, events);
   scope.value(TOKENS.ContentSources, sources);
   scope.value<AccessControl>(TOKENS.AccessControl, auth.access);

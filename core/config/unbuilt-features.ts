@@ -80,7 +80,8 @@ const FEATURES = {
   },
   'storage.redirectBlobURL': { note: 'no storage driver in this build can presign; blobs are served directly', at: (c) => when(c.storage.redirectBlobURL, 'storage.redirectBlobURL') },
   'storage.maxRepos': { note: 'the number of repositories is not limited', at: (c) => when(c.storage.maxRepos > 0, 'storage.maxRepos') },
-  'storage.fastRestart': { note: 'berth serves at once at start-up and walks nothing before it, so there is nothing to skip', at: (c) => when(c.storage.fastRestart, 'storage.fastRestart') },
+  // Built: the catalog reconcile (the only start-up walk so far) is skipped when version and storage config match.
+  'storage.fastRestart': { note: 'every start-up walks the storage in the background', at: (c) => when(c.storage.fastRestart, 'storage.fastRestart') },
   'storage.subPaths': { at: (c) => when(Object.keys(c.storage.subPaths ?? {}).length > 0, 'storage.subPaths') },
 
   'http.allowOrigin': { note: 'no CORS headers are sent', at: (c) => when(c.http.allowOrigin !== '', 'http.allowOrigin') },

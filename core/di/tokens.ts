@@ -8,6 +8,8 @@ export const TOKENS = {
   MetaStore: Symbol('berth.MetaStore'),
   AccessTimes: Symbol('berth.AccessTimes'),
   RepoLocks: Symbol('berth.RepoLocks'),
+  /** Records of the start-up walks, for storage.fastRestart (core/registry/startup-walks.ts). */
+  StartupWalks: Symbol('berth.StartupWalks'),
   Events: Symbol('berth.Events'),
   ContentSources: Symbol('berth.ContentSources'),
   RegistryOptions: Symbol('berth.RegistryOptions'),

@@ -6,8 +6,11 @@ import type { MetaStore } from '../metastore/meta-store';
 import type { StorageDriver } from '../storage/driver';
 import { TooManyRequests } from './errors';
 import { LAYOUT_ENTRIES, layout } from './layout';
+import type { StartupWalks } from './startup-walks';
 import type { Store, Stores } from './stores';
 
+/** The catalog reconcile's name among the start-up walks (StartupWalks). */
+const CATALOG_WALK = 'catalog';
 /** Repositories written to the index in one commit during a reconcile, and index entries checked per read. */
 const BATCH = 1000;
 /** Index entries whose index.json is stat'ed at once during the sweep. */
@@ -52,6 +55,7 @@ export class Catalog {
     @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.StartupWalks) private readonly walks: StartupWalks,
   ) {}
 
   /** True once the first reconcile finished: from then on the index answers on its own. */
@@ -59,12 +63,27 @@ export class Catalog {
     return this.#reconciled;
   }
 
-  /** Starts the reconcile without waiting for it (the server serves meanwhile); `whenReconciled` waits. */
+  /**
+   * Starts the reconcile without waiting for it (the server serves meanwhile); `whenReconciled` waits. With
+   * `storage.fastRestart`, a reconcile that completed under the same version and storage config is not
+   * repeated: the index is trusted as it is (startup-walks.ts).
+   */
   startReconcile(): void {
-    this.#reconcile ??= this.#reconcileOnce().catch((err: unknown) => {
+    this.#reconcile ??= this.#startReconcile().catch((err: unknown) => {
       // The walk stays the source until a reconcile succeeds: slower, never wrong.
       if (!this.#stopping) this.logger.error({ err }, 'catalog reconcile failed; _catalog keeps walking the root');
     });
+  }
+
+  async #startReconcile(): Promise<void> {
+    if (await this.walks.canSkip(CATALOG_WALK)) {
+      this.#reconciled = true;
+      this.logger.info({ walk: CATALOG_WALK }, 'catalog reconcile skipped (storage.fastRestart: same version and storage config as the last completed one)');
+      return;
+    }
+    await this.walks.started(CATALOG_WALK);
+    await this.#reconcileOnce();
+    if (this.#reconciled) await this.walks.completed(CATALOG_WALK);
   }
 
   async whenReconciled(): Promise<void> {

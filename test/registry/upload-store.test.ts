@@ -18,6 +18,7 @@ import { UploadStore } from '../../core/registry/blob-upload';
 import { parseDigest } from '../../core/registry/digest';
 import { createLocalLocks } from '../../core/registry/repo-lock';
 import { RepoStore } from '../../core/registry/repo-store';
+import { StartupWalks } from '../../core/registry/startup-walks';
 import { Stores } from '../../core/registry/stores';
 import type { DriverWriter, StorageDriver } from '../../core/storage/driver';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem';
@@ -63,7 +64,7 @@ after(async () => {
 function storeOn(storage: StorageDriver, metaStore: MetaStore = meta): UploadStore {
   const locks = createLocalLocks();
   const stores = new Stores({ route: '', config: parseConfig({ storage: { rootDirectory: metaDir }, http: {} }).storage, driver: storage });
-  const catalog = new Catalog(stores, meta, pino({ level: 'silent' }));
+  const catalog = new Catalog(stores, meta, pino({ level: 'silent' }), new StartupWalks(meta.kv('berth.startup'), 'test', false));
   return new UploadStore(stores, locks, new RepoStore(stores, locks, catalog), new BlobStore(stores), metaStore);
 }
 
