@@ -60,6 +60,21 @@ describe('configuredButUnbuilt', () => {
     assert.deepEqual(configuredButUnbuilt(c, new Set(FEATURE_IDS)), []);
   });
 
+  it('names a subPaths store\'s own keys where it sets them', () => {
+    const c = parseConfig({
+      storage: {
+        rootDirectory: '/x', dedupe: false, gc: false,
+        subPaths: { '/a': { rootDirectory: '/y', gc: true, gcDelay: '1h', gcTimeWindow: '01:00-02:00', redirectBlobURL: true }, '/b': { rootDirectory: '/z' } },
+      },
+    });
+    assert.deepEqual(configuredButUnbuilt(c, new Set()).filter((k) => k.startsWith('storage.')), [
+      'storage.subPaths["/a"].gc',
+      'storage.subPaths["/a"].gcTimeWindow',
+      'storage.subPaths["/a"].redirectBlobURL',
+      'storage.subPaths',
+    ]);
+  });
+
   it('Zot defaults that berth does not run are reported, not only written keys', () => {
     const c = parseConfig({ storage: { rootDirectory: '/x' } });
     assert.deepEqual(configuredButUnbuilt(c, BUILT_FEATURES), ['storage.dedupe', 'storage.gc']);
