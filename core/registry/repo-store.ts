@@ -33,7 +33,7 @@ export class RepoStore {
 
   /**
    * Creates oci-layout and an empty index.json if the repository is new (as Zot's InitRepo does) and lists it
-   * in the catalog; past `storage.maxRepos` it answers TOOMANYREQUESTS with nothing written.
+   * in the catalog; past its store's `maxRepos` it answers TOOMANYREQUESTS with nothing written.
    */
   async ensure(repo: string): Promise<void> {
     if (await this.exists(repo)) return;

@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createApp } from '../../core/app';
+import { parseConfig } from '../../core/config/load';
 import { startBerth, type RunningBerth } from '../helpers/berth.js';
 import { buildOciImage, type BuiltImage } from '../helpers/images.js';
 import { pushBlob } from '../helpers/artifact-push.js';
@@ -122,6 +124,17 @@ describe('storage.subPaths', () => {
     assert.equal(((await refused.json()) as { errors: Array<{ code: string }> }).errors[0].code, 'TOOMANYREQUESTS');
     assert.ok(!existsSync(repoDir(roots.b, 'b/third')), 'nothing written for the refused repository');
     assert.equal((await fetch(`${berth.url}/v2/another/blobs/uploads/`, { method: 'POST' })).status, 202);
+  });
+
+  it('refuses to start when a route names a storage driver this build lacks, creating nothing', async () => {
+    const subRoot = join(work, 'refused-sub');
+    const config = parseConfig({
+      storage: { rootDirectory: join(work, 'refused-main'), subPaths: { '/s3': { rootDirectory: subRoot, storageDriver: { name: 's3', bucket: 'b', region: 'r' } } } },
+      http: { address: '127.0.0.1', port: '0' },
+      log: { level: 'error', output: join(work, 'refused.log') },
+    });
+    await assert.rejects(createApp(config), /storage\.subPaths\["\/s3"\]\.storageDriver\.name: "s3" is not available in this build/);
+    assert.ok(!existsSync(subRoot) && !existsSync(join(work, 'refused-main')), 'no root was created');
   });
 
   it('runs each store\'s own retention policies over its own repositories only', async () => {
