@@ -80,12 +80,13 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   if (refused.length > 0) throw new Error(refused.join('; '));
   for (const { key, note } of inactive) logger.warn({ key, note }, NOT_ACTIVE);
   let stores: Stores;
+  let openedStores: Stores | undefined;
   let auth: AuthService;
   let metaStore: MetaStore | undefined;
   let times: AccessTimes;
   try {
     await host.load(extensionEntries(config, opts.configFile));
-    stores = await openStores(config.storage, host.storageDrivers, logger, metrics);
+    stores = openedStores = await openStores(config.storage, host.storageDrivers, logger, metrics);
     metaStore = await openMetaStore(config.storage, host.metaStores, logger);
     host.setMetaStore(metaStore);
     await importLegacyFiles(config.storage.rootDirectory, metaStore, logger);
@@ -93,6 +94,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     auth = await AuthService.create(config, host.authenticators, logger, metaStore.signingKeys);
   } catch (err) {
     await metaStore?.close();
+    if (openedStores) await closeStores(openedStores);
     await host.close(); // stop schedules and shutdown hooks of the extensions that did register
     throw err;
   }

@@ -99,8 +99,9 @@ export class Catalog {
   /**
    * Creates a repository through `create` (which writes its files), then lists it. With `maxRepos` of the
    * repository's store (Zot: 0 = no limit), a repository past the limit is refused with 429 TOOMANYREQUESTS
-   * before anything is written. Counting and creating run one at a time in this process, so two new names cannot both take the
-   * last place; two replicas can (the count is not a lease), which overshoots by at most one per replica.
+   * before anything is written. Counting and creating run one at a time in this process, so two new names
+   * cannot both take the last place; two replicas can (the count is not a lease), which overshoots by at most
+   * one per replica.
    */
   async admit(repo: string, create: () => Promise<void>): Promise<void> {
     const store = this.stores.of(repo);
@@ -214,10 +215,9 @@ export class Catalog {
   /** Repositories `store` serves (the default store: all but those the `subPaths` routes serve). */
   async #count(store: Store): Promise<number> {
     if (!this.#reconciled) return (await this.walk()).filter((repo) => this.stores.of(repo) === store).length;
-    const subPaths = this.stores.all.filter((s) => s.route !== '');
     if (store.route !== '') return this.#countPrefix(`${store.route.slice(1)}/`);
     let count = await this.meta.catalog.count();
-    for (const s of subPaths) count -= await this.#countPrefix(`${s.route.slice(1)}/`);
+    for (const s of this.stores.all) if (s.route !== '') count -= await this.#countPrefix(`${s.route.slice(1)}/`);
     return count;
   }
 

@@ -41,9 +41,12 @@ export async function openStores(storage: StorageConfig, factories: ReadonlyMap<
   try {
     const defaultStore: Store = { route: '', config: storage, driver: await open(storage, '') };
     const subPaths: Store[] = [];
-    for (const [route, config] of Object.entries(storage.subPaths ?? {})) subPaths.push({ route, config, driver: await open(config, route) });
-    const never = Stores.unmatchableRoutes(subPaths.map((s) => s.route));
-    for (const route of never) logger.warn({ key: formatPath(['storage', 'subPaths', route]) }, 'this route never matches a repository name: a route is "/" and one name segment');
+    const never = new Set(Stores.unmatchableRoutes(Object.keys(storage.subPaths ?? {})));
+    for (const [route, config] of Object.entries(storage.subPaths ?? {})) {
+      // Zot ignores it the same way: nothing is opened for a route no name can reach.
+      if (never.has(route)) logger.warn({ key: formatPath(['storage', 'subPaths', route]) }, 'this route never matches a repository name (a route is "/" and one name segment); not served');
+      else subPaths.push({ route, config, driver: await open(config, route) });
+    }
     return new Stores(defaultStore, subPaths, await openSpool(storage, defaultStore.driver, factories, open));
   } catch (err) {
     await closeDrivers(opened);
@@ -53,7 +56,8 @@ export async function openStores(storage: StorageConfig, factories: ReadonlyMap<
 
 /** The default store's driver when it is the local disk, else a filesystem driver on its rootDirectory. */
 async function openSpool(storage: StorageConfig, defaultDriver: StorageDriver, factories: ReadonlyMap<string, DriverFactory>, open: (store: StoreConfig, route: string) => Promise<StorageDriver>): Promise<StorageDriver> {
-  if ((storage.storageDriver?.name ?? LOCAL) === LOCAL || !factories.has(LOCAL)) return defaultDriver;
+  if ((storage.storageDriver?.name ?? LOCAL) === LOCAL) return defaultDriver;
+  if (!factories.has(LOCAL)) throw new Error('storage.storageDriver: pull-through spools need the filesystem driver, which is not registered');
   // Without a local root (a remote MetaStore), spools go to the temp directory: they live only for one fill.
   const { storageDriver: _cloud, ...local } = storage;
   return open({ ...local, rootDirectory: storage.rootDirectory || path.join(tmpdir(), 'berth-spool') }, '');
