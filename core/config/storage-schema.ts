@@ -180,6 +180,14 @@ function checkRootsDisjoint(storage: StorageConfig, ctx: Ctx): void {
   }
 }
 
+/**
+ * True when a `subPaths` route can match a repository name: Zot compares `/` plus a name's first segment, so a
+ * route of several segments or with characters no name has (`/a/b`, `/Team`, `a`) never matches.
+ */
+export function isMatchableRoute(route: string): boolean {
+  return /^\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/.test(route);
+}
+
 /** Zot's StorageConfig.ParamsEqual: what routes sharing one image store must agree on. */
 function sameSharedParams(a: StoreConfig, b: StoreConfig): boolean {
   return a.gc === b.gc && a.dedupe === b.dedupe && a.gcDelay === b.gcDelay && a.gcInterval === b.gcInterval && a.redirectBlobURL === b.redirectBlobURL;

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
 import { formatPath } from '../config/config-error';
 import { unavailableStorageDrivers } from '../config/driver-availability';
-import type { StorageConfig, StoreConfig } from '../config/storage-schema';
+import { isMatchableRoute, type StorageConfig, type StoreConfig } from '../config/storage-schema';
 import type { DriverFactory, StorageDriver } from '../storage/driver';
 import { wrapDriver } from '../storage/wrap-driver';
 import { type Store, Stores } from './stores';
@@ -41,10 +41,9 @@ export async function openStores(storage: StorageConfig, factories: ReadonlyMap<
   try {
     const defaultStore: Store = { route: '', config: storage, driver: await open(storage, '') };
     const subPaths: Store[] = [];
-    const never = new Set(Stores.unmatchableRoutes(Object.keys(storage.subPaths ?? {})));
     for (const [route, config] of Object.entries(storage.subPaths ?? {})) {
       // Zot ignores it the same way: nothing is opened for a route no name can reach.
-      if (never.has(route)) logger.warn({ key: formatPath(['storage', 'subPaths', route]) }, 'this route never matches a repository name (a route is "/" and one name segment); not served');
+      if (!isMatchableRoute(route)) logger.warn({ key: formatPath(['storage', 'subPaths', route]) }, 'this route never matches a repository name (a route is "/" and one name segment); not served');
       else subPaths.push({ route, config, driver: await open(config, route) });
     }
     return new Stores(defaultStore, subPaths, await openSpool(storage, defaultStore.driver, factories, open));

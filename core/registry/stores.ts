@@ -72,9 +72,4 @@ export class Stores {
   servedFrom(driver: StorageDriver, repo: string): boolean {
     return this.driver(repo) === driver;
   }
-
-  /** Routes that can never match a repository name (Zot compares `/` plus the first segment only). */
-  static unmatchableRoutes(routes: readonly string[]): string[] {
-    return routes.filter((route) => !/^\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/.test(route));
-  }
 }

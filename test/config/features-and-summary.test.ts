@@ -114,6 +114,21 @@ describe('describeConfig', () => {
     assert.ok(!lines.some((l) => l.includes('not active')));
   });
 
+  it('describes each subPaths store with its root and its own settings, and a route that never matches', () => {
+    const c = parseConfig({
+      storage: {
+        rootDirectory: '/x', fastRestart: true,
+        subPaths: { '/a': { rootDirectory: '/y', gc: true, gcDelay: '2h', maxRepos: 5 }, '/x/y': { rootDirectory: '/z' } },
+      },
+    });
+    const lines = describeConfig(c, everything);
+    const at = lines.indexOf('  subPaths "/a": repositories a/… from /y (local filesystem)');
+    assert.ok(at > 0, lines.join('\n'));
+    assert.deepEqual(lines.slice(at + 1, at + 3), ['    gc every 1h (blobs older than 2h)', '    at most 5 repositories']);
+    assert.ok(lines.includes('  subPaths "/x/y": never matches a repository name (a route is "/" and one name segment); not served'));
+    assert.ok(lines.includes('  fastRestart: the start-up walk is skipped while version and storage config stay the same'));
+  });
+
   it('names unbuilt extensions as not active instead of listing them as running', async () => {
     const c = await loadConfigFile(path.join(examples, 'metrics-search-scrub-lint.json'));
     const lines = describeConfig(c, build);
