@@ -7,7 +7,6 @@ import { Registry as PromRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/schema';
 import { inactiveKeys, NOT_ACTIVE, refusedFeatures } from './config/unbuilt-features';
-import { unavailableStorageDrivers } from './config/driver-availability';
 import { createScope } from './di/scope';
 import { TOKENS } from './di/tokens';
 import { EventBus } from './extensions/events';
@@ -31,8 +30,12 @@ import { createLeasedLocks } from './registry/repo-lock';
 import { Catalog } from './registry/catalog';
 import { RepoStore } from './registry/repo-store';
 import { AccessTimes } from './registry/access-times';
+import { closeStores, openStores } from './registry/open-stores';
+import type { Stores } from './registry/stores';
 import { startRetention } from './registry/retention';
-import { wrapDriver } from './storage/wrap-driver';
+import { startSpoolSweep } from './registry/spool';
+import { STARTUP_WALKS_NAMESPACE, StartupWalks, storageFingerprint } from './registry/startup-walks';
+import { berthVersion } from './version';
 import { BUILT_FEATURES, BUILTIN_MODULES } from './builtins';
 import { AuthService } from './auth/auth-service';
 import { watchConfigFile } from './config/live-reload';
@@ -78,13 +81,14 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   const refused = refusedFeatures(inactive);
   if (refused.length > 0) throw new Error(refused.join('; '));
   for (const { key, note } of inactive) logger.warn({ key, note }, NOT_ACTIVE);
-  let storage: Awaited<ReturnType<typeof createStorage>>;
+  let stores: Stores;
+  let openedStores: Stores | undefined;
   let auth: AuthService;
   let metaStore: MetaStore | undefined;
   let times: AccessTimes;
   try {
     await host.load(extensionEntries(config, opts.configFile));
-    storage = await createStorage(config, host, logger, metrics);
+    stores = openedStores = await openStores(config.storage, host.storageDrivers, logger, metrics);
     metaStore = await openMetaStore(config.storage, host.metaStores, logger);
     host.setMetaStore(metaStore);
     await importLegacyFiles(config.storage.rootDirectory, metaStore, logger);
@@ -92,18 +96,24 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     auth = await AuthService.create(config, host.authenticators, logger, metaStore.signingKeys);
   } catch (err) {
     await metaStore?.close();
+    if (openedStores) await closeStores(openedStores);
     await host.close(); // stop schedules and shutdown hooks of the extensions that did register
     throw err;
   }
   scope.value(TOKENS.Config, config);
   scope.value(TOKENS.Logger, logger);
   scope.value(TOKENS.Metrics, metrics);
-  scope.value(TOKENS.Storage, storage);
+  scope.value(TOKENS.Stores, stores);
   scope.value(TOKENS.MetaStore, metaStore);
   scope.value(TOKENS.AccessTimes, times);
   times.follow(events);
   // Leases in the MetaStore: the locks hold across every berth on this root (rolling updates), not only here.
   scope.value(TOKENS.RepoLocks, createLeasedLocks(metaStore.leases, logger));
+  scope.value(TOKENS.StartupWalks, new StartupWalks(
+    metaStore.kv(STARTUP_WALKS_NAMESPACE),
+    storageFingerprint(berthVersion(), config.storage),
+    config.storage.fastRestart,
+  ));
   scope.value(TOKENS.Events, events);
   scope.value(TOKENS.ContentSources, sources);
   scope.value<AccessControl>(TOKENS.AccessControl, auth.access);
@@ -124,7 +134,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
   host.start();
-  const retention = await startRetention({ ...config.storage, registry, times, logger });
+  const retention = await startRetention({ ...config.storage, stores, registry, times, logger });
+  const spoolSweep = startSpoolSweep(stores.spool, logger.child({ component: 'pull-through' }));
 
   const koa = createHttpApp({
     logger,
@@ -145,7 +156,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         (next) => auth.prepareReload(next),
         (next) => host.prepareReload(extensionEntries(next, opts.configFile)),
         async (next) => retention.prepareReload(next.storage),
-        async (next) => dedupePass.prepareReload(next.storage.dedupe),
+        async (next) => dedupePass.prepareReload(next.storage),
       ], logger, { reloadable: () => host.reloadablePaths() })
     : undefined;
 
@@ -179,10 +190,11 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         await host.close();
         await retention.close();
         await times.close();
+        await spoolSweep.close();
         await auth.close();
         await catalog.close();
         await dedupePass.close();
-        await storage.close?.();
+        await closeStores(stores);
         await metaStore.close();
         await scope.dispose();
         logger.info('stopped');
@@ -217,18 +229,6 @@ function extensionEntries(config: BerthConfig, configFile: string | undefined): 
     entries.push({ extension, config: rest, configPath: `extensions.${name}` });
   }
   return entries;
-}
-
-async function createStorage(config: BerthConfig, host: ExtensionHost, logger: Logger, metrics: PromRegistry) {
-  // A driver nobody registered stops start-up: the local disk instead of shared storage would split the data.
-  const unavailable = unavailableStorageDrivers(config, new Set(host.storageDrivers.keys()));
-  if (unavailable.length > 0) throw new Error(unavailable.join('; '));
-  const kind = config.storage.storageDriver?.name ?? 'filesystem';
-  const factory = host.storageDrivers.get(kind);
-  if (!factory) throw new Error(`no storage driver "${kind}" is registered`);
-  const params = kind === 'filesystem' ? {} : ((config.storage.storageDriver ?? {}) as Record<string, unknown>);
-  const driver = await factory({ rootDirectory: config.storage.rootDirectory, commit: config.storage.commit === true, params });
-  return wrapDriver(driver, { logger: logger.child({ component: 'storage' }), metrics });
 }
 
 function createServer(config: BerthConfig, handler: http.RequestListener): http.Server {

@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createApp } from './app';
 import { ConfigError } from './config/config-error';
 import { loadConfigFile } from './config/load';
 import { describeConfig, startupRefusals, type Build } from './config/summary';
 import { BUILD } from './builtins';
+import { berthVersion } from './version';
 
 const USAGE = `Usage: berth <command> [options]
 
@@ -20,11 +19,6 @@ Options:
 
 Exit codes: 0 ok, 1 runtime failure (verify: a valid config this build refuses to serve), 2 usage or config error.`;
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 /** Runs the CLI; resolves to the exit code (`serve` resolves only once the server has stopped). */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -33,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (command === 'version' || command === '-v' || command === '--version') {
-    console.log(version());
+    console.log(berthVersion());
     return 0;
   }
   if (command !== 'serve' && command !== 'verify') {

@@ -151,12 +151,18 @@ function isTimeWindow(raw: string): boolean {
   return !Number.isNaN(minutes[0]) && !Number.isNaN(minutes[1]) && minutes[0] !== minutes[1];
 }
 
-/** Zot refuses stores of the same kind whose root directories are equal or nested. */
+/**
+ * Roots of stores of the same kind. Zot (validateStorageConfig) refuses a `subPaths` root equal to the default
+ * root, and two routes on one root unless their gc, dedupe, gcDelay, gcInterval and redirectBlobURL are equal
+ * (they then share one image store). berth also refuses nested roots: the outer store's walk would list the
+ * inner store's repositories under other names.
+ */
 function checkRootsDisjoint(storage: StorageConfig, ctx: Ctx): void {
   const stores = [
-    { route: '', dir: storage.rootDirectory, kind: storage.storageDriver?.name ?? 'local' },
-    ...Object.entries(storage.subPaths ?? {}).map(([route, s]) => ({ route, dir: s.rootDirectory, kind: s.storageDriver?.name ?? 'local' })),
-  ].sort((a, b) => a.route.localeCompare(b.route));
+    { route: '', store: storage as StoreConfig },
+    ...Object.entries(storage.subPaths ?? {}).map(([route, store]) => ({ route, store })),
+  ].map(({ route, store }) => ({ route, store, dir: store.rootDirectory, kind: store.storageDriver?.name ?? 'local' }))
+    .sort((a, b) => a.route.localeCompare(b.route));
   const name = (route: string) => (route === '' ? 'the default store' : `subPaths ${JSON.stringify(route)}`);
   for (const [i, a] of stores.entries()) {
     for (const b of stores.slice(i + 1)) {
@@ -164,10 +170,25 @@ function checkRootsDisjoint(storage: StorageConfig, ctx: Ctx): void {
       const [pa, pb] = [path.resolve(a.dir), path.resolve(b.dir)];
       const nested = (inner: string, outer: string) => inner.startsWith(outer.endsWith(path.sep) ? outer : outer + path.sep);
       let reason: string | undefined;
-      if (pa.toLowerCase() === pb.toLowerCase()) reason = `same root directory as ${name(a.route)}`;
-      else if (nested(pb, pa)) reason = `root directory is inside the root of ${name(a.route)}`;
+      if (pa.toLowerCase() === pb.toLowerCase()) {
+        if (a.route === '') reason = `same root directory as ${name(a.route)}`;
+        else if (!sameSharedParams(a.store, b.store)) reason = `same root directory as ${name(a.route)} with other gc, dedupe, gcDelay, gcInterval or redirectBlobURL (routes may share a root only with equal ones)`;
+      } else if (nested(pb, pa)) reason = `root directory is inside the root of ${name(a.route)}`;
       else if (nested(pa, pb)) reason = `root directory contains the root of ${name(a.route)}`;
       if (reason) fail(ctx, b.route === '' ? ['rootDirectory'] : ['subPaths', b.route, 'rootDirectory'], reason);
     }
   }
+}
+
+/**
+ * True when a `subPaths` route can match a repository name: Zot compares `/` plus a name's first segment, so a
+ * route of several segments or with characters no name has (`/a/b`, `/Team`, `a`) never matches.
+ */
+export function isMatchableRoute(route: string): boolean {
+  return /^\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/.test(route);
+}
+
+/** Zot's StorageConfig.ParamsEqual: what routes sharing one image store must agree on. */
+function sameSharedParams(a: StoreConfig, b: StoreConfig): boolean {
+  return a.gc === b.gc && a.dedupe === b.dedupe && a.gcDelay === b.gcDelay && a.gcInterval === b.gcInterval && a.redirectBlobURL === b.redirectBlobURL;
 }

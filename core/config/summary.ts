@@ -10,6 +10,7 @@ import { formatDuration } from './duration';
 import { thirdPartyExtensions } from './extensions-schema';
 import { tlsEnabled } from './http-schema';
 import type { BerthConfig } from './schema';
+import { isMatchableRoute, type StoreConfig } from './storage-schema';
 import { describeInactive, type FeatureId, inactiveKeys, type InactiveKey, refusedFeatures } from './unbuilt-features';
 
 /** What this build can run: feature ids (core/builtins.ts BUILT_FEATURES) and registered storage driver kinds. */
@@ -79,32 +80,49 @@ function describeListener(config: BerthConfig, on: On): string[] {
 
 function describeStore(config: BerthConfig, build: Build, on: On): string[] {
   const store = config.storage;
-  const driver = store.storageDriver;
-  let where = 'local filesystem';
-  if (driver) {
-    const target = `${driver.name} ${driver.bucket ?? driver.container ?? ''}${driver.rootdirectory ? ` prefix ${driver.rootdirectory}` : ''}`.replace(/\s+/g, ' ').trim();
-    if (!build.storageDrivers.has(driver.name)) {
-      where = `${target}: ${loadsModules(config) ? 'not built in; a third-party extension must register it' : 'driver not available in this build'}`;
-    } else where = target;
-  }
-  const lines = [`storage: ${store.rootDirectory || '(no local root)'} (${where})`];
-  if (!driver) lines.push('  every write fsynced before it is acknowledged (whatever storage.commit says)');
-  if (store.dedupe && on('storage.dedupe')) lines.push('  dedupe on');
-  if (store.gc && on('storage.gc')) {
-    lines.push(`  gc every ${formatDuration(store.gcInterval)} (blobs older than ${formatDuration(store.gcDelay)})${store.gcTimeWindow && on('storage.gcTimeWindow') ? ` within ${store.gcTimeWindow} UTC` : ''}`);
-  }
+  const lines = [`storage: ${store.rootDirectory || '(no local root)'} (${driverWhere(config, build, store)})`];
+  if (!store.storageDriver) lines.push('  every write fsynced before it is acknowledged (whatever storage.commit says)');
   const meta = metaStoreChoice(store);
   const metaNote = build.metaStores.has(meta.kind) ? '' : loadsModules(config) ? ': not built in; a third-party extension must register it' : ': not available in this build';
+  lines.push(...storeSettings(store, on, '  '));
   lines.push(`  cache and metadata: ${meta.kind === EMBEDDED_META_STORE ? `embedded SQLite (${store.rootDirectory}/_berth/berth.db)` : `${meta.kind} (remote)`}${metaNote}`);
+  if (store.fastRestart && on('storage.fastRestart')) lines.push('  fastRestart: the start-up walk is skipped while version and storage config stay the same');
+  if (!on('storage.subPaths')) return lines;
+  for (const [route, sub] of Object.entries(store.subPaths ?? {})) {
+    if (!isMatchableRoute(route)) {
+      lines.push(`  subPaths ${JSON.stringify(route)}: never matches a repository name (a route is "/" and one name segment); not served`);
+      continue;
+    }
+    lines.push(`  subPaths ${JSON.stringify(route)}: repositories ${route.slice(1)}/… from ${sub.rootDirectory || '(no local root)'} (${driverWhere(config, build, sub)})`);
+    lines.push(...storeSettings(sub, on, '    '));
+  }
+  return lines;
+}
+
+function driverWhere(config: BerthConfig, build: Build, store: StoreConfig): string {
+  const driver = store.storageDriver;
+  if (!driver) return 'local filesystem';
+  const target = `${driver.name} ${driver.bucket ?? driver.container ?? ''}${driver.rootdirectory ? ` prefix ${driver.rootdirectory}` : ''}`.replace(/\s+/g, ' ').trim();
+  if (build.storageDrivers.has(driver.name)) return target;
+  return `${target}: ${loadsModules(config) ? 'not built in; a third-party extension must register it' : 'driver not available in this build'}`;
+}
+
+/** What one store's own settings turn on (the default store's or a subPaths route's). */
+function storeSettings(store: StoreConfig, on: On, indent: string): string[] {
+  const lines: string[] = [];
+  if (store.dedupe && on('storage.dedupe')) lines.push('dedupe on');
+  if (store.gc && on('storage.gc')) {
+    lines.push(`gc every ${formatDuration(store.gcInterval)} (blobs older than ${formatDuration(store.gcDelay)})${store.gcTimeWindow && on('storage.gcTimeWindow') ? ` within ${store.gcTimeWindow} UTC` : ''}`);
+  }
   const policies = store.retention.policies.length;
   if (policies > 0 && on('storage.retention')) {
     const count = `${policies} polic${policies === 1 ? 'y' : 'ies'}`;
     const when = store.gcInterval > 0 ? `every ${formatDuration(store.gcInterval)}` : 'never run (gcInterval is 0)';
-    lines.push(`  retention: ${count}, ${when}${store.retention.dryRun ? ' (dry run: logs, deletes nothing)' : ''}`);
+    lines.push(`retention: ${count}, ${when}${store.retention.dryRun ? ' (dry run: logs, deletes nothing)' : ''}`);
   }
-  if (store.maxRepos > 0 && on('storage.maxRepos')) lines.push(`  at most ${store.maxRepos} repositories`);
-  if (store.redirectBlobURL && on('storage.redirectBlobURL')) lines.push('  blob downloads redirected to presigned URLs');
-  return lines;
+  if (store.maxRepos > 0 && on('storage.maxRepos')) lines.push(`at most ${store.maxRepos} repositories`);
+  if (store.redirectBlobURL && on('storage.redirectBlobURL')) lines.push('blob downloads redirected to presigned URLs');
+  return lines.map((line) => indent + line);
 }
 
 function describeLog(config: BerthConfig): string {

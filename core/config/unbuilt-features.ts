@@ -11,6 +11,8 @@
  * (upstreams are always spoken to over HTTP/1.1).
  */
 import { formatPath } from './config-error';
+import { configuredStores } from './driver-availability';
+import type { StoreConfig } from './storage-schema';
 import type { BerthConfig } from './schema';
 
 /** The wording shared by `berth verify` and the start-up warning. */
@@ -46,6 +48,11 @@ function extensionOn(config: BerthConfig, name: 'search' | 'metrics' | 'scrub' |
   return when(section?.enable === true, `extensions.${name}`);
 }
 
+/** `keys` of every store, the default store (`storage`) first, then each `subPaths` route. */
+function eachStore(config: BerthConfig, keys: (store: StoreConfig, at: PropertyKey[]) => string[]): string[] {
+  return configuredStores(config.storage).flatMap(({ store, at }) => keys(store, at));
+}
+
 /** Every access-control policy with its key path, the admin policy included. */
 function policies(config: BerthConfig) {
   const acl = config.http.accessControl;
@@ -58,33 +65,34 @@ function policies(config: BerthConfig) {
 }
 
 const FEATURES = {
-  // storage: the default store. subPaths stores are not served at all, so they are reported as one key.
+  // storage: each key where the default store or a subPaths store sets it (every store runs its own settings).
   'storage.dedupe': {
     note: 'each repository keeps its own copy of a blob; only cross-repository mounts share one, by hard link',
-    at: (c) => when(c.storage.dedupe, 'storage.dedupe'),
+    at: (c) => eachStore(c, (s, at) => when(s.dedupe, path(...at, 'dedupe'))),
   },
   'storage.gc': {
     note: 'no unreferenced blob, untagged manifest or stale upload is collected; retention policies do run every gcInterval',
-    at: (c) => when(c.storage.gc, 'storage.gc'),
+    at: (c) => eachStore(c, (s, at) => when(s.gc, path(...at, 'gc'))),
   },
-  'storage.gcTimeWindow': { note: 'retention runs at any time of day', at: (c) => when(Boolean(c.storage.gcTimeWindow?.trim()), 'storage.gcTimeWindow') },
-  'storage.retention': { at: (c) => when(c.storage.retention.policies.length > 0, 'storage.retention') },
+  'storage.gcTimeWindow': { note: 'retention runs at any time of day', at: (c) => eachStore(c, (s, at) => when(Boolean(s.gcTimeWindow?.trim()), path(...at, 'gcTimeWindow'))) },
+  'storage.retention': { at: (c) => eachStore(c, (s, at) => when(s.retention.policies.length > 0, path(...at, 'retention'))) },
   'storage.retention.deleteReferrers': {
     note: 'referrers whose subject is gone are kept',
-    at: (c) => c.storage.retention.policies.flatMap((p, i) => when(p.deleteReferrers, path('storage', 'retention', 'policies', i, 'deleteReferrers'))),
+    at: (c) => eachStore(c, (s, at) => s.retention.policies.flatMap((p, i) => when(p.deleteReferrers, path(...at, 'retention', 'policies', i, 'deleteReferrers')))),
   },
   // Zot ignores a cacheDriver unless remoteCache is on.
   'storage.cacheDriver': {
     note: 'berth keeps its state under storage.rootDirectory',
     at: (c) => when(c.storage.cacheDriver !== undefined && c.storage.remoteCache, 'storage.cacheDriver'),
   },
-  'storage.redirectBlobURL': { note: 'no storage driver in this build can presign; blobs are served directly', at: (c) => when(c.storage.redirectBlobURL, 'storage.redirectBlobURL') },
-  'storage.maxRepos': { note: 'the number of repositories is not limited', at: (c) => when(c.storage.maxRepos > 0, 'storage.maxRepos') },
-  'storage.fastRestart': { note: 'berth serves at once at start-up and walks nothing before it, so there is nothing to skip', at: (c) => when(c.storage.fastRestart, 'storage.fastRestart') },
-  'storage.subPaths': {
-    note: 'every repository is served from storage.rootDirectory',
-    at: (c) => when(Object.keys(c.storage.subPaths ?? {}).length > 0, 'storage.subPaths'),
+  'storage.redirectBlobURL': {
+    note: 'no storage driver in this build can presign; blobs are served directly',
+    at: (c) => eachStore(c, (s, at) => when(s.redirectBlobURL, path(...at, 'redirectBlobURL'))),
   },
+  'storage.maxRepos': { note: 'the number of repositories is not limited', at: (c) => eachStore(c, (s, at) => when(s.maxRepos > 0, path(...at, 'maxRepos'))) },
+  // Built: the catalog reconcile (the only start-up walk so far) is skipped when version and storage config match.
+  'storage.fastRestart': { note: 'every start-up walks the storage in the background', at: (c) => when(c.storage.fastRestart, 'storage.fastRestart') },
+  'storage.subPaths': { at: (c) => when(Object.keys(c.storage.subPaths ?? {}).length > 0, 'storage.subPaths') },
 
   'http.allowOrigin': { note: 'no CORS headers are sent', at: (c) => when(c.http.allowOrigin !== '', 'http.allowOrigin') },
   'http.externalUrl': { note: 'URLs berth hands out are built from each request instead', at: (c) => when(c.http.externalUrl !== '', 'http.externalUrl') },
@@ -136,7 +144,7 @@ const FEATURES = {
 
   'extensions.sync': { at: (c) => when(c.extensions?.sync?.enable === true, 'extensions.sync') },
   'extensions.sync.downloadDir': {
-    note: 'images are staged beside their repository',
+    note: 'pull-through blobs are spooled under storage.rootDirectory/_berth/spool',
     at: (c) => when(c.extensions?.sync?.enable === true && Boolean(c.extensions.sync.downloadDir), 'extensions.sync.downloadDir'),
   },
   'extensions.sync.reqPerSec': { note: 'upstream requests are not rate limited', at: (c) => syncRegistries(c).flatMap(({ reg, at }) => when(reg.reqPerSec !== undefined, at('reqPerSec'))) },

@@ -3,10 +3,13 @@ export const TOKENS = {
   Config: Symbol('berth.Config'),
   Logger: Symbol('berth.Logger'),
   Metrics: Symbol('berth.Metrics'),
-  Storage: Symbol('berth.Storage'),
+  /** Every configured store and which one serves a repository (core/registry/stores.ts). */
+  Stores: Symbol('berth.Stores'),
   MetaStore: Symbol('berth.MetaStore'),
   AccessTimes: Symbol('berth.AccessTimes'),
   RepoLocks: Symbol('berth.RepoLocks'),
+  /** Records of the start-up walks, for storage.fastRestart (core/registry/startup-walks.ts). */
+  StartupWalks: Symbol('berth.StartupWalks'),
   Events: Symbol('berth.Events'),
   ContentSources: Symbol('berth.ContentSources'),
   RegistryOptions: Symbol('berth.RegistryOptions'),

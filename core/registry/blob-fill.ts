@@ -7,12 +7,22 @@ import { DigestInvalid, SizeInvalid } from './errors';
 
 /** Where a fill writes and how it recovers; given by the pull-through service. */
 export interface FillTarget {
-  storage: StorageDriver;
-  /** A scratch path for an appending writer: its bytes are readable while it grows (the upload rule). */
+  /**
+   * The local driver the spool is on: followers read its bytes while they grow, which an object store (an
+   * open multipart upload) could not serve.
+   */
+  spool: StorageDriver;
+  /** A scratch path on `spool` for an appending writer. */
   spoolPath: string;
-  /** Where the blob lives once committed. */
+  /** Removes the spool and whatever its driver kept beside it; called once the fill ended, whatever the outcome. */
+  discard(): Promise<void>;
+  /** The final store's driver and the blob's path there, read once the blob is committed. */
+  storage: StorageDriver;
   finalPath: string;
-  /** Moves the verified spool to `finalPath` in one step. */
+  /**
+   * Puts the verified, committed spool at `finalPath`: a move on the same driver, else a streamed copy
+   * committed on the final driver. Followers keep reading the spool until it resolves.
+   */
   adopt(spoolPath: string): Promise<void>;
   /** A fresh upstream stream positioned at `start`, for readers once the spool cannot be written (ENOSPC). */
   reopen(start: number): Promise<Readable>;
@@ -61,14 +71,15 @@ export class BlobFill {
   }
 
   async #pump(upstream: Readable): Promise<void> {
-    const { storage, spoolPath, logger } = this.target;
+    const { spool, spoolPath, logger } = this.target;
     const hash = newHash(this.digest.algorithm);
     let received = 0;
     let writer: Awaited<ReturnType<StorageDriver['writer']>> | undefined;
     try {
-      writer = await storage.writer(spoolPath, { append: true });
+      writer = await spool.writer(spoolPath, { append: true });
     } catch (err) {
       upstream.destroy();
+      await this.target.discard().catch(() => undefined);
       return this.#uncache(err);
     }
     writer.on('error', () => undefined); // failures arrive through each write's callback; an unheard 'error' would crash
@@ -94,7 +105,7 @@ export class BlobFill {
     const spoolLost = async () => {
       upstream.destroy();
       await w.cancel().catch(() => undefined);
-      await storage.delete(spoolPath).catch(() => undefined);
+      await this.target.discard().catch(() => undefined);
       this.#uncache(writeError);
     };
     try {
@@ -116,10 +127,12 @@ export class BlobFill {
       await writer.commit();
       await this.target.adopt(spoolPath);
       this.#state = 'committed';
+      this.#notify(); // readers turn to the final copy before the spool goes
+      await this.target.discard().catch((err: unknown) => logger.warn({ digest: this.digest.digest, err }, 'failed to remove a pull-through spool'));
     } catch (err) {
       logger.warn({ digest: this.digest.digest, received, err }, 'failed to fill blob from upstream');
       await writer.cancel().catch(() => undefined);
-      await storage.delete(spoolPath).catch(() => undefined);
+      await this.target.discard().catch(() => undefined);
       this.#error = err instanceof Error ? err : new Error(String(err));
       // Verified bytes that could not be kept (fsync or rename failed): readers finish from the upstream.
       this.#state = this.#verified ? 'uncached' : 'failed';
@@ -148,12 +161,13 @@ export class BlobFill {
       const readable = this.#state === 'committed' || this.#verified ? this.#written : this.#written - 1;
       const upto = stop === undefined ? readable : Math.min(readable, stop);
       if (upto > pos) {
-        const path = this.#state === 'committed' ? this.target.finalPath : this.target.spoolPath;
+        const committed = this.#state === 'committed';
+        const [driver, path] = committed ? [this.target.storage, this.target.finalPath] : [this.target.spool, this.target.spoolPath];
         let reader: Readable;
         try {
-          reader = await this.target.storage.reader(path, { start: pos, end: upto - 1, chunkSize: FOLLOW_CHUNK });
+          reader = await driver.reader(path, { start: pos, end: upto - 1, chunkSize: FOLLOW_CHUNK });
         } catch (err) {
-          if (path === this.target.finalPath) throw err;
+          if (committed) throw err;
           if (this.#state === 'filling') await this.#changed(); // the spool is being moved into place
           continue;
         }

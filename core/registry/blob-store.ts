@@ -1,23 +1,25 @@
 import type { Readable, Writable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
+import { pipeline } from 'node:stream/promises';
 import type { StorageDriver } from '../storage/driver';
 import { PathNotFoundError } from '../storage/wrap-driver';
-import { Dedupe, type BlobLocation } from './dedupe';
 import { TOKENS } from '../di/tokens';
+import { Dedupe, type BlobLocation } from './dedupe';
 import { newHash, parseDigest, type ParsedDigest } from './digest';
 import { DigestInvalid, SizeInvalid } from './errors';
 import { layout } from './layout';
+import type { Stores } from './stores';
 import { streamHashed } from './verified-write';
 
 /**
- * Content-addressed blobs of each repository, under `<repo>/blobs/<alg>/<hex>`. Reads go through `locate`, so a
- * deduped placeholder is followed to the bytes; every new copy is handed to Dedupe, every deletion goes
- * through `delete` (dedupe.ts keeps the index right).
+ * Content-addressed blobs of each repository, under `<repo>/blobs/<alg>/<hex>` in the store serving it. Reads
+ * go through `locate`, so a deduped placeholder is followed to the bytes; every new copy is handed to Dedupe,
+ * every deletion goes through `delete` (dedupe.ts keeps the index right).
  */
 @injectable()
 export class BlobStore {
   constructor(
-    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.Dedupe) private readonly dedupe: Dedupe,
   ) {}
 
@@ -32,25 +34,26 @@ export class BlobStore {
   }
 
   async open(repo: string, digest: ParsedDigest, range?: { start: number; end: number }): Promise<Readable> {
-    return this.storage.reader(await this.#bytes(repo, digest), range);
+    return this.stores.driver(repo).reader(await this.#bytes(repo, digest), range);
   }
 
-  /** True when the driver can write blobs straight into a response (see StorageDriver.sendTo). */
-  get canSend(): boolean {
-    return this.storage.sendTo !== undefined;
+  /** True when the repository's driver can write blobs straight into a response (see StorageDriver.sendTo). */
+  canSend(repo: string): boolean {
+    return this.stores.driver(repo).sendTo !== undefined;
   }
 
   async sendTo(repo: string, digest: ParsedDigest, dest: Writable, range?: { start: number; end: number }): Promise<number> {
-    return this.storage.sendTo!(await this.#bytes(repo, digest), dest, range);
+    return this.stores.driver(repo).sendTo!(await this.#bytes(repo, digest), dest, range);
   }
 
   async read(repo: string, digest: ParsedDigest): Promise<Buffer> {
-    return this.storage.getContent(await this.#bytes(repo, digest));
+    return this.stores.driver(repo).getContent(await this.#bytes(repo, digest));
   }
 
   async redirectURL(repo: string, digest: ParsedDigest, method: 'GET' | 'HEAD'): Promise<string | undefined> {
-    if (!this.storage.redirectURL) return undefined;
-    return this.storage.redirectURL(await this.#bytes(repo, digest), method);
+    const storage = this.stores.driver(repo);
+    if (!storage.redirectURL) return undefined;
+    return storage.redirectURL(await this.#bytes(repo, digest), method);
   }
 
   /**
@@ -58,7 +61,8 @@ export class BlobStore {
    * bytes when given): DIGEST_INVALID / SIZE_INVALID otherwise, with nothing left behind.
    */
   async ingest(repo: string, digest: ParsedDigest, body: Readable, expectedSize?: number): Promise<number> {
-    const writer = await this.storage.writer(layout.blob(repo, digest));
+    const path = layout.blob(repo, digest);
+    const writer = await this.stores.driver(repo).writer(path);
     const hash = newHash(digest.algorithm);
     const size = await streamHashed(body, writer, hash);
     const actual = `${digest.algorithm}:${hash.digest('hex')}`;
@@ -70,66 +74,83 @@ export class BlobStore {
       await writer.cancel();
       throw SizeInvalid({ expected: expectedSize, actual: size });
     }
-    if (await this.dedupe.linkToOriginal(digest, layout.blob(repo, digest))) {
+    if (await this.dedupe.linkToOriginal(digest, path)) {
       await writer.cancel(); // verified, and stored already: the link replaces publishing this copy
       return size;
     }
     await writer.commit();
-    await this.dedupe.placed(digest, layout.blob(repo, digest), size);
+    await this.dedupe.placed(digest, path, size);
     return size;
   }
 
   /** Stores a small blob (a manifest) already in memory and already digested by the caller. */
   async putSmall(repo: string, digest: ParsedDigest, data: Buffer): Promise<void> {
     if ((await this.size(repo, digest)) === data.length) return;
-    await this.storage.putContent(layout.blob(repo, digest), data);
+    await this.stores.driver(repo).putContent(layout.blob(repo, digest), data);
     await this.dedupe.placed(digest, layout.blob(repo, digest), data.length);
   }
 
   /**
-   * Moves a finished, verified upload into place (one rename) and hands it to Dedupe. When the repository
-   * already holds the blob, or dedupe links it to an original elsewhere, the upload is dropped instead, as
-   * Zot does (replacing the file would split it from the copies linked to it).
+   * Puts committed, verified content at `path` on `from` into place and hands it to Dedupe: one move when it
+   * is on the repository's own driver (an upload), else a streamed copy committed on that driver (a
+   * pull-through spool on the local disk, the blob's store elsewhere); a copied source stays for its owner to
+   * delete. When the repository already holds the blob, or dedupe links it to an original, nothing is moved
+   * or copied, as Zot does (replacing the file would split it from the copies linked to it); an upload on the
+   * repository's driver is then deleted.
    */
-  async adopt(repo: string, digest: ParsedDigest, uploadPath: string): Promise<void> {
-    const path = layout.blob(repo, digest);
-    if ((await this.size(repo, digest)) !== undefined || (await this.dedupe.linkToOriginal(digest, path))) {
-      await this.storage.delete(uploadPath);
+  async adopt(repo: string, digest: ParsedDigest, path: string, from: StorageDriver = this.stores.driver(repo)): Promise<void> {
+    const storage = this.stores.driver(repo);
+    const target = layout.blob(repo, digest);
+    if ((await this.size(repo, digest)) !== undefined || (await this.dedupe.linkToOriginal(digest, target))) {
+      if (from === storage) await storage.delete(path);
       return;
     }
-    await this.storage.move(uploadPath, path);
-    const size = (await this.storage.stat(path))?.size;
-    if (size !== undefined) await this.dedupe.placed(digest, path, size);
+    if (from === storage) {
+      await storage.move(path, target);
+    } else {
+      const writer = await storage.writer(target);
+      try {
+        await pipeline(await from.reader(path), writer);
+      } catch (err) {
+        await writer.cancel();
+        throw err;
+      }
+      await writer.commit();
+    }
+    const size = (await storage.stat(target))?.size;
+    if (size !== undefined) await this.dedupe.placed(digest, target, size);
   }
 
   /**
-   * Makes `to` hold a blob `from` has: with dedupe on a hard link (link > copy > streamed copy), with it off
-   * its own copy (server-side where the driver can, else streamed).
+   * Makes `to` hold a blob `from` has: on one driver, with dedupe on a hard link (link > copy > streamed
+   * copy), with it off its own copy (server-side where the driver can, else streamed); across stores a
+   * streamed copy (Zot answers 202 and lets the client upload instead).
    */
   async mount(from: string, to: string, digest: ParsedDigest): Promise<boolean> {
     const source = await this.locate(from, digest);
     if (!source) return false;
     if ((await this.size(to, digest)) !== undefined) return true;
-    if (!(await this.dedupe.mount(digest, source, layout.blob(to, digest)))) {
-      await this.ingest(to, digest, await this.storage.reader(source.path), source.size);
+    const sameDriver = this.stores.driver(from) === this.stores.driver(to);
+    if (!sameDriver || !(await this.dedupe.mount(digest, source, layout.blob(to, digest)))) {
+      await this.ingest(to, digest, await this.stores.driver(from).reader(source.path), source.size);
     }
     return true;
   }
 
-  /** The one way a blob is deleted (GC, retention, DELETE): the dedupe index follows. */
+  /** The one way a blob is deleted (GC, retention, DELETE, repository removal): the dedupe index follows. */
   async delete(repo: string, digest: ParsedDigest): Promise<void> {
     await this.dedupe.delete(digest, layout.blob(repo, digest));
   }
 
   /** Every blob digest a repository holds. */
   async list(repo: string): Promise<string[]> {
-    return listBlobDigests(this.storage, repo);
+    return listBlobDigests(this.stores.driver(repo), repo);
   }
 
   // Where the bytes are, or a not-found rejection as the driver's own would be.
   async #bytes(repo: string, digest: ParsedDigest): Promise<string> {
     const at = await this.locate(repo, digest);
-    if (!at) throw new PathNotFoundError(this.storage.name, layout.blob(repo, digest));
+    if (!at) throw new PathNotFoundError(this.stores.driver(repo).name, layout.blob(repo, digest));
     return at.path;
   }
 }
@@ -144,4 +165,3 @@ export async function listBlobDigests(storage: StorageDriver, repo: string): Pro
   }
   return out;
 }
-

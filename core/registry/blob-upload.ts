@@ -2,7 +2,7 @@ import { randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { inject, injectable } from 'tsyringe';
-import type { DriverWriter, StorageDriver } from '../storage/driver';
+import type { DriverWriter } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
 import type { MetaStore, UploadSession, UploadSessions } from '../metastore/meta-store';
 import { BlobStore } from './blob-store';
@@ -11,6 +11,7 @@ import { BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeInvalid } fro
 import { layout } from './layout';
 import type { RepoLocks } from './repo-lock';
 import { RepoStore } from './repo-store';
+import type { Stores } from './stores';
 import { hashingTransform } from './verified-write';
 
 // Upload ids are ours (UUIDs); anything else in the URL is rejected before it becomes a path.
@@ -41,7 +42,7 @@ export class UploadStore {
   readonly #hashes = new Map<string, RunningHash>();
 
   constructor(
-    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.RepoLocks) private readonly locks: RepoLocks,
     @inject(TOKENS.RepoStore) private readonly repos: RepoStore,
     @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
@@ -92,7 +93,7 @@ export class UploadStore {
       if (!opened) {
         // Committed by a PUT that died before moving it into place: only the move is left to do.
         if (body) throw BlobUploadInvalid({ uuid: id, reason: 'the upload is complete; its final PUT takes no body' });
-        size = (await this.storage.stat(path))?.size ?? 0;
+        size = (await this.stores.driver(repo).stat(path))?.size ?? 0;
         await this.#verifyCommitted(repo, id, digest);
       } else {
         const { writer, session } = opened;
@@ -140,12 +141,12 @@ export class UploadStore {
 
   async #discard(session: UploadSession): Promise<void> {
     const { repo, id } = session;
-    const writer = await this.storage.writer(this.#path(repo, id), { append: true }).catch((err: unknown) => {
+    const writer = await this.stores.driver(repo).writer(this.#path(repo, id), { append: true }).catch((err: unknown) => {
       if ((err as { code?: unknown }).code === 'EEXIST') return undefined; // already committed: a plain delete
       throw err;
     });
     if (writer) await writer.cancel();
-    else await this.storage.delete(this.#path(repo, id));
+    else await this.stores.driver(repo).delete(this.#path(repo, id));
     await this.#forget(repo, id);
   }
 
@@ -180,7 +181,7 @@ export class UploadStore {
     if (range && range.start !== session.size) throw rangeInvalid(session, range.start);
     let writer: DriverWriter;
     try {
-      writer = await this.storage.writer(this.#path(repo, id), { append: true });
+      writer = await this.stores.driver(repo).writer(this.#path(repo, id), { append: true });
     } catch (err) {
       if ((err as { code?: unknown }).code === 'EEXIST') return undefined;
       throw err;
@@ -230,10 +231,10 @@ export class UploadStore {
   async #verifyCommitted(repo: string, id: string, digest: ParsedDigest): Promise<void> {
     const path = this.#path(repo, id);
     const hash = newHash(digest.algorithm);
-    for await (const chunk of await this.storage.reader(path)) hash.update(chunk as Buffer);
+    for await (const chunk of await this.stores.driver(repo).reader(path)) hash.update(chunk as Buffer);
     const actual = `${digest.algorithm}:${hash.digest('hex')}`;
     if (actual === digest.digest) return;
-    await this.storage.delete(path);
+    await this.stores.driver(repo).delete(path);
     await this.#forget(repo, id);
     throw DigestInvalid({ expected: digest.digest, actual });
   }

@@ -1,12 +1,16 @@
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
-import type { BerthConfig } from '../config/schema';
+import { formatPath } from '../config/config-error';
 import { TOKENS } from '../di/tokens';
 import type { MetaStore } from '../metastore/meta-store';
 import type { StorageDriver } from '../storage/driver';
 import { TooManyRequests } from './errors';
 import { LAYOUT_ENTRIES, layout } from './layout';
+import type { StartupWalks } from './startup-walks';
+import type { Store, Stores } from './stores';
 
+/** The catalog reconcile's name among the start-up walks (StartupWalks). */
+const CATALOG_WALK = 'catalog';
 /** Repositories written to the index in one commit during a reconcile, and index entries checked per read. */
 const BATCH = 1000;
 /** Index entries whose index.json is stat'ed at once during the sweep. */
@@ -30,7 +34,9 @@ export interface CatalogPage {
  * The repository catalog: the MetaStore's sorted index (MetaStore.catalog), so `_catalog?n=` is one range read
  * at any size instead of a walk of the root. RepoStore adds a repository when it creates it and removes it when
  * it deletes it; a reconcile at start-up, in the background, brings in what others wrote (Zot, an older berth,
- * a restored backup) and drops what is gone from disk.
+ * a restored backup) and drops what is gone from disk. With `subPaths` the index is still one: every store's
+ * root is walked, and a name is listed when it is served from the root it was found in, so `_catalog` pages
+ * through all stores in one sorted order.
  */
 @injectable()
 export class Catalog {
@@ -46,10 +52,10 @@ export class Catalog {
   #creating: Promise<unknown> = Promise.resolve();
 
   constructor(
-    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
-    @inject(TOKENS.Config) private readonly config: BerthConfig,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.StartupWalks) private readonly walks: StartupWalks,
   ) {}
 
   /** True once the first reconcile finished: from then on the index answers on its own. */
@@ -57,12 +63,27 @@ export class Catalog {
     return this.#reconciled;
   }
 
-  /** Starts the reconcile without waiting for it (the server serves meanwhile); `whenReconciled` waits. */
+  /**
+   * Starts the reconcile without waiting for it (the server serves meanwhile); `whenReconciled` waits. With
+   * `storage.fastRestart`, a reconcile that completed under the same version and storage config is not
+   * repeated: the index is trusted as it is (startup-walks.ts).
+   */
   startReconcile(): void {
-    this.#reconcile ??= this.#reconcileOnce().catch((err: unknown) => {
+    this.#reconcile ??= this.#startReconcile().catch((err: unknown) => {
       // The walk stays the source until a reconcile succeeds: slower, never wrong.
       if (!this.#stopping) this.logger.error({ err }, 'catalog reconcile failed; _catalog keeps walking the root');
     });
+  }
+
+  async #startReconcile(): Promise<void> {
+    if (await this.walks.canSkip(CATALOG_WALK)) {
+      this.#reconciled = true;
+      this.logger.info({ walk: CATALOG_WALK }, 'catalog reconcile skipped (storage.fastRestart: same version and storage config as the last completed one)');
+      return;
+    }
+    await this.walks.started(CATALOG_WALK);
+    await this.#reconcileOnce();
+    if (this.#reconciled) await this.walks.completed(CATALOG_WALK);
   }
 
   async whenReconciled(): Promise<void> {
@@ -76,21 +97,24 @@ export class Catalog {
   }
 
   /**
-   * Creates a repository through `create` (which writes its files), then lists it. With `storage.maxRepos`
-   * (Zot: 0 = no limit), a repository past the limit is refused with 429 TOOMANYREQUESTS before anything is
-   * written. Counting and creating run one at a time in this process, so two new names cannot both take the
-   * last place; two replicas can (the count is not a lease), which overshoots by at most one per replica.
+   * Creates a repository through `create` (which writes its files), then lists it. With `maxRepos` of the
+   * repository's store (Zot: 0 = no limit), a repository past the limit is refused with 429 TOOMANYREQUESTS
+   * before anything is written. Counting and creating run one at a time in this process, so two new names
+   * cannot both take the last place; two replicas can (the count is not a lease), which overshoots by at most
+   * one per replica.
    */
   async admit(repo: string, create: () => Promise<void>): Promise<void> {
-    const max = this.config.storage.maxRepos;
+    const store = this.stores.of(repo);
+    const max = store.config.maxRepos;
     if (!max) {
       await create();
       await this.meta.catalog.add(repo);
       return;
     }
     const run = this.#creating.then(async () => {
-      if ((await this.#count()) >= max && !(await this.storage.stat(layout.index(repo)))) {
-        throw TooManyRequests({ reason: `storage.maxRepos: at most ${max} repositories`, name: repo });
+      if ((await this.#count(store)) >= max && !(await store.driver.stat(layout.index(repo)))) {
+        const key = formatPath(store.route ? ['storage', 'subPaths', store.route, 'maxRepos'] : ['storage', 'maxRepos']);
+        throw TooManyRequests({ reason: `${key}: at most ${max} repositories`, name: repo });
       }
       await create();
       await this.meta.catalog.add(repo);
@@ -141,10 +165,13 @@ export class Catalog {
     return (await this.page(undefined, undefined, async (repos) => repos)).repos;
   }
 
-  /** Every repository under the root, sorted, by walking it: a directory holding index.json and oci-layout (as Zot). */
+  /**
+   * Every repository of every store, sorted, by walking the roots: a directory holding index.json and
+   * oci-layout (as Zot), kept when the root it is in serves its name.
+   */
   async walk(): Promise<string[]> {
     const repos: string[] = [];
-    for await (const repo of walkRepositories(this.storage, () => false)) repos.push(repo);
+    for await (const repo of this.walkAll(() => false)) repos.push(repo);
     return repos.sort();
   }
 
@@ -179,8 +206,32 @@ export class Catalog {
     return this.#nextWalk;
   }
 
-  async #count(): Promise<number> {
-    return this.#reconciled ? this.meta.catalog.count() : (await this.walk()).length;
+  /** Every repository served, by walking each root once (a name routed to another store is skipped). */
+  async *walkAll(stop: () => boolean): AsyncGenerator<string> {
+    for (const { driver } of this.stores.roots()) {
+      for await (const repo of walkRepositories(driver, stop)) if (this.stores.servedFrom(driver, repo)) yield repo;
+    }
+  }
+
+  /** Repositories `store` serves (the default store: all but those the `subPaths` routes serve). */
+  async #count(store: Store): Promise<number> {
+    if (!this.#reconciled) return (await this.walk()).filter((repo) => this.stores.of(repo) === store).length;
+    if (store.route !== '') return this.#countPrefix(`${store.route.slice(1)}/`);
+    let count = await this.meta.catalog.count();
+    for (const s of this.stores.all) if (s.route !== '') count -= await this.#countPrefix(`${s.route.slice(1)}/`);
+    return count;
+  }
+
+  /** Listed names starting with `prefix` (a range of the sorted index, read a batch at a time). */
+  async #countPrefix(prefix: string): Promise<number> {
+    let count = 0;
+    for (let after = prefix; ;) {
+      const page = await this.meta.catalog.page(BATCH, after);
+      const inRange = page.filter((repo) => repo.startsWith(prefix));
+      count += inRange.length;
+      if (inRange.length < BATCH) return count;
+      after = page[page.length - 1];
+    }
   }
 
   /**
@@ -194,7 +245,7 @@ export class Catalog {
     let added = 0;
     let removed = 0;
     let batch: string[] = [];
-    for await (const repo of walkRepositories(this.storage, () => this.#stopping)) {
+    for await (const repo of this.walkAll(() => this.#stopping)) {
       batch.push(repo);
       found++;
       if (batch.length >= BATCH) {
@@ -206,7 +257,7 @@ export class Catalog {
     added += await this.meta.catalog.addMany(batch);
     for (let after: string | undefined, page: string[]; !this.#stopping && (page = await this.meta.catalog.page(BATCH, after)).length > 0; after = page[page.length - 1]) {
       for (let i = 0; i < page.length; i += SWEEP_PARALLEL) {
-        const gone = await Promise.all(page.slice(i, i + SWEEP_PARALLEL).map(async (repo) => ((await this.storage.stat(layout.index(repo))) ? undefined : repo)));
+        const gone = await Promise.all(page.slice(i, i + SWEEP_PARALLEL).map(async (repo) => ((await this.stores.driver(repo).stat(layout.index(repo))) ? undefined : repo)));
         for (const repo of gone) if (repo !== undefined && (await this.meta.catalog.remove(repo))) removed++;
       }
     }

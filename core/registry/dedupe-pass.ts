@@ -4,12 +4,14 @@ import { inject, injectable } from 'tsyringe';
 import type { PreparedChange } from '../config/live-reload';
 import { TOKENS } from '../di/tokens';
 import type { MetaStore } from '../metastore/meta-store';
-import type { FileInfo, StorageDriver } from '../storage/driver';
+import type { StorageConfig } from '../config/storage-schema';
+import type { FileInfo } from '../storage/driver';
 import { listBlobDigests } from './blob-store';
-import { walkRepositories, type Catalog } from './catalog';
-import { counter, Dedupe, streamCopy } from './dedupe';
+import type { Catalog } from './catalog';
+import { counter, Dedupe, locationRepo, streamCopy } from './dedupe';
 import { tryParseDigest, type ParsedDigest } from './digest';
 import { layout } from './layout';
+import type { Stores } from './stores';
 
 /** Repositories read from the catalog index at a time. */
 const PAGE = 1000;
@@ -48,7 +50,7 @@ export class DedupePass {
   readonly #bytesRestored: Counter;
 
   constructor(
-    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
     @inject(TOKENS.Dedupe) private readonly dedupe: Dedupe,
     @inject(TOKENS.Catalog) private readonly catalog: Catalog,
@@ -72,16 +74,27 @@ export class DedupePass {
     await this.#running;
   }
 
-  /** A reload turning dedupe on or off: applied at once to new blobs, and the tree follows in a new pass. */
-  prepareReload(next: boolean): PreparedChange {
+  /**
+   * A reload turning dedupe on or off, in the default store or a `subPaths` one: applied at once to new
+   * blobs, and the tree follows in a new pass.
+   */
+  prepareReload(next: StorageConfig): PreparedChange {
     return {
       commit: () => {
-        if (next === this.dedupe.enabled) return;
-        this.dedupe.enabled = next;
-        this.#schedule();
+        const before = JSON.stringify(this.#settings());
+        for (const { route } of this.stores.all) {
+          const on = route === '' ? next.dedupe : next.subPaths?.[route]?.dedupe;
+          if (on !== undefined) this.dedupe.setEnabled(route, on);
+        }
+        if (JSON.stringify(this.#settings()) !== before) this.#schedule();
       },
       abort: () => undefined,
     };
+  }
+
+  /** `dedupe` of every store, by route ('' the default store). */
+  #settings(): Record<string, boolean> {
+    return Object.fromEntries(this.stores.all.map((store) => [store.route, this.dedupe.enabledIn(store)]));
   }
 
   /** Stops a running pass at its next blob (before the MetaStore closes). */
@@ -97,30 +110,36 @@ export class DedupePass {
   }
 
   async #runIfNeeded(): Promise<void> {
-    const mode = this.dedupe.enabled;
+    const settings = this.#settings();
     const state = await this.meta.kv(NAMESPACE).get(STATE_KEY);
-    const last = state ? (JSON.parse(Buffer.from(state.value).toString('utf8')) as { dedupe?: boolean }).dedupe : undefined;
-    if (last === mode || this.#stopping) return;
-    const reason = last === undefined ? 'no finished pass on this root: the index is rebuilt from the tree' : `storage.dedupe turned ${mode ? 'on' : 'off'}`;
-    const counts = await this.#pass(mode, reason);
+    const last = state ? (JSON.parse(Buffer.from(state.value).toString('utf8')) as { routes?: Record<string, boolean> }).routes : undefined;
+    const changed = Object.keys(settings).filter((route) => last?.[route] !== settings[route]);
+    if (changed.length === 0 || this.#stopping) return;
+    const reason = last === undefined
+      ? 'no finished pass on this root: the index is rebuilt from the tree'
+      : changed.map((route) => `${route === '' ? 'storage' : `storage.subPaths["${route}"]`}.dedupe turned ${settings[route] ? 'on' : 'off'}`).join(', ');
+    const counts = await this.#pass(settings, reason);
     if (!counts) return;
-    await this.meta.kv(NAMESPACE).put(STATE_KEY, Buffer.from(JSON.stringify({ dedupe: mode, finishedAt: new Date().toISOString() })));
-    this.logger.info({ dedupe: mode, ...counts }, mode ? 'dedupe pass finished' : 'dedupe restore pass finished');
+    await this.meta.kv(NAMESPACE).put(STATE_KEY, Buffer.from(JSON.stringify({ routes: settings, finishedAt: new Date().toISOString() })));
+    this.logger.info({ dedupe: settings, ...counts }, 'dedupe pass finished');
   }
 
   /** One walk of every blob; undefined when stopped or the setting changed meanwhile (a new pass follows). */
-  async #pass(mode: boolean, reason: string): Promise<PassCounts | undefined> {
+  async #pass(settings: Record<string, boolean>, reason: string): Promise<PassCounts | undefined> {
     const counts: PassCounts = { repositories: 0, blobs: 0, linked: 0, bytesSaved: 0, restored: 0, bytesRestored: 0 };
-    this.logger.info({ dedupe: mode, reason }, mode ? 'dedupe pass started' : 'dedupe restore pass started');
+    const expected = JSON.stringify(settings);
+    this.logger.info({ dedupe: settings, reason }, 'dedupe pass started');
     let lastProgress = Date.now();
     for await (const repo of this.#repositories()) {
       counts.repositories++;
-      for (const name of await listBlobDigests(this.storage, repo)) {
-        if (this.#stopping || this.dedupe.enabled !== mode) return undefined;
+      const storage = this.stores.driver(repo);
+      const mode = this.dedupe.enabledFor(repo);
+      for (const name of await listBlobDigests(storage, repo)) {
+        if (this.#stopping || JSON.stringify(this.#settings()) !== expected) return undefined;
         const digest = tryParseDigest(name);
         if (!digest) continue;
         const path = layout.blob(repo, digest);
-        const info = await this.storage.stat(path);
+        const info = await storage.stat(path);
         if (!info || info.isDir) continue;
         counts.blobs++;
         try {
@@ -131,7 +150,7 @@ export class DedupePass {
         }
         if (Date.now() - lastProgress >= PROGRESS_MS) {
           lastProgress = Date.now();
-          this.logger.info({ dedupe: mode, ...counts }, 'dedupe pass progress');
+          this.logger.info({ dedupe: settings, ...counts }, 'dedupe pass progress');
         }
       }
     }
@@ -145,7 +164,7 @@ export class DedupePass {
   async *#repositories(): AsyncGenerator<string> {
     await this.catalog.whenReconciled();
     if (!this.catalog.reconciled) {
-      yield* walkRepositories(this.storage, () => this.#stopping);
+      yield* this.catalog.walkAll(() => this.#stopping);
       return;
     }
     for (let after: string | undefined, page: string[]; !this.#stopping && (page = await this.meta.catalog.page(PAGE, after)).length > 0; after = page[page.length - 1]) {
@@ -175,6 +194,7 @@ export class DedupePass {
 
   /** Gives the location its own bytes if it shares them or is a placeholder; the bytes written, else undefined. */
   async #restore(digest: ParsedDigest, path: string, info: FileInfo): Promise<number | undefined> {
+    const storage = this.stores.driver(locationRepo(path));
     let source = path;
     if (info.size === 0 && !Dedupe.isEmptyBlob(digest)) {
       const holder = await this.dedupe.locate(path, digest);
@@ -187,8 +207,8 @@ export class DedupePass {
       return undefined;
     }
     // Copying a file onto itself goes through a temp name renamed over it: a new inode, never a rewrite in place.
-    if (this.storage.copy) await this.storage.copy(source, path);
-    else await streamCopy(this.storage, source, path);
-    return (await this.storage.stat(path))?.size ?? 0;
+    if (storage.copy) await storage.copy(source, path);
+    else await streamCopy(storage, source, path);
+    return (await storage.stat(path))?.size ?? 0;
   }
 }

@@ -2,11 +2,11 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { Counter, type Registry as PromRegistry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
-import type { BerthConfig } from '../config/schema';
 import { TOKENS } from '../di/tokens';
 import type { MetaStore } from '../metastore/meta-store';
 import type { FileInfo, StorageDriver } from '../storage/driver';
 import { digestOf, type ParsedDigest } from './digest';
+import type { Store, Stores } from './stores';
 
 /** Where a blob's bytes are: the path to read and their size. */
 export interface BlobLocation {
@@ -33,30 +33,46 @@ const isFile = (info: FileInfo | undefined): info is FileInfo => info !== undefi
  */
 @injectable()
 export class Dedupe {
-  #enabled: boolean;
+  /** `dedupe` per store route as a reload set it; a route absent here has its configured setting. */
+  readonly #reloaded = new Map<string, boolean>();
   readonly #linked: Counter;
   readonly #saved: Counter;
 
   constructor(
-    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
-    @inject(TOKENS.Config) config: BerthConfig,
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(TOKENS.Metrics) metrics: PromRegistry,
   ) {
-    this.#enabled = config.storage.dedupe;
     // Zot has no dedupe metrics (pkg/extensions/monitoring), so these are berth's own names.
     this.#linked = counter(metrics, 'berth_dedupe_blobs_linked_total', 'Blob copies replaced by a link to (or a placeholder for) the original');
     this.#saved = counter(metrics, 'berth_dedupe_bytes_saved_total', 'Bytes no longer stored twice because a copy was replaced by a link or placeholder');
   }
 
-  /** `storage.dedupe` as it is now (a config reload may change it: see DedupePass). */
-  get enabled(): boolean {
-    return this.#enabled;
+  /** `dedupe` of the store serving `repo`, as it is now (a config reload may change it: see DedupePass). */
+  enabledFor(repo: string): boolean {
+    return this.enabledIn(this.stores.of(repo));
   }
 
-  set enabled(on: boolean) {
-    this.#enabled = on;
+  enabledIn(store: Store): boolean {
+    return this.#reloaded.get(store.route) ?? store.config.dedupe;
+  }
+
+  /** Applies a reloaded `dedupe` to one store (`''` the default store, else its `subPaths` route). */
+  setEnabled(route: string, on: boolean): void {
+    this.#reloaded.set(route, on);
+  }
+
+  /**
+   * The driver holding a location, and the locations of a digest that share it: dedupe never links across
+   * stores (each store is its own root and driver; routes on one root share the driver).
+   */
+  #driver(path: string): StorageDriver {
+    return this.stores.driver(locationRepo(path));
+  }
+
+  async #locations(digest: ParsedDigest, driver: StorageDriver): Promise<string[]> {
+    return (await this.meta.dedupe.locations(digest.digest)).filter((location) => this.#driver(location) === driver);
   }
 
   /** True when a zero-byte file at this digest is the blob itself, not a placeholder. */
@@ -70,7 +86,8 @@ export class Dedupe {
    * whose original is gone).
    */
   async locate(path: string, digest: ParsedDigest): Promise<BlobLocation | undefined> {
-    const own = await this.storage.stat(path);
+    const storage = this.#driver(path);
+    const own = await storage.stat(path);
     if (!isFile(own)) return undefined;
     if (own.size > 0 || Dedupe.isEmptyBlob(digest)) return { path, size: own.size };
     return this.#holder(digest, path);
@@ -84,7 +101,7 @@ export class Dedupe {
   async placed(digest: ParsedDigest, path: string, size: number): Promise<void> {
     try {
       await this.meta.dedupe.add(digest.digest, path);
-      if (this.#enabled) await this.share(digest, path, size);
+      if (this.enabledFor(locationRepo(path))) await this.share(digest, path, size);
     } catch (err) {
       this.logger.warn({ err, digest: digest.digest, path }, 'failed to dedupe blob; this copy keeps its own bytes');
     }
@@ -97,11 +114,12 @@ export class Dedupe {
    * False (nothing changed) when there is no original yet, or on any failure: the caller publishes its copy.
    */
   async linkToOriginal(digest: ParsedDigest, path: string): Promise<boolean> {
-    if (!this.#enabled || !this.storage.link) return false;
+    const storage = this.#driver(path);
+    if (!storage.link || !this.enabledFor(locationRepo(path))) return false;
     try {
-      for (const location of await this.meta.dedupe.locations(digest.digest)) {
+      for (const location of await this.#locations(digest, storage)) {
         if (location === path) continue;
-        const info = await this.storage.stat(location);
+        const info = await storage.stat(location);
         if (!isFile(info)) {
           await this.#forgetIfGone(digest, location);
           continue;
@@ -111,7 +129,7 @@ export class Dedupe {
           continue; // a placeholder
         }
         try {
-          await this.storage.link(location, path);
+          await storage.link(location, path);
         } catch (err) {
           if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
           await this.#forgetIfGone(digest, location);
@@ -134,22 +152,23 @@ export class Dedupe {
    * are dropped from the index on the way (deleted outside berth).
    */
   async share(digest: ParsedDigest, path: string, size: number): Promise<number> {
+    const storage = this.#driver(path);
     if (size === 0) return 0;
     let own: FileInfo | undefined;
-    for (const location of await this.meta.dedupe.locations(digest.digest)) {
+    for (const location of await this.#locations(digest, storage)) {
       if (location === path) return 0; // first live copy: this one is the original
-      const info = await this.storage.stat(location);
+      const info = await storage.stat(location);
       if (!isFile(info)) {
         await this.#forgetIfGone(digest, location);
         continue;
       }
       if (info.size !== size) continue; // a placeholder, or not this blob's bytes: never an original
-      own ??= await this.storage.stat(path);
+      own ??= await storage.stat(path);
       if (!isFile(own) || own.size !== size) return 0; // deleted meanwhile, or already a placeholder
       if (own.fileId !== undefined && own.fileId === info.fileId) return 0;
       try {
-        if (this.storage.link) await this.storage.link(location, path);
-        else await this.storage.putContent(path, Buffer.alloc(0));
+        if (storage.link) await storage.link(location, path);
+        else await storage.putContent(path, Buffer.alloc(0));
       } catch (err) {
         if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
         await this.#forgetIfGone(digest, location); // the original went between stat and link: try the next
@@ -168,13 +187,15 @@ export class Dedupe {
    * when only a streamed copy can do it (the caller streams and then calls `placed`).
    */
   async mount(digest: ParsedDigest, from: BlobLocation, to: string): Promise<boolean> {
-    if (this.#enabled && this.storage.link) {
-      await this.storage.link(from.path, to);
-    } else if (this.#enabled && from.size > 0) {
+    const storage = this.#driver(to);
+    const enabled = this.enabledFor(locationRepo(to));
+    if (enabled && storage.link) {
+      await storage.link(from.path, to);
+    } else if (enabled && from.size > 0) {
       await this.meta.dedupe.add(digest.digest, from.path); // the placeholder must find its original
-      await this.storage.putContent(to, Buffer.alloc(0));
-    } else if (this.storage.copy) {
-      await this.storage.copy(from.path, to);
+      await storage.putContent(to, Buffer.alloc(0));
+    } else if (storage.copy) {
+      await storage.copy(from.path, to);
     } else {
       return false;
     }
@@ -188,30 +209,33 @@ export class Dedupe {
    * placeholder first.
    */
   async delete(digest: ParsedDigest, path: string): Promise<void> {
-    if (!this.storage.link) await this.#keepBytesFor(digest, path);
-    await this.storage.delete(path);
+    const storage = this.#driver(path);
+    if (!storage.link) await this.#keepBytesFor(digest, path);
+    await storage.delete(path);
     await this.meta.dedupe.remove(digest.digest, path);
   }
 
   async #keepBytesFor(digest: ParsedDigest, path: string): Promise<void> {
+    const storage = this.#driver(path);
     if (Dedupe.isEmptyBlob(digest)) return;
-    const own = await this.storage.stat(path);
+    const own = await storage.stat(path);
     if (!isFile(own) || own.size === 0 || (await this.#holder(digest, path))) return;
-    for (const location of await this.meta.dedupe.locations(digest.digest)) {
+    for (const location of await this.#locations(digest, storage)) {
       if (location === path) continue;
-      const info = await this.storage.stat(location);
+      const info = await storage.stat(location);
       if (!isFile(info) || info.size !== 0) continue;
-      if (this.storage.copy) await this.storage.copy(path, location);
-      else await streamCopy(this.storage, path, location);
+      if (storage.copy) await storage.copy(path, location);
+      else await streamCopy(storage, path, location);
       return;
     }
   }
 
   /** The first location other than `except` that holds the bytes. */
   async #holder(digest: ParsedDigest, except: string): Promise<BlobLocation | undefined> {
-    for (const location of await this.meta.dedupe.locations(digest.digest)) {
+    const storage = this.#driver(except);
+    for (const location of await this.#locations(digest, storage)) {
       if (location === except) continue;
-      const info = await this.storage.stat(location);
+      const info = await storage.stat(location);
       if (isFile(info) && info.size > 0) return { path: location, size: info.size };
     }
     return undefined;
@@ -219,7 +243,8 @@ export class Dedupe {
 
   // Checked again right before: a location deleted and pushed again meanwhile must stay in the index.
   async #forgetIfGone(digest: ParsedDigest, location: string): Promise<void> {
-    if (!isFile(await this.storage.stat(location))) await this.meta.dedupe.remove(digest.digest, location);
+    const storage = this.#driver(location);
+    if (!isFile(await storage.stat(location))) await this.meta.dedupe.remove(digest.digest, location);
   }
 }
 
@@ -233,6 +258,11 @@ export async function streamCopy(storage: StorageDriver, from: string, to: strin
     throw err;
   }
   await writer.commit();
+}
+
+/** The repository of a blob location `<repo>/blobs/<alg>/<hex>`. */
+export function locationRepo(location: string): string {
+  return location.slice(0, location.lastIndexOf('/blobs/'));
 }
 
 /** One counter per registry, so several stores (or a rebuilt scope) in one app share it. */

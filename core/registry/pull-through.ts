@@ -1,10 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
 import type { Logger } from 'pino';
 import type { ContentSource, StoredManifest } from '../extensions/api';
 import type { EventBus } from '../extensions/events';
-import type { StorageDriver } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
 import { BlobFill, skipBytes } from './blob-fill';
 import { BlobStore } from './blob-store';
@@ -15,6 +13,8 @@ import { BlobUnknown, ManifestUnknown, upstreamUnreachable } from './errors';
 import { layout } from './layout';
 import { ManifestStore } from './manifest-store';
 import { RepoStore } from './repo-store';
+import { newSpool } from './spool';
+import type { Stores } from './stores';
 
 export interface BlobHandle {
   size?: number;
@@ -76,7 +76,7 @@ export class PullThrough {
   readonly #outages = new Map<string, Outage>();
 
   constructor(
-    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.RepoStore) private readonly repos: RepoStore,
     @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
     @inject(TOKENS.ManifestStore) private readonly manifests: ManifestStore,
@@ -205,7 +205,7 @@ export class PullThrough {
   private async localBlob(repo: string, digest: ParsedDigest): Promise<(BlobHandle & { settled: Promise<void> }) | undefined> {
     const size = await this.blobs.size(repo, digest);
     if (size === undefined) return undefined;
-    const sendTo = this.blobs.canSend ? (dest: Writable, range?: { start: number; end: number }) => this.blobs.sendTo(repo, digest, dest, range) : undefined;
+    const sendTo = this.blobs.canSend(repo) ? (dest: Writable, range?: { start: number; end: number }) => this.blobs.sendTo(repo, digest, dest, range) : undefined;
     return { size, open: (range) => this.blobs.open(repo, digest, range), sendTo, settled: Promise.resolve() };
   }
 
@@ -222,11 +222,14 @@ export class PullThrough {
     const { source, value: upstream } = found;
     await this.repos.ensure(localRepo);
     const logger = this.logger.child({ source: source.name, repo: localRepo });
+    const spool = newSpool();
     const fill = new BlobFill(digest, upstream.size, {
-      storage: this.storage,
-      spoolPath: `${localRepo}/.sync/${randomUUID()}`,
+      spool: this.stores.spool,
+      spoolPath: spool.path,
+      discard: () => this.stores.spool.delete(spool.dir),
+      storage: this.stores.driver(localRepo),
       finalPath: layout.blob(localRepo, digest),
-      adopt: (spool) => this.blobs.adopt(localRepo, digest, spool),
+      adopt: (path) => this.blobs.adopt(localRepo, digest, path, this.stores.spool),
       reopen: (start) => reopenAt(source, repo, digest.digest, ns, start),
       logger,
     }, upstream.stream);

@@ -1,5 +1,4 @@
 import { inject, injectable } from 'tsyringe';
-import type { StorageDriver } from '../storage/driver';
 import { TOKENS } from '../di/tokens';
 import type { BlobStore } from './blob-store';
 import type { Catalog } from './catalog';
@@ -8,6 +7,7 @@ import { NameUnknown } from './errors';
 import { OCI_LAYOUT_CONTENT, layout } from './layout';
 import { emptyIndex, type OciIndex } from './oci-index';
 import type { HeldLock, RepoLocks } from './repo-lock';
+import type { Stores } from './stores';
 
 interface CachedIndex {
   index: OciIndex;
@@ -24,25 +24,25 @@ export class RepoStore {
   readonly #cache = new Map<string, CachedIndex>();
 
   constructor(
-    @inject(TOKENS.Storage) private readonly storage: StorageDriver,
+    @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.RepoLocks) private readonly locks: RepoLocks,
     @inject(TOKENS.Catalog) readonly catalog: Catalog,
     @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
   ) {}
 
   async exists(repo: string): Promise<boolean> {
-    return (await this.storage.stat(layout.index(repo))) !== undefined;
+    return (await this.stores.driver(repo).stat(layout.index(repo))) !== undefined;
   }
 
   /**
    * Creates oci-layout and an empty index.json if the repository is new (as Zot's InitRepo does) and lists it
-   * in the catalog; past `storage.maxRepos` it answers TOOMANYREQUESTS with nothing written.
+   * in the catalog; past its store's `maxRepos` it answers TOOMANYREQUESTS with nothing written.
    */
   async ensure(repo: string): Promise<void> {
     if (await this.exists(repo)) return;
     await this.catalog.admit(repo, () => this.locks.withLock(repo, async (held) => {
       await this.writeLayoutUnlocked(repo);
-      if (!(await this.storage.stat(layout.index(repo)))) await this.writeIndexUnlocked(repo, emptyIndex(), held);
+      if (!(await this.stores.driver(repo).stat(layout.index(repo)))) await this.writeIndexUnlocked(repo, emptyIndex(), held);
     }));
   }
 
@@ -55,14 +55,15 @@ export class RepoStore {
 
   async tryReadIndex(repo: string): Promise<OciIndex | undefined> {
     const path = layout.index(repo);
-    const info = await this.storage.stat(path);
+    const storage = this.stores.driver(repo);
+    const info = await storage.stat(path);
     if (!info || info.isDir) {
       this.#cache.delete(repo);
       return undefined;
     }
     const cached = this.#cache.get(repo);
     if (cached && cached.modified === info.modified.getTime() && cached.size === info.size) return cached.index;
-    const index = parseIndex(await this.storage.getContent(path));
+    const index = parseIndex(await storage.getContent(path));
     this.#cache.set(repo, { index, modified: info.modified.getTime(), size: info.size });
     return index;
   }
@@ -98,23 +99,25 @@ export class RepoStore {
   async delete(repo: string): Promise<void> {
     await this.locks.withLock(repo, async () => {
       this.#cache.delete(repo);
-      await this.storage.delete(layout.index(repo));
-      await this.storage.delete(layout.ociLayout(repo));
+      const storage = this.stores.driver(repo);
+      await storage.delete(layout.index(repo));
+      await storage.delete(layout.ociLayout(repo));
       // Blob by blob through BlobStore.delete, so the dedupe index follows and a placeholder elsewhere that
       // leans on one of these copies gets the bytes first; the directory then takes anything else.
       for (const name of await this.blobs.list(repo)) {
         const digest = tryParseDigest(name);
         if (digest) await this.blobs.delete(repo, digest);
       }
-      await this.storage.delete(layout.blobsDir(repo));
-      await this.storage.delete(layout.uploadsDir(repo));
+      await storage.delete(layout.blobsDir(repo));
+      await storage.delete(layout.uploadsDir(repo));
       await this.catalog.removed(repo);
     });
   }
 
   /** Zot lists a directory as a repository only with both files: complete one that lacks oci-layout. */
   private async writeLayoutUnlocked(repo: string): Promise<void> {
-    if (!(await this.storage.stat(layout.ociLayout(repo)))) await this.storage.putContent(layout.ociLayout(repo), OCI_LAYOUT_CONTENT);
+    const storage = this.stores.driver(repo);
+    if (!(await storage.stat(layout.ociLayout(repo)))) await storage.putContent(layout.ociLayout(repo), OCI_LAYOUT_CONTENT);
   }
 
   /**
@@ -123,7 +126,7 @@ export class RepoStore {
    * rename), which the filesystem cannot make conditional on a fencing token.
    */
   private async writeIndexUnlocked(repo: string, index: OciIndex, held: HeldLock): Promise<void> {
-    const writer = await this.storage.writer(layout.index(repo));
+    const writer = await this.stores.driver(repo).writer(layout.index(repo));
     try {
       await new Promise<void>((resolve, reject) => {
         writer.once('error', reject);

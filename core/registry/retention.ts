@@ -6,6 +6,7 @@ import type { Descriptor, RegistryFacade } from '../extensions/api';
 import type { AccessTimes } from './access-times';
 import { tagOf } from './oci-index';
 import type { Registry } from './registry';
+import type { Stores } from './stores';
 
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 
@@ -53,6 +54,8 @@ export class Retention {
     private readonly registry: Registry,
     private readonly times: AccessTimes,
     private readonly logger: Logger,
+    /** The repositories of the store these policies belong to (`subPaths` routes have their own). */
+    private readonly serves: (repo: string) => boolean = () => true,
   ) {
     this.#policies = config.policies.map((policy) => ({ match: picomatch(policy.repositories, { dot: true }), policy }));
   }
@@ -69,6 +72,7 @@ export class Retention {
 
   async #runAll(now: number): Promise<void> {
     for (const repo of await this.registry.listRepositories()) {
+      if (!this.serves(repo)) continue;
       const policy = this.#policies.find((p) => p.match(repo))?.policy;
       if (!policy) continue; // berth has no GC yet: repositories no policy names are left alone
       await this.#apply(repo, policy, now).catch((err: unknown) => this.logger.warn({ repo, err }, 'failed to apply retention policy'));
@@ -161,6 +165,8 @@ function keeps(rule: KeepRule, group: string[], item: string, pushed: (x: string
 export interface RetentionSettings {
   gcInterval: number;
   retention: RetentionConfig;
+  /** Each route's own keys (Zot runs every store's policies at its own interval). */
+  subPaths?: Record<string, RetentionSettings>;
 }
 
 /**
@@ -168,28 +174,32 @@ export interface RetentionSettings {
  * `prepareReload` swaps in new policies and a new interval (Zot reloads both).
  */
 export async function startRetention(o: RetentionSettings & {
+  stores: Stores;
   registry: Registry;
   times: AccessTimes;
   logger: Logger;
 }): Promise<{ prepareReload(next: RetentionSettings): PreparedChange; close(): Promise<void> }> {
   const { times } = o;
   const logger = o.logger.child({ component: 'retention' });
-  let running: { retention: Retention; timer: NodeJS.Timeout } | undefined;
-  const start = (settings: RetentionSettings) => {
-    if (settings.retention.policies.length === 0 || settings.gcInterval <= 0) return undefined;
-    const retention = new Retention(settings.retention, o.registry, times, logger);
-    const timer = setInterval(() => void retention.run().catch((err: unknown) => logger.warn({ err }, 'failed to run retention')), settings.gcInterval).unref();
-    return { retention, timer };
-  };
+  let running: Array<{ retention: Retention; timer: NodeJS.Timeout }> = [];
+  // One instance per store with policies, over the repositories that store serves.
+  const start = (settings: RetentionSettings) => o.stores.all.flatMap((store) => {
+    const own = store.route === '' ? settings : settings.subPaths?.[store.route];
+    if (!own || own.retention.policies.length === 0 || own.gcInterval <= 0) return [];
+    const log = store.route === '' ? logger : logger.child({ route: store.route });
+    const retention = new Retention(own.retention, o.registry, times, log, (repo) => o.stores.of(repo) === store);
+    const timer = setInterval(() => void retention.run().catch((err: unknown) => log.warn({ err }, 'failed to run retention')), own.gcInterval).unref();
+    return [{ retention, timer }];
+  });
   // Replaced instances whose run may still be going: close waits for them.
   const finishing = new Set<Promise<void>>();
   const retire = () => {
-    const current = running;
-    running = undefined;
-    if (!current) return;
-    clearInterval(current.timer);
-    const idle = current.retention.idle().finally(() => finishing.delete(idle));
-    finishing.add(idle);
+    for (const current of running) {
+      clearInterval(current.timer);
+      const idle = current.retention.idle().finally(() => finishing.delete(idle));
+      finishing.add(idle);
+    }
+    running = [];
   };
   running = start(o);
   return {

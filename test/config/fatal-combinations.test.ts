@@ -47,6 +47,10 @@ describe("Zot's fatal combinations", () => {
     assertFatal({ storage: { rootDirectory: '/x', subPaths: { '/a': { rootDirectory: '/y', gc: true, gcDelay: '0' } } } }, /^storage\.subPaths\["\/a"\]\.gcDelay: must be positive/);
     assertFatal({ storage: { rootDirectory: '/x', subPaths: { '/a': { rootDirectory: '/x' } } } }, /^storage\.subPaths\["\/a"\]\.rootDirectory: same root directory/);
     assertFatal({ storage: { rootDirectory: '/x', subPaths: { '/a': { rootDirectory: '/x/a' } } } }, /^storage\.subPaths\["\/a"\]\.rootDirectory: root directory is inside/);
+    // Zot: two routes may share a root (one image store) only with equal gc, dedupe, gcDelay, gcInterval.
+    assert.deepEqual(issuesOf({ storage: { rootDirectory: '/x', subPaths: { '/a': { rootDirectory: '/y' }, '/b': { rootDirectory: '/y' } } } }), []);
+    assertFatal({ storage: { rootDirectory: '/x', subPaths: { '/a': { rootDirectory: '/y' }, '/b': { rootDirectory: '/y', dedupe: true } } } }, /^storage\.subPaths\["\/b"\]\.rootDirectory: same root directory as subPaths "\/a" with other gc, dedupe/);
+    assertFatal({ storage: { rootDirectory: '/x', subPaths: { '/a': { rootDirectory: '/y' }, '/b': { rootDirectory: '/y/b' } } } }, /^storage\.subPaths\["\/b"\]\.rootDirectory: root directory is inside the root of subPaths "\/a"/);
     assertFatal({ storage: { rootDirectory: '/x', gcTimeWindow: '08:00-08:00' } }, /^storage\.gcTimeWindow: invalid time window/);
     assert.deepEqual(issuesOf({ storage: { rootDirectory: '/x', gcTimeWindow: '23.30 - 2.15' } }), []);
   });

@@ -48,7 +48,6 @@ describe('configuredButUnbuilt', () => {
     });
     assert.deepEqual(configuredButUnbuilt(c, BUILT_FEATURES), [
       'storage.retention.policies[1].deleteReferrers',
-      'storage.subPaths',
       'http.accessControl.repositories["**"].policies[0].conditions',
       'http.accessControl.repositories["**"].policies[0].actions[1]',
       'extensions.sync.downloadDir',
@@ -59,6 +58,21 @@ describe('configuredButUnbuilt', () => {
       'scheduler.numWorkers',
     ]);
     assert.deepEqual(configuredButUnbuilt(c, new Set(FEATURE_IDS)), []);
+  });
+
+  it('names a subPaths store\'s own keys where it sets them', () => {
+    const c = parseConfig({
+      storage: {
+        rootDirectory: '/x', dedupe: false, gc: false,
+        subPaths: { '/a': { rootDirectory: '/y', gc: true, gcDelay: '1h', gcTimeWindow: '01:00-02:00', redirectBlobURL: true }, '/b': { rootDirectory: '/z' } },
+      },
+    });
+    assert.deepEqual(configuredButUnbuilt(c, new Set()).filter((k) => k.startsWith('storage.')), [
+      'storage.subPaths["/a"].gc',
+      'storage.subPaths["/a"].gcTimeWindow',
+      'storage.subPaths["/a"].redirectBlobURL',
+      'storage.subPaths',
+    ]);
   });
 
   it('Zot defaults that berth does not run are reported, not only written keys', () => {
@@ -99,6 +113,21 @@ describe('describeConfig', () => {
     assert.ok(lines.includes('  dedupe on'), lines.join('\n'));
     assert.ok(lines.includes('  gc every 1h (blobs older than 1h)'));
     assert.ok(!lines.some((l) => l.includes('not active')));
+  });
+
+  it('describes each subPaths store with its root and its own settings, and a route that never matches', () => {
+    const c = parseConfig({
+      storage: {
+        rootDirectory: '/x', fastRestart: true,
+        subPaths: { '/a': { rootDirectory: '/y', gc: true, gcDelay: '2h', maxRepos: 5 }, '/x/y': { rootDirectory: '/z' } },
+      },
+    });
+    const lines = describeConfig(c, everything);
+    const at = lines.indexOf('  subPaths "/a": repositories a/… from /y (local filesystem)');
+    assert.ok(at > 0, lines.join('\n'));
+    assert.deepEqual(lines.slice(at + 1, at + 3), ['    gc every 1h (blobs older than 2h)', '    at most 5 repositories']);
+    assert.ok(lines.includes('  subPaths "/x/y": never matches a repository name (a route is "/" and one name segment); not served'));
+    assert.ok(lines.includes('  fastRestart: the start-up walk is skipped while version and storage config stay the same'));
   });
 
   it('names unbuilt extensions as not active instead of listing them as running', async () => {

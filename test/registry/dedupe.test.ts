@@ -14,6 +14,8 @@ import { parseConfig } from '../../core/config/load';
 import type { MetaStore } from '../../core/metastore/meta-store';
 import { BlobStore } from '../../core/registry/blob-store';
 import { Catalog } from '../../core/registry/catalog';
+import { StartupWalks } from '../../core/registry/startup-walks';
+import { Stores } from '../../core/registry/stores';
 import { Dedupe } from '../../core/registry/dedupe';
 import { DedupePass } from '../../core/registry/dedupe-pass';
 import { parseDigest } from '../../core/registry/digest';
@@ -52,8 +54,10 @@ async function env(opts: { dedupe?: boolean; withoutLink?: boolean; root?: strin
   opened.push({ root, meta });
   const config = parseConfig({ storage: { rootDirectory: root, dedupe: opts.dedupe ?? true }, http: {} });
   const metrics = new PromRegistry();
-  const dedupe = new Dedupe(storage, meta, config, silent, metrics);
-  return { root, storage, meta, metrics, dedupe, blobs: new BlobStore(storage, dedupe), pass: () => new DedupePass(storage, meta, dedupe, new Catalog(storage, meta, config, silent), silent, metrics) };
+  const stores = new Stores({ route: '', config: config.storage, driver: storage });
+  const dedupe = new Dedupe(stores, meta, silent, metrics);
+  const catalog = () => new Catalog(stores, meta, silent, new StartupWalks(meta.kv('berth.startup'), 'test', false));
+  return { root, storage, meta, metrics, dedupe, blobs: new BlobStore(stores, dedupe), pass: () => new DedupePass(stores, meta, dedupe, catalog(), silent, metrics) };
 }
 
 const file = (e: Env, repo: string, d: ReturnType<typeof digestOf>) => stat(join(e.root, layout.blob(repo, d)));
@@ -193,7 +197,7 @@ describe('dedupe', () => {
     pass.start();
     await pass.whenDone();
     assert.equal((await file(e, 'x', d)).nlink, 2);
-    pass.prepareReload(false).commit();
+    pass.prepareReload({ ...parseConfig({ storage: { rootDirectory: e.root }, http: {} }).storage, dedupe: false }).commit();
     await makeRepo(e, 'z');
     await put(e, 'z', data);
     assert.equal((await file(e, 'z', d)).nlink, 1, 'a push after the reload keeps its own copy');

@@ -20,6 +20,8 @@ import { UploadStore } from '../../core/registry/blob-upload';
 import { parseDigest } from '../../core/registry/digest';
 import { createLocalLocks } from '../../core/registry/repo-lock';
 import { RepoStore } from '../../core/registry/repo-store';
+import { StartupWalks } from '../../core/registry/startup-walks';
+import { Stores } from '../../core/registry/stores';
 import type { DriverWriter, StorageDriver } from '../../core/storage/driver';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem';
 import type { MetaStore, UploadSessions } from '../../core/metastore/meta-store';
@@ -63,10 +65,10 @@ after(async () => {
 
 function storeOn(storage: StorageDriver, metaStore: MetaStore = meta): UploadStore {
   const locks = createLocalLocks();
-  const config = parseConfig({ storage: { rootDirectory: metaDir }, http: {} });
-  const catalog = new Catalog(storage, meta, config, pino({ level: 'silent' }));
-  const blobs = new BlobStore(storage, new Dedupe(storage, metaStore, config, pino({ level: 'silent' }), new PromRegistry()));
-  return new UploadStore(storage, locks, new RepoStore(storage, locks, catalog, blobs), blobs, metaStore);
+  const stores = new Stores({ route: '', config: parseConfig({ storage: { rootDirectory: metaDir }, http: {} }).storage, driver: storage });
+  const catalog = new Catalog(stores, meta, pino({ level: 'silent' }), new StartupWalks(meta.kv('berth.startup'), 'test', false));
+  const blobs = new BlobStore(stores, new Dedupe(stores, metaStore, pino({ level: 'silent' }), new PromRegistry()));
+  return new UploadStore(stores, locks, new RepoStore(stores, locks, catalog, blobs), blobs, metaStore);
 }
 
 describe('upload store', () => {

@@ -1,18 +1,21 @@
 // The core's blob fill on the real filesystem driver: a disk that fills up mid-blob, every client hanging up,
-// and bytes that do not match their digest.
+// bytes that do not match their digest, a final store the spool is copied into, and the sweep of dead spools.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { BlobFill } from '../../core/registry/blob-fill';
 import { parseDigest } from '../../core/registry/digest';
+import { SPOOL_ROOT, SPOOL_STALE_MS, sweepSpools } from '../../core/registry/spool';
 import type { DriverWriter, StorageDriver } from '../../core/storage/driver';
 import { createFilesystemDriver } from '../../storage-drivers/filesystem';
+import { eventually } from '../helpers/eventually.js';
 
 const DATA = randomBytes(5 << 20);
 const DIGEST = parseDigest(`sha256:${createHash('sha256').update(DATA).digest('hex')}`);
@@ -48,17 +51,35 @@ describe('blob fill', () => {
     for (const r of roots) await rm(r, { recursive: true, force: true });
   });
 
-  async function setup(wrap: (d: StorageDriver) => StorageDriver = (d) => d, body: Buffer = DATA) {
+  const tempRoot = async () => {
     const root = await mkdtemp(join(tmpdir(), 'berth-fill-'));
     roots.push(root);
+    return root;
+  };
+
+  /**
+   * A fill spooling on `root` (`spool/<id>/data`, as pull-through does under `_berth/spool/`); the blob's final
+   * store is the same driver (adopted by a move) unless `final` gives another (adopted by a copy).
+   */
+  async function setup(wrap: (d: StorageDriver) => StorageDriver = (d) => d, body: Buffer = DATA, final?: StorageDriver) {
+    const root = await tempRoot();
     const fs = createFilesystemDriver({ rootDirectory: root, commit: true });
-    const storage = wrap(fs);
+    const spool = wrap(fs);
+    const storage = final ?? fs;
+    const finalPath = 'r/blobs/sha256/final';
     let reopened = 0;
     const fill = new BlobFill(DIGEST, body.length, {
+      spool,
+      spoolPath: 'spool/1/data',
+      discard: () => fs.delete('spool/1'),
       storage,
-      spoolPath: 'r/.sync/spool',
-      finalPath: 'r/blobs/sha256/final',
-      adopt: (spool) => fs.move(spool, 'r/blobs/sha256/final'),
+      finalPath,
+      adopt: async (path) => {
+        if (storage === fs) return fs.move(path, finalPath);
+        const w = await storage.writer(finalPath);
+        await pipeline(await fs.reader(path), w);
+        await w.commit();
+      },
       reopen: async (start) => {
         reopened++;
         return chunked(body.subarray(start));
@@ -77,7 +98,7 @@ describe('blob fill', () => {
     assert.equal(fill.state, 'uncached');
     assert.equal(reopened(), 2, 'each client continued from its own upstream stream');
     assert.ok(!existsSync(join(root, 'r', 'blobs', 'sha256', 'final')));
-    assert.deepEqual(await readdir(join(root, 'r', '.sync')), []);
+    assert.deepEqual(await readdir(join(root, 'spool')), []);
   });
 
   it('finishes and commits the copy when every client hung up', async () => {
@@ -103,6 +124,47 @@ describe('blob fill', () => {
     assert.ok(got < corrupt.length, 'the last byte is held back until the digest verifies');
     assert.equal(fill.state, 'failed');
     assert.ok(!existsSync(join(root, 'r', 'blobs', 'sha256', 'final')));
-    assert.deepEqual(await readdir(join(root, 'r', '.sync')), []);
+    assert.deepEqual(await readdir(join(root, 'spool')), []);
+  });
+
+  it('serves followers from the spool while the copy into another store is still committing, then removes the spool', async () => {
+    const finalRoot = await tempRoot();
+    const other = createFilesystemDriver({ rootDirectory: finalRoot, commit: true });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let committing = false;
+    // A final store whose commit waits for the test: the copy is made, not yet committed.
+    const slowCommit = Object.assign(Object.create(other) as StorageDriver, {
+      async writer(path: string, o?: { append?: boolean }): Promise<DriverWriter> {
+        const w = await other.writer(path, o);
+        const commit = w.commit.bind(w);
+        return Object.assign(w, { commit: async () => { committing = true; await gate; await commit(); } });
+      },
+    });
+    const { root, fill } = await setup(undefined, DATA, slowCommit);
+    const followers = await Promise.all([readAll(fill.open()), readAll(fill.open()), readAll(fill.open({ start: 5, end: 99 }))]);
+    // The followers are done while the final commit is still held (it is released below).
+    await eventually(async () => committing);
+    assert.equal(fill.state, 'filling', 'the final copy is not committed yet');
+    assert.ok(followers[0]!.equals(DATA) && followers[1]!.equals(DATA), 'whole blobs from the spool');
+    assert.ok(followers[2]!.equals(DATA.subarray(5, 100)));
+    assert.ok(!existsSync(join(finalRoot, 'r', 'blobs', 'sha256', 'final')));
+    release();
+    await fill.settled;
+    assert.equal(fill.state, 'committed');
+    assert.ok((await readFile(join(finalRoot, 'r', 'blobs', 'sha256', 'final'))).equals(DATA));
+    assert.deepEqual(await readdir(join(root, 'spool')), [], 'the spool is removed once the final copy is committed');
+    assert.ok((await readAll(fill.open({ start: 0, end: 9 }))).equals(DATA.subarray(0, 10)), 'late readers read the final copy');
+  });
+
+  it('sweeps spools nothing wrote to for an hour, and only those', async () => {
+    const root = await tempRoot();
+    const fs = createFilesystemDriver({ rootDirectory: root, commit: true });
+    await fs.putContent(`${SPOOL_ROOT}/dead/data`, Buffer.alloc(1000));
+    await fs.putContent(`${SPOOL_ROOT}/live/data`, Buffer.alloc(10));
+    const old = new Date(Date.now() - SPOOL_STALE_MS - 60_000);
+    for (const p of ['dead/data', 'dead', 'live']) await utimes(join(root, SPOOL_ROOT, p), old, old); // live/data is fresh
+    assert.deepEqual(await sweepSpools(fs, Date.now()), { removed: 1, bytes: 1000 });
+    assert.deepEqual(await readdir(join(root, SPOOL_ROOT)), ['live']);
   });
 });

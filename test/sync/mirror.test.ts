@@ -140,8 +140,7 @@ describe('sync: one berth mirrors several upstreams', () => {
     const [error] = ((await missing.json()) as { errors: Array<{ code: string; message: string }> }).errors;
     assert.equal(error!.code, 'UNAVAILABLE');
     assert.match(error!.message, new RegExp(`upstream ${open.host.replace(/\./g, '\\.')} could not be reached`));
-    // Nothing half-written was left in the staging area.
-    const staging = await stat(join(berth.root, 'open', 'lib', 'app', '.sync')).then(async () => readdir(join(berth.root, 'open', 'lib', 'app', '.sync')), () => []);
-    assert.deepEqual(staging, []);
+    // Nothing half-written was left in the spool.
+    assert.deepEqual(await readdir(join(berth.root, '_berth', 'spool')).catch(() => []), []);
   });
 });

@@ -128,7 +128,7 @@ describe('sync: streaming pull-through', () => {
     }
     const dir = join(berth.root, 'bad', 'bad', 'app');
     assert.ok(!existsSync(join(dir, 'blobs', 'sha256', layer.digest.slice(7))), 'corrupt blob stored');
-    assert.deepEqual(await readdir(join(dir, '.sync')).catch(() => []), [], 'staging left behind');
+    assert.deepEqual(await readdir(join(berth.root, '_berth', 'spool')).catch(() => []), [], 'spool left behind');
     assert.equal(bad.requests.filter((r) => r.path.endsWith(layer.digest)).length, 2, 'each attempt went upstream again');
   });
 
