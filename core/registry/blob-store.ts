@@ -1,10 +1,9 @@
 import type { Readable, Writable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
-import { pipeline } from 'node:stream/promises';
 import type { StorageDriver } from '../storage/driver';
 import { PathNotFoundError } from '../storage/wrap-driver';
 import { TOKENS } from '../di/tokens';
-import { Dedupe, type BlobLocation } from './dedupe';
+import { Dedupe, streamCopy, type BlobLocation } from './dedupe';
 import { newHash, parseDigest, type ParsedDigest } from './digest';
 import { DigestInvalid, SizeInvalid } from './errors';
 import { layout } from './layout';
@@ -105,18 +104,8 @@ export class BlobStore {
       if (from === storage) await storage.delete(path);
       return;
     }
-    if (from === storage) {
-      await storage.move(path, target);
-    } else {
-      const writer = await storage.writer(target);
-      try {
-        await pipeline(await from.reader(path), writer);
-      } catch (err) {
-        await writer.cancel();
-        throw err;
-      }
-      await writer.commit();
-    }
+    if (from === storage) await storage.move(path, target);
+    else await streamCopy(from, path, target, storage);
     const size = (await storage.stat(target))?.size;
     if (size !== undefined) await this.dedupe.placed(digest, target, size);
   }

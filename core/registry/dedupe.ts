@@ -248,9 +248,12 @@ export class Dedupe {
   }
 }
 
-/** Copies through berth, for drivers with neither link nor copy: streamed, committed once. */
-export async function streamCopy(storage: StorageDriver, from: string, to: string): Promise<void> {
-  const writer = await storage.writer(to);
+/**
+ * Copies through berth, streamed and committed once: for drivers with neither link nor copy, and between
+ * drivers (`into`, default the same one).
+ */
+export async function streamCopy(storage: StorageDriver, from: string, to: string, into: StorageDriver = storage): Promise<void> {
+  const writer = await into.writer(to);
   try {
     await pipeline(await storage.reader(from), writer);
   } catch (err) {
