@@ -93,7 +93,11 @@ describe('crash safety (kill -9)', () => {
           }
         }
       })();
+      // Kill mid-pushes, once this round has some acknowledged: after a kill the dead holder's repository leases
+      // hold those repositories until they expire (10 s), so a round's first pushes may wait that long.
+      const before = acknowledged.length;
       await sleep(400 + round * 300);
+      for (const deadline = Date.now() + 30_000; acknowledged.length < before + 2 && Date.now() < deadline;) await sleep(20);
       while (big.sent() < 8 * 1024 * 1024) await sleep(20);
       await proc.kill9();
       stop = true;
