@@ -11,6 +11,7 @@ import type { Catalog } from './catalog';
 import { counter, Dedupe, locationRepo, streamCopy } from './dedupe';
 import { tryParseDigest, type ParsedDigest } from './digest';
 import { layout } from './layout';
+import type { RepoLocks } from './repo-lock';
 import type { Stores } from './stores';
 
 /** Repositories read from the catalog index at a time. */
@@ -54,6 +55,7 @@ export class DedupePass {
     @inject(TOKENS.MetaStore) private readonly meta: MetaStore,
     @inject(TOKENS.Dedupe) private readonly dedupe: Dedupe,
     @inject(TOKENS.Catalog) private readonly catalog: Catalog,
+    @inject(TOKENS.RepoLocks) private readonly locks: RepoLocks,
     @inject(TOKENS.Logger) logger: Logger,
     @inject(TOKENS.Metrics) metrics: PromRegistry,
   ) {
@@ -134,25 +136,31 @@ export class DedupePass {
       counts.repositories++;
       const storage = this.stores.driver(repo);
       const mode = this.dedupe.enabledFor(repo);
-      for (const name of await listBlobDigests(storage, repo)) {
-        if (this.#stopping || JSON.stringify(this.#settings()) !== expected) return undefined;
-        const digest = tryParseDigest(name);
-        if (!digest) continue;
-        const path = layout.blob(repo, digest);
-        const info = await storage.stat(path);
-        if (!info || info.isDir) continue;
-        counts.blobs++;
-        try {
-          await this.#one(mode, digest, path, info, counts);
-        } catch (err) {
-          // Deleted meanwhile (GC, a DELETE): nothing left to link or restore there.
-          if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+      // Under the repository's lock, which GC and DELETE take to remove blobs: a copy they remove is never linked
+      // or copied back into place (with its index entry) after the pass looked at it.
+      const stopped = await this.locks.withLock(repo, async () => {
+        for (const name of await listBlobDigests(storage, repo)) {
+          if (this.#stopping || JSON.stringify(this.#settings()) !== expected) return true;
+          const digest = tryParseDigest(name);
+          if (!digest) continue;
+          const path = layout.blob(repo, digest);
+          const info = await storage.stat(path);
+          if (!info || info.isDir) continue;
+          counts.blobs++;
+          try {
+            await this.#one(mode, digest, path, info, counts);
+          } catch (err) {
+            // Deleted meanwhile outside berth: nothing left to link or restore there.
+            if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+          }
+          if (Date.now() - lastProgress >= PROGRESS_MS) {
+            lastProgress = Date.now();
+            this.logger.info({ dedupe: settings, ...counts }, 'dedupe pass progress');
+          }
         }
-        if (Date.now() - lastProgress >= PROGRESS_MS) {
-          lastProgress = Date.now();
-          this.logger.info({ dedupe: settings, ...counts }, 'dedupe pass progress');
-        }
-      }
+        return false;
+      });
+      if (stopped) return undefined;
     }
     return this.#stopping ? undefined : counts;
   }

@@ -1,5 +1,6 @@
 // Dedupe over the real filesystem driver and the SQLite MetaStore: hard links through the index, the original
 // falling to the next copy, Zot-style zero-byte placeholders on a driver without links, the start-up pass.
+import { createLeasedLocks } from '../../core/registry/repo-lock';
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -57,7 +58,7 @@ async function env(opts: { dedupe?: boolean; withoutLink?: boolean; root?: strin
   const stores = new Stores({ route: '', config: config.storage, driver: storage });
   const dedupe = new Dedupe(stores, meta, silent, metrics);
   const catalog = () => new Catalog(stores, meta, silent, new StartupWalks(meta.kv('berth.startup'), 'test', false));
-  return { root, storage, meta, metrics, dedupe, blobs: new BlobStore(stores, dedupe), pass: () => new DedupePass(stores, meta, dedupe, catalog(), silent, metrics) };
+  return { root, storage, meta, metrics, dedupe, blobs: new BlobStore(stores, dedupe), pass: () => new DedupePass(stores, meta, dedupe, catalog(), createLeasedLocks(meta.leases, silent), silent, metrics) };
 }
 
 const file = (e: Env, repo: string, d: ReturnType<typeof digestOf>) => stat(join(e.root, layout.blob(repo, d)));
