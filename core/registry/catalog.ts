@@ -5,7 +5,8 @@ import { TOKENS } from '../di/tokens';
 import type { MetaStore } from '../metastore/meta-store';
 import type { StorageDriver } from '../storage/driver';
 import { TooManyRequests } from './errors';
-import { LAYOUT_ENTRIES, layout } from './layout';
+import { layout } from './layout';
+import { repositoriesInOrder } from './repository-walk';
 import type { StartupWalks } from './startup-walks';
 import type { Store, Stores } from './stores';
 
@@ -15,8 +16,6 @@ const CATALOG_WALK = 'catalog';
 const BATCH = 1000;
 /** Index entries whose index.json is stat'ed at once during the sweep. */
 const SWEEP_PARALLEL = 32;
-/** Directories stat'ed and listed at once by a walk. */
-const WALK_PARALLEL = 32;
 /**
  * The MetaStore key saying that a reconcile of this root completed once: from then on the index is what every
  * berth on the MetaStore keeps it, and a restart can answer from it while its own reconcile runs.
@@ -48,6 +47,8 @@ export class Catalog {
   /** The walk that answers pages until the first reconcile on a root ends: the one running, the one queued. */
   #walking: Promise<unknown> = Promise.resolve();
   #nextWalk: Promise<string[]> | undefined;
+  /** Pages walking the roots now (each settles when its page is answered); the reconcile gives way to them. */
+  readonly #pagesWalking = new Set<Promise<void>>();
   /** New repositories are counted and created one at a time here when maxRepos is set (see admit). */
   #creating: Promise<unknown> = Promise.resolve();
 
@@ -137,27 +138,63 @@ export class Catalog {
    * `GET /v2/_catalog` pages them.
    */
   async page(n: number | undefined, last: string | undefined, keep: (repos: string[]) => Promise<string[]>): Promise<CatalogPage> {
-    if (!this.#reconciled && !(await this.#indexedEarlier())) {
-      // On a root no reconcile has indexed yet (Zot's, an older berth's, a tree restored without its database) the
-      // index may lack repositories: walk the root, so the answer is right meanwhile, only slower.
-      const all = await keep([...(await this.#sharedWalk())]);
-      const start = last === undefined ? all : all.filter((repo) => repo > last);
-      return n === undefined ? { repos: start, more: false } : { repos: start.slice(0, n), more: n > 0 && start.length > n };
-    }
     if (n === 0) return { repos: [], more: false };
     const want = n ?? Number.POSITIVE_INFINITY;
     // One more than asked tells whether a next page exists; access filtering may need further reads.
     const size = Math.min(want + 1, BATCH);
+    let source: AsyncIterable<string[]> | Iterable<string[]>;
+    if (this.#reconciled || (await this.#indexedEarlier())) {
+      source = this.#indexBatches(size, last);
+    } else if (n === undefined) {
+      // The whole catalog: one shared walk for all such requests at a time (see #sharedWalk).
+      const all = await this.#sharedWalk();
+      source = [last === undefined ? [...all] : all.filter((repo) => repo > last)];
+    } else {
+      // On a root no reconcile has indexed yet (Zot's, an older berth's, a tree restored without its database) the
+      // index may lack repositories: the roots answer, walked in catalog order from `last` as far as the page needs.
+      return this.#walkingPage(() => this.#collect(batches(this.walkAll(() => false, { after: last }), size), want, keep));
+    }
+    return this.#collect(source, want, keep);
+  }
+
+  async #collect(source: AsyncIterable<string[]> | Iterable<string[]>, want: number, keep: (repos: string[]) => Promise<string[]>): Promise<CatalogPage> {
     const out: string[] = [];
-    let after = last;
-    while (out.length <= want) {
-      const batch = await this.meta.catalog.page(size, after);
-      if (batch.length === 0) break;
-      after = batch[batch.length - 1];
+    for await (const batch of source) {
       out.push(...(await keep(batch)));
-      if (batch.length < size) break;
+      if (out.length > want) break;
     }
     return { repos: out.slice(0, want), more: out.length > want };
+  }
+
+  /**
+   * Runs a page's walk of the roots while the reconcile's walk gives way: both list the same directories, and a
+   * page queued behind the reconcile's listings took up to twice as long. The reconcile waits, before each of
+   * its steps, only for the pages running then (see #pagesRunning): pages arriving back to back slow it, and
+   * they are answered exactly meanwhile, but cannot stop it.
+   */
+  async #walkingPage<T>(run: () => Promise<T>): Promise<T> {
+    const page = run();
+    const settled = page.then(() => undefined, () => undefined);
+    this.#pagesWalking.add(settled);
+    try {
+      return await page;
+    } finally {
+      this.#pagesWalking.delete(settled);
+    }
+  }
+
+  #pagesRunning(): Promise<void> | undefined {
+    return this.#pagesWalking.size === 0 ? undefined : Promise.all(this.#pagesWalking).then(() => undefined);
+  }
+
+  /** The index from `after` on, `size` entries a read. */
+  async *#indexBatches(size: number, after: string | undefined): AsyncGenerator<string[]> {
+    for (;;) {
+      const batch = await this.meta.catalog.page(size, after);
+      if (batch.length > 0) yield batch;
+      if (batch.length < size) return;
+      after = batch[batch.length - 1];
+    }
   }
 
   /** Every repository, sorted (for extensions and retention passes). */
@@ -172,7 +209,7 @@ export class Catalog {
   async walk(): Promise<string[]> {
     const repos: string[] = [];
     for await (const repo of this.walkAll(() => false)) repos.push(repo);
-    return repos.sort();
+    return repos;
   }
 
   /**
@@ -206,11 +243,16 @@ export class Catalog {
     return this.#nextWalk;
   }
 
-  /** Every repository served, by walking each root once (a name routed to another store is skipped). */
-  async *walkAll(stop: () => boolean): AsyncGenerator<string> {
-    for (const { driver } of this.stores.roots()) {
-      for await (const repo of walkRepositories(driver, stop)) if (this.stores.servedFrom(driver, repo)) yield repo;
+  /**
+   * Every repository served (after `after`, when given), in catalog order: each root walked in that order
+   * (repository-walk.ts), a name routed to another store skipped, the roots merged. `yieldTo` as the walk's.
+   */
+  async *walkAll(stop: () => boolean, opts: { after?: string; yieldTo?: () => Promise<void> | undefined } = {}): AsyncGenerator<string> {
+    const stores = this.stores;
+    async function* served(driver: StorageDriver): AsyncGenerator<string> {
+      for await (const repo of repositoriesInOrder(driver, opts.after, { stop, yieldTo: opts.yieldTo })) if (stores.servedFrom(driver, repo)) yield repo;
     }
+    yield* mergeSorted(this.stores.roots().map(({ driver }) => served(driver)));
   }
 
   /** Repositories `store` serves (the default store: all but those the `subPaths` routes serve). */
@@ -245,7 +287,7 @@ export class Catalog {
     let added = 0;
     let removed = 0;
     let batch: string[] = [];
-    for await (const repo of this.walkAll(() => this.#stopping)) {
+    for await (const repo of this.walkAll(() => this.#stopping, { yieldTo: () => this.#pagesRunning() })) {
       batch.push(repo);
       found++;
       if (batch.length >= BATCH) {
@@ -268,23 +310,36 @@ export class Catalog {
   }
 }
 
-/**
- * Repositories below the root, depth first. The children of a directory are stat'ed and listed
- * WALK_PARALLEL at a time (the walk is latency-bound: one stat and one list per directory); memory stays at
- * that many listings per level.
- */
-export async function* walkRepositories(storage: StorageDriver, stop: () => boolean, dir = '', names?: string[]): AsyncGenerator<string> {
-  names ??= await storage.list(dir);
-  if (dir && names.includes('index.json') && names.includes('oci-layout')) yield dir;
-  const children = names
-    .filter((name) => !LAYOUT_ENTRIES.has(name) && !name.startsWith('.') && !name.startsWith('_'))
-    .map((name) => (dir ? `${dir}/${name}` : name));
-  for (let i = 0; i < children.length && !stop(); i += WALK_PARALLEL) {
-    const chunk = children.slice(i, i + WALK_PARALLEL);
-    const listings = await Promise.all(chunk.map(async (child) => ((await storage.stat(child))?.isDir ? storage.list(child) : undefined)));
-    for (let j = 0; j < chunk.length; j++) {
-      const listing = listings[j];
-      if (listing) yield* walkRepositories(storage, stop, chunk[j], listing);
+/** `names` in arrays of `size` (the last one shorter). */
+async function* batches(names: AsyncIterable<string>, size: number): AsyncGenerator<string[]> {
+  let batch: string[] = [];
+  for await (const name of names) {
+    batch.push(name);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
     }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** Sorted streams of distinct names merged into one sorted stream (one per store root: a handful). */
+async function* mergeSorted(streams: AsyncGenerator<string>[]): AsyncGenerator<string> {
+  if (streams.length === 1) return yield* streams[0]!;
+  const heads = await Promise.all(streams.map((s) => s.next()));
+  try {
+    for (;;) {
+      let min = -1;
+      for (let i = 0; i < heads.length; i++) {
+        const head = heads[i]!;
+        if (!head.done && (min < 0 || head.value < (heads[min]!.value as string))) min = i;
+      }
+      if (min < 0) return;
+      yield heads[min]!.value as string;
+      heads[min] = await streams[min]!.next();
+    }
+  } finally {
+    // A page that is full ends every root's walk, not only the one it last read.
+    await Promise.all(streams.map((s) => s.return(undefined)));
   }
 }

@@ -107,7 +107,11 @@ export interface StorageDriver {
   getContent(path: string): Promise<Buffer>;
   /** Atomically replaces a small file, creating parent directories. */
   putContent(path: string, data: Buffer): Promise<void>;
-  /** The names (not paths) of the direct children of a directory; [] when it does not exist. */
+  /**
+   * The names (not paths) of the direct children of a directory, in any order; [] when it does not exist or is
+   * a file (so a catalog walk lists each entry once instead of a stat and a list: an object store has no
+   * children under a key).
+   */
   list(dir: string): Promise<string[]>;
   /** Visits every file and directory below `dir`, depth first; a visitor returning 'skip' skips a directory. */
   walk(dir: string, visit: (info: FileInfo) => Promise<void | 'skip'> | void | 'skip'): Promise<void>;

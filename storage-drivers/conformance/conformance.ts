@@ -305,10 +305,11 @@ function contractTests(check: Check): void {
     assert.deepEqual(got, Array(8).fill(want));
   });
 
-  check('list gives the names of direct children, [] for a missing dir, and covers the root', async ({ d }) => {
+  check('list gives the names of direct children, [] for a missing dir or a file, and covers the root', async ({ d }) => {
     for (const p of ['ls/a', 'ls/b', 'ls/sub/c']) await d.putContent(p, Buffer.from(p));
     assert.deepEqual((await d.list('ls')).sort(), ['a', 'b', 'sub']);
     assert.deepEqual(await d.list('ls/missing'), []);
+    assert.deepEqual(await d.list('ls/a'), []);
     assert.deepEqual(await d.list(''), ['ls']);
   });
 

@@ -1,6 +1,8 @@
 // berth at scale, as a real process over real HTTP on a generated root (test/helpers/repo-root.ts): each
 // repository holds a small image tagged `latest`, in Zot's layout. What a user sees, not how fast:
-// - `/v2/` and `_catalog` answer while the background reconcile still runs;
+// - `/v2/` and `_catalog` answer while the background reconcile still runs, and pages then (the root walked in
+//   catalog order, as it was never indexed) are exact: every name once, in order, across nested repositories and
+//   names around the '/' vs '-' vs '.' vs '_' ordering edge;
 // - after it, paging with `n`/`last` returns every name exactly once, in order, with correct Link headers;
 // - tag list and manifest GET of random repositories work;
 // - memory is bounded: repeated full catalog walks do not grow RSS;
@@ -9,7 +11,7 @@
 // wide margin) and a walk is 200 pages of 100, small enough that the file stays well under a minute. The 100k
 // figures and the timing targets are bench/catalog-scale.ts's.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnBerth, type BerthProcess } from '../helpers/berth-process';
@@ -19,6 +21,28 @@ import { cleanupTempDirs } from '../helpers/tools';
 
 const N = 20_000;
 const NAMES = Array.from({ length: N }, (_, i) => generatedRepo(i));
+/**
+ * Repositories beside the generated ones where a walk in directory order and catalog order part: a repository
+ * that also holds repositories, names that sort between it and its subtree ('-' and '.' sort before '/', '_'
+ * and digits after), one nested in a generated repository, two in a group directory (`scale/g001` itself).
+ */
+const EDGES = [
+  'edge', 'edge/a', 'edge/a/b', 'edge/a/b-c', 'edge/a-b', 'edge/a-b/c', 'edge/a.b', 'edge/a_b', 'edge-x', 'edge.x',
+  'edge0', 'edge_x', 'edgedir/x', 'edgedir-y', 'scale/g001', 'scale/g001-x', 'scale/g001.x', 'scale/g001_x',
+  'scale/g001/r001000/nested', 'zeta',
+];
+const ALL = [...NAMES, ...EDGES].sort();
+/** What a page of `n` after `last` must hold. */
+const expectedPage = (n: number, last: string) => ALL.filter((repo) => repo > last).slice(0, n);
+
+/** A repository as Zot leaves it (oci-layout, an empty index.json, blobs/, .uploads/) at `repo`, beside what is there. */
+function placeRepo(root: string, repo: string): void {
+  const dir = join(root, repo);
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  mkdirSync(join(dir, '.uploads'), { recursive: true });
+  writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(join(dir, 'index.json'), '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}');
+}
 /** Full walks after the first one, and how much RSS may move over them (GC timing, allocator slack). */
 const WALKS = 30;
 const RSS_MARGIN = 8 * 2 ** 20;
@@ -71,6 +95,12 @@ describe(`berth at scale: ${N} repositories, a real process`, () => {
     root = await generatedRootDir('test-scale');
     rootDirectory = join(root.dir, 'root');
     generateRepoRoot(rootDirectory, N, { image: true });
+    for (const repo of EDGES) placeRepo(rootDirectory, repo);
+    // Not repositories: a directory with index.json alone, a file, berth's own directory name under a repository.
+    mkdirSync(join(rootDirectory, 'edge', 'half'), { recursive: true });
+    writeFileSync(join(rootDirectory, 'edge', 'half', 'index.json'), '{}');
+    writeFileSync(join(rootDirectory, 'edgefile'), 'x');
+    placeRepo(rootDirectory, 'edge/_hidden');
   });
   after(async () => {
     await berth?.stop();
@@ -88,16 +118,46 @@ describe(`berth at scale: ${N} repositories, a real process`, () => {
     const first = await page(berth, '?n=100');
     assert.ok(first.repos.length <= 100);
     assert.deepEqual(first.repos, [...first.repos].sort());
-    for (const repo of first.repos) assert.ok(NAMES.includes(repo), repo);
+    for (const repo of first.repos) assert.ok(ALL.includes(repo), repo);
+  });
+
+  it('during that first-ever reconcile, pages are exact: every name once, in order, with Link headers', async () => {
+    // From the start, by Link, across the nested names and up into the generated ones, in several page sizes.
+    for (const n of [1, 2, 3, 7]) {
+      const seen: string[] = [];
+      for (let query: string | undefined = `?n=${n}`; seen.length < 40; ) {
+        const { repos, link } = await page(berth!, query);
+        assert.equal(repos.length, n, query);
+        seen.push(...repos);
+        assert.equal(link, `</v2/_catalog?n=${n}&last=${encodeURIComponent(repos[n - 1]!)}>; rel="next"`);
+        query = /^<\/v2\/_catalog(\?[^>]*)>/.exec(link!)![1];
+      }
+      assert.deepEqual(seen, ALL.slice(0, seen.length), `pages of ${n}`);
+    }
+    // After `last` values that are repositories, directories that are not, and strings that are neither.
+    const lasts = [
+      ...EDGES, 'edge/', 'edge/a/', 'edge-', 'edge/half', 'edge/_hidden', 'edgd', 'edgefile',
+      'scale', 'scale/', 'scale/g000', generatedRepo(999), 'scale/g001/', 'scale/g001/r001000', 'scale/g001/r001000/', generatedRepo(1999),
+      generatedRepo(N / 2 - 1), generatedRepo(N - 101), generatedRepo(N - 1), 'zeta', 'zz',
+    ];
+    for (const last of lasts) {
+      for (const n of [1, 5, 100]) {
+        const got = await page(berth!, `?n=${n}&last=${encodeURIComponent(last)}`);
+        const want = expectedPage(n + 1, last);
+        assert.deepEqual(got.repos, want.slice(0, n), `n=${n}&last=${last}`);
+        assert.equal(got.link !== null, want.length > n, `Link for n=${n}&last=${last}`);
+      }
+    }
+    assert.equal(reconcileLogged(berth!), false, 'premise: the first reconcile was still running');
   });
 
   it('after the reconcile, pages with n and last return every name once, in order, with Link headers', async () => {
     await reconcileEnded(berth!);
-    assert.deepEqual(await walk(berth!, 100), NAMES);
+    assert.deepEqual(await walk(berth!, 100), ALL);
     const middle = await page(berth!, `?n=100&last=${encodeURIComponent(NAMES[N / 2 - 1]!)}`);
-    assert.deepEqual(middle.repos, NAMES.slice(N / 2, N / 2 + 100));
-    const last = await page(berth!, `?n=100&last=${encodeURIComponent(NAMES[N - 101]!)}`);
-    assert.deepEqual(last, { repos: NAMES.slice(N - 100), link: null });
+    assert.deepEqual(middle.repos, expectedPage(100, NAMES[N / 2 - 1]!));
+    const last = await page(berth!, `?n=100&last=${encodeURIComponent(ALL[ALL.length - 101]!)}`);
+    assert.deepEqual(last, { repos: ALL.slice(-100), link: null });
   });
 
   it('tag list and manifest GET of random repositories work', async () => {
@@ -116,9 +176,9 @@ describe(`berth at scale: ${N} repositories, a real process`, () => {
 
   it(`memory is bounded: RSS after ${WALKS} more full catalog walks stays within ${RSS_MARGIN / 2 ** 20} MiB of after the first`, async () => {
     const pid = berth!.daemon.pid;
-    assert.equal((await walk(berth!, 1000)).length, N);
+    assert.equal((await walk(berth!, 1000)).length, ALL.length);
     const first = memStatus(pid).rss;
-    for (let i = 0; i < WALKS; i++) assert.equal((await walk(berth!, 1000)).length, N);
+    for (let i = 0; i < WALKS; i++) assert.equal((await walk(berth!, 1000)).length, ALL.length);
     const last = memStatus(pid).rss;
     assert.ok(last - first <= RSS_MARGIN, `RSS ${(first / 2 ** 20).toFixed(1)} MiB after one walk, ${(last / 2 ** 20).toFixed(1)} MiB after ${WALKS} more`);
   });
@@ -127,10 +187,10 @@ describe(`berth at scale: ${N} repositories, a real process`, () => {
     await berth!.stop();
     berth = await spawnBerth({ storage: { rootDirectory } });
     const middle = await page(berth, `?n=100&last=${encodeURIComponent(NAMES[N / 2 - 1]!)}`);
-    const last = await page(berth, `?n=100&last=${encodeURIComponent(NAMES[N - 101]!)}`);
+    const last = await page(berth, `?n=100&last=${encodeURIComponent(ALL[ALL.length - 101]!)}`);
     assert.equal(reconcileLogged(berth), false, 'premise: the restart\'s reconcile was still running');
-    assert.deepEqual(middle.repos, NAMES.slice(N / 2, N / 2 + 100));
+    assert.deepEqual(middle.repos, expectedPage(100, NAMES[N / 2 - 1]!));
     assert.ok(middle.link);
-    assert.deepEqual(last, { repos: NAMES.slice(N - 100), link: null });
+    assert.deepEqual(last, { repos: ALL.slice(-100), link: null });
   });
 });
