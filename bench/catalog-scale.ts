@@ -3,8 +3,8 @@
 // docker-registry (test/helpers/repo-root.ts, distribution-root.ts). Each server is started as a process on its
 // root, alone on the machine, and measured the same way: time from spawn to the first 200 on /v2/,
 // `_catalog?n=100` at the first, a middle and the last page, tag list and manifest GET of random repositories,
-// RSS after that warm-up. berth also: its background reconcile, `_catalog` while it runs, and a restart on the
-// reconciled root. Targets (issue 9): ready ≤ 2 s, any `_catalog?n=100` page ≤ 50 ms.
+// RSS after that warm-up. berth also: its background reconcile, `_catalog` while it runs (the first request and
+// the same three pages), and a restart on the reconciled root. Targets (issue 9): ready ≤ 2 s, any `_catalog?n=100` page ≤ 50 ms.
 //   part of `npm run bench` (BENCH_ONLY=catalog for this section alone), or on its own:
 //   npx tsc -p . && node dist/bench/catalog-scale.js [N]
 import { readFileSync } from 'node:fs';
@@ -39,6 +39,10 @@ async function getMs(url: string, headers: Record<string, string> = {}): Promise
   });
   if (value.status !== 200) throw new Error(`GET ${url}: ${value.status} ${value.body.slice(0, 200)}`);
   return ms;
+}
+
+function reconcileLogged(stdoutFile: string): boolean {
+  return readFileSync(stdoutFile, 'utf8').includes('"catalog reconciled"');
 }
 
 /** The `catalog reconciled` log line, once berth wrote it (polled, not slept for). */
@@ -112,16 +116,25 @@ export async function runCatalogScale(n: number, log: Log): Promise<CatalogScale
     let start = await timed(() => startBerthProcess([], { root, logLevel: 'info' }));
     let berth = start.value;
     try {
+      // On a root no reconcile indexed yet the root itself answers until the first one ends (walked in catalog
+      // order from `last`): the very first request, then the three pages as measured after the reconcile.
       const during = await timed(() => fetch(`${berth.url}/v2/_catalog?n=100`).then((r) => r.arrayBuffer()));
+      const duringPages = {
+        first: await pageMs(berth.url, undefined),
+        middle: await pageMs(berth.url, generatedRepo(Math.floor(n / 2) - 1)),
+        last: await pageMs(berth.url, generatedRepo(n - 101)),
+      };
+      if (reconcileLogged(berth.stdoutFile)) throw new Error('the first reconcile ended before the pages during it were measured');
       const line = await reconciledLine(berth.stdoutFile, 900_000);
       log(`berth reconcile: ${String(line.repositories)} repositories, ${String(line.added)} added, ${String(line.durationMs)} ms`);
       figures.berth = await measure(berth, n, start.ms);
       berthExtra.push(
         { metric: '  berth: background reconcile, first start (ms)', unit: 'ms', berth: Number(line.durationMs), better: 'lower' },
-        { metric: '  berth: _catalog?n=100 during that reconcile (ms)', unit: 'ms', berth: during.ms, better: 'lower' },
+        { metric: '  berth: _catalog?n=100 during that reconcile, the first request (ms)', unit: 'ms', berth: during.ms, better: 'lower' },
+        ...(['first', 'middle', 'last'] as const).map((p): Row => ({ metric: `  berth: _catalog?n=100 during that reconcile, ${p} page (ms)`, unit: 'ms', berth: duringPages[p], better: 'lower' })),
       );
-      // Reported, not hidden: on a root no reconcile indexed yet the walk answers until the first one ends.
-      targets.push({ name: 'berth first start on a never-indexed root, _catalog?n=100 during its reconcile (ms)', value: during.ms, max: PAGE_MAX_MS, unit: 'ms' });
+      const worstDuring = Math.max(during.ms, ...Object.values(duringPages));
+      targets.push({ name: 'berth first start on a never-indexed root, slowest _catalog?n=100 page during its reconcile (ms)', value: worstDuring, max: PAGE_MAX_MS, unit: 'ms' });
       // A restart on the reconciled root: the index is there, the reconcile runs again in the background.
       await berth.stop();
       start = await timed(() => startBerthProcess([], { root, logLevel: 'info' }));
