@@ -47,7 +47,7 @@ function num(name: string, fallback: number): number {
 export function loadConfig(): BenchConfig {
   const quick = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
   const onlyRaw = process.env.BENCH_ONLY ?? '';
-  const phases = ['get', 'manifest', 'push', 'rss', 'catalog'];
+  const phases = ['get', 'manifest', 'push', 'rss', 'catalog', 'gc'];
   const only = new Set(onlyRaw ? onlyRaw.split(',').map((s) => s.trim()).filter(Boolean) : phases);
   for (const p of only) if (!phases.includes(p)) throw new Error(`BENCH_ONLY: unknown phase ${p} (use ${phases.join(',')})`);
   const client = process.env.BENCH_MANIFEST_CLIENT ?? 'auto';

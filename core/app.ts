@@ -32,7 +32,9 @@ import { RepoStore } from './registry/repo-store';
 import { AccessTimes } from './registry/access-times';
 import { closeStores, openStores } from './registry/open-stores';
 import type { Stores } from './registry/stores';
-import { startRetention } from './registry/retention';
+import { BlobArrivals } from './registry/blob-arrivals';
+import { GarbageCollector } from './registry/gc';
+import { createGcMetrics, startStoreGcs, type GcSchedule } from './registry/gc-schedule';
 import { startSpoolSweep } from './registry/spool';
 import { STARTUP_WALKS_NAMESPACE, StartupWalks, storageFingerprint } from './registry/startup-walks';
 import { berthVersion } from './version';
@@ -53,6 +55,8 @@ export interface AppOptions {
 export interface BerthApp {
   readonly logger: Logger;
   readonly registry: Registry;
+  /** The GC schedules (tests and benchmarks run a pass with `gc.runNow()`). */
+  readonly gc: GcSchedule;
   /** Starts listening on `http.address`:`http.port` (port "0" picks a free one). */
   listen(): Promise<{ address: string; port: number; url: string }>;
   /** Stops accepting, lets in-flight requests finish (bounded), then closes stores and extensions. */
@@ -121,11 +125,13 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.singleton(TOKENS.RepoStore, RepoStore);
   scope.singleton(TOKENS.Dedupe, Dedupe);
   scope.singleton(TOKENS.DedupePass, DedupePass);
+  scope.singleton(TOKENS.BlobArrivals, BlobArrivals);
   scope.singleton(TOKENS.BlobStore, BlobStore);
   scope.singleton(TOKENS.UploadStore, UploadStore);
   scope.singleton(TOKENS.ManifestStore, ManifestStore);
   scope.singleton(TOKENS.PullThrough, PullThrough);
   scope.singleton(TOKENS.Registry, Registry);
+  scope.singleton(TOKENS.GarbageCollector, GarbageCollector);
   const registry = scope.resolve<Registry>(TOKENS.Registry);
   const catalog = scope.resolve<Catalog>(TOKENS.Catalog);
   catalog.startReconcile(); // in the background: the server serves meanwhile (catalog.ts)
@@ -134,7 +140,17 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
   host.start();
-  const retention = await startRetention({ ...config.storage, stores, registry, times, logger });
+  const gc = startStoreGcs({
+    storage: config.storage,
+    stores,
+    collector: scope.resolve<GarbageCollector>(TOKENS.GarbageCollector),
+    registry,
+    times,
+    leases: metaStore.leases,
+    metrics: createGcMetrics(metrics),
+    logger,
+    ready: catalog.whenReconciled(),
+  });
   const spoolSweep = startSpoolSweep(stores.spool, logger.child({ component: 'pull-through' }));
 
   const koa = createHttpApp({
@@ -155,7 +171,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     ? watchConfigFile(opts.configFile, config, [
         (next) => auth.prepareReload(next),
         (next) => host.prepareReload(extensionEntries(next, opts.configFile)),
-        async (next) => retention.prepareReload(next.storage),
+        async (next) => gc.prepareReload(next.storage),
         async (next) => dedupePass.prepareReload(next.storage),
       ], logger, { reloadable: () => host.reloadablePaths() })
     : undefined;
@@ -164,6 +180,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   return {
     logger,
     registry,
+    gc,
     async listen() {
       const port = Number(config.http.port ?? 8080);
       await new Promise<void>((resolve, reject) => {
@@ -188,7 +205,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         await reloader?.stop(); // a reload under way ends (or is aborted) before anything closes
         await stopServer(server, graceMs);
         await host.close();
-        await retention.close();
+        await gc.close();
         await times.close();
         await spoolSweep.close();
         await auth.close();

@@ -35,6 +35,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
 export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
   'http.auth.htpasswd', 'http.auth.ldap', 'http.auth.bearer', 'http.auth.apikey', 'http.auth.mtls', 'http.accessControl',
   'extensions.sync', 'storage.retention', 'storage.maxRepos', 'storage.subPaths', 'storage.fastRestart', 'storage.dedupe',
+  'storage.gc', 'storage.gcTimeWindow',
   'http.externalUrl', // the token service's realm (OpenID, its other user, refuses to start on its own)
   // Never accepted and ignored: a registered MetaStore kind serves it, an unregistered one refuses to start.
   'storage.cacheDriver',

@@ -15,6 +15,7 @@ import {
   storageDriverSchema,
 } from './driver-schema';
 import { type RetentionConfig, retentionInputSchema } from './retention-schema';
+import { parseTimeWindow } from './time-window';
 import { zBool, zDuration, zNonNegInt, zStr } from './zot-scalars';
 
 const HOUR_MS = 3_600_000;
@@ -120,8 +121,9 @@ function checkStore(store: StoreConfig, at: PropertyKey[], isSubPath: boolean, c
   if (store.gcDelay < 0) fail(ctx, [...at, 'gcDelay'], 'must not be negative');
   if (store.gcInterval < 0) fail(ctx, [...at, 'gcInterval'], 'must not be negative');
   if (isSubPath && store.gc && store.gcDelay <= 0) fail(ctx, [...at, 'gcDelay'], 'must be positive when gc is on');
-  if (store.gcTimeWindow !== undefined && !isTimeWindow(store.gcTimeWindow)) {
-    fail(ctx, [...at, 'gcTimeWindow'], `invalid time window ${JSON.stringify(store.gcTimeWindow)} (expected "HH:MM-HH:MM" with different start and end)`);
+  const window = store.gcTimeWindow === undefined ? undefined : parseTimeWindow(store.gcTimeWindow);
+  if (window instanceof Error) {
+    fail(ctx, [...at, 'gcTimeWindow'], `invalid time window ${JSON.stringify(store.gcTimeWindow)}: ${window.message} (expected "HH:MM-HH:MM" with different start and end)`);
   }
   const cache = store.cacheDriver;
   if (store.dedupe && store.storageDriver && store.remoteCache && !cache) {
@@ -135,20 +137,6 @@ function checkStore(store: StoreConfig, at: PropertyKey[], isSubPath: boolean, c
   }
   if (isSubPath && !store.storageDriver) fail(ctx, [...at, 'cacheDriver'], 'a subPaths store with local storage cannot use a remote cache');
   if (cache.name === 'redis' && !cache.url && !cache.addr?.length) fail(ctx, [...at, 'cacheDriver', 'url'], 'redis needs url or addr');
-}
-
-/** gc.ParseTimeWindow: two Go "15:04" times (dots allowed), split by "-", not equal. */
-function isTimeWindow(raw: string): boolean {
-  if (raw.trim() === '') return true;
-  const parts = raw.split('-');
-  if (parts.length !== 2) return false;
-  const minutes = parts.map((part) => {
-    const match = /^(\d{1,2}):(\d{2})$/.exec(part.trim().replace(/\./g, ':'));
-    if (!match) return NaN;
-    const [h, m] = [Number(match[1]), Number(match[2])];
-    return h < 24 && m < 60 ? h * 60 + m : NaN;
-  });
-  return !Number.isNaN(minutes[0]) && !Number.isNaN(minutes[1]) && minutes[0] !== minutes[1];
 }
 
 /**

@@ -112,12 +112,15 @@ function storeSettings(store: StoreConfig, on: On, indent: string): string[] {
   const lines: string[] = [];
   if (store.dedupe && on('storage.dedupe')) lines.push('dedupe on');
   if (store.gc && on('storage.gc')) {
-    lines.push(`gc every ${formatDuration(store.gcInterval)} (blobs older than ${formatDuration(store.gcDelay)})${store.gcTimeWindow && on('storage.gcTimeWindow') ? ` within ${store.gcTimeWindow} UTC` : ''}`);
+    lines.push(store.gcInterval > 0
+      ? `gc every ${formatDuration(store.gcInterval)} (blobs older than ${formatDuration(store.gcDelay)})${store.gcTimeWindow && on('storage.gcTimeWindow') ? ` within ${store.gcTimeWindow} UTC` : ''}`
+      : 'gc on, never run (gcInterval is 0)');
   }
   const policies = store.retention.policies.length;
   if (policies > 0 && on('storage.retention')) {
     const count = `${policies} polic${policies === 1 ? 'y' : 'ies'}`;
-    const when = store.gcInterval > 0 ? `every ${formatDuration(store.gcInterval)}` : 'never run (gcInterval is 0)';
+    // As in Zot, retention runs only as part of GC.
+    const when = !store.gc ? 'never run (storage.gc is false)' : store.gcInterval > 0 ? `every ${formatDuration(store.gcInterval)}` : 'never run (gcInterval is 0)';
     lines.push(`retention: ${count}, ${when}${store.retention.dryRun ? ' (dry run: logs, deletes nothing)' : ''}`);
   }
   if (store.maxRepos > 0 && on('storage.maxRepos')) lines.push(`at most ${store.maxRepos} repositories`);

@@ -7,6 +7,8 @@ import { Dedupe, streamCopy, type BlobLocation } from './dedupe';
 import { newHash, parseDigest, type ParsedDigest } from './digest';
 import { DigestInvalid, SizeInvalid } from './errors';
 import { layout } from './layout';
+import type { BlobArrivals } from './blob-arrivals';
+import type { RepoLocks } from './repo-lock';
 import type { Stores } from './stores';
 import { streamHashed } from './verified-write';
 
@@ -14,12 +16,21 @@ import { streamHashed } from './verified-write';
  * Content-addressed blobs of each repository, under `<repo>/blobs/<alg>/<hex>` in the store serving it. Reads
  * go through `locate`, so a deduped placeholder is followed to the bytes; every new copy is handed to Dedupe,
  * every deletion goes through `delete` (dedupe.ts keeps the index right).
+ *
+ * With `locks` and `arrivals` (the app always gives both; a bare store in a unit test may have neither), every
+ * new blob's arrival is recorded before it appears (a hard link or a moved upload keeps an old mtime), and the
+ * "is it here already?" check plus quick publishing (move, link) run under the repository lock, the lock GC
+ * holds while it decides on and deletes a repository's blobs (gc.ts): GC sees a blob with its arrival, or
+ * before it came, and a blob reported present is not collected under the client's feet. Slow streamed copies
+ * run outside the lock: their arrival is recorded first. Never call adopt or mount while holding the lock.
  */
 @injectable()
 export class BlobStore {
   constructor(
     @inject(TOKENS.Stores) private readonly stores: Stores,
     @inject(TOKENS.Dedupe) private readonly dedupe: Dedupe,
+    @inject(TOKENS.RepoLocks) private readonly locks?: RepoLocks,
+    @inject(TOKENS.BlobArrivals) private readonly arrivals?: BlobArrivals,
   ) {}
 
   /** The storage path holding the blob's bytes, and their size; undefined when the repository does not hold it. */
@@ -61,6 +72,7 @@ export class BlobStore {
    */
   async ingest(repo: string, digest: ParsedDigest, body: Readable, expectedSize?: number): Promise<number> {
     const path = layout.blob(repo, digest);
+    await this.arrivals?.mark(repo, digest.digest);
     const writer = await this.stores.driver(repo).writer(path);
     const hash = newHash(digest.algorithm);
     const size = await streamHashed(body, writer, hash);
@@ -100,12 +112,18 @@ export class BlobStore {
   async adopt(repo: string, digest: ParsedDigest, path: string, from: StorageDriver = this.stores.driver(repo)): Promise<void> {
     const storage = this.stores.driver(repo);
     const target = layout.blob(repo, digest);
-    if ((await this.size(repo, digest)) !== undefined || (await this.dedupe.linkToOriginal(digest, target))) {
-      if (from === storage) await storage.delete(path);
-      return;
-    }
-    if (from === storage) await storage.move(path, target);
-    else await streamCopy(from, path, target, storage);
+    await this.arrivals?.mark(repo, digest.digest);
+    const placed = await this.#underLock(repo, async () => {
+      if ((await this.size(repo, digest)) !== undefined || (await this.dedupe.linkToOriginal(digest, target))) {
+        if (from === storage) await storage.delete(path);
+        return true;
+      }
+      if (from !== storage) return false;
+      await storage.move(path, target);
+      return undefined;
+    });
+    if (placed) return;
+    if (placed === false) await streamCopy(from, path, target, storage);
     const size = (await storage.stat(target))?.size;
     if (size !== undefined) await this.dedupe.placed(digest, target, size);
   }
@@ -118,12 +136,26 @@ export class BlobStore {
   async mount(from: string, to: string, digest: ParsedDigest): Promise<boolean> {
     const source = await this.locate(from, digest);
     if (!source) return false;
-    if ((await this.size(to, digest)) !== undefined) return true;
+    await this.arrivals?.mark(to, digest.digest);
     const sameDriver = this.stores.driver(from) === this.stores.driver(to);
-    if (!sameDriver || !(await this.dedupe.mount(digest, source, layout.blob(to, digest)))) {
-      await this.ingest(to, digest, await this.stores.driver(from).reader(source.path), source.size);
-    }
+    const done = await this.#underLock(to, async () => {
+      if ((await this.size(to, digest)) !== undefined) return true;
+      if (!sameDriver) return false;
+      try {
+        return await this.dedupe.mount(digest, source, layout.blob(to, digest));
+      } catch (err) {
+        // The source went meanwhile (deleted, or collected in its repository): the client uploads instead.
+        if ((err as { code?: unknown }).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    });
+    if (done === undefined) return false;
+    if (!done) await this.ingest(to, digest, await this.stores.driver(from).reader(source.path), source.size);
     return true;
+  }
+
+  #underLock<T>(repo: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks ? this.locks.withLock(repo, fn) : fn();
   }
 
   /** The one way a blob is deleted (GC, retention, DELETE, repository removal): the dedupe index follows. */

@@ -86,7 +86,7 @@ export class UploadStore {
 
   /** Completes the upload: appends the final chunk, verifies the digest, commits once, moves the blob into place. */
   async finish(repo: string, id: string, digest: ParsedDigest, body?: Readable, range?: ChunkRange): Promise<number> {
-    return this.locks.withLock(lockKey(repo, id), async () => {
+    return this.locks.withLock(lockKey(repo, id), () => this.#uploadGone(repo, id, async () => {
       const opened = await this.#open(await this.#session(repo, id), body ? range : undefined);
       const path = this.#path(repo, id);
       let size: number;
@@ -116,7 +116,22 @@ export class UploadStore {
       await this.blobs.adopt(repo, digest, path);
       await this.#forget(repo, id);
       return size;
-    });
+    }));
+  }
+
+  /**
+   * The upload's data went while a request was on it (removed with its repository by GC, or by hand): the
+   * client is told BLOB_UPLOAD_UNKNOWN, as for any upload that no longer exists, and starts again.
+   */
+  async #uploadGone<T>(repo: string, id: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const path = (err as { path?: unknown }).path;
+      if ((err as { code?: unknown }).code !== 'ENOENT' || path !== this.#path(repo, id)) throw err;
+      await this.#forget(repo, id);
+      throw BlobUploadUnknown({ uuid: id });
+    }
   }
 
   async cancel(repo: string, id: string): Promise<void> {
@@ -135,6 +150,48 @@ export class UploadStore {
       const session = await this.#sessions.get(id);
       if (!session || session.repo !== repo || session.updatedAt >= updatedBefore) return false;
       await this.#discard(session);
+      return true;
+    });
+  }
+
+  /** The ids of the uploads under the repository's `.uploads/` (berth's, an older berth's records, Zot's), each once. */
+  async ids(repo: string): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const name of await this.stores.driver(repo).list(layout.uploadsDir(repo))) {
+      const id = /^\.?([^.]+)(?:\.json|\.open)?$/.exec(name)?.[1];
+      if (id && UPLOAD_ID.test(id)) ids.add(id);
+    }
+    return [...ids];
+  }
+
+  /**
+   * GC's sweep (Zot: uploads idle longer than gcDelay): discards the upload if nothing touched it since
+   * `idleBefore` (its data, a driver marker, an older berth's `.json` record, its session), under the upload's
+   * lock, so a chunk streaming now, in any process, is waited for and then counts as activity. Covers uploads
+   * with no session too (Zot's, or recorded by a berth before the MetaStore). True when it was discarded.
+   */
+  async discardIfIdle(repo: string, id: string, idleBefore: number): Promise<boolean> {
+    if (!UPLOAD_ID.test(id)) return false;
+    const storage = this.stores.driver(repo);
+    const dir = layout.uploadsDir(repo);
+    const idle = async (): Promise<{ names: string[]; session: UploadSession | undefined } | undefined> => {
+      const names = (await storage.list(dir)).filter((n) => n === id || n === `${id}.json` || n === `.${id}.open`);
+      const found = await this.#sessions.get(id);
+      const session = found?.repo === repo ? found : undefined;
+      if (names.length === 0 && !session) return undefined;
+      let last = session?.updatedAt ?? 0;
+      for (const name of names) last = Math.max(last, (await storage.stat(`${dir}/${name}`))?.modified.getTime() ?? 0);
+      return last < idleBefore ? { names, session } : undefined;
+    };
+    if (!(await idle())) return false; // judged first without the lock: an active upload is not held up
+    return this.locks.withLock(lockKey(repo, id), async () => {
+      const found = await idle();
+      if (!found) return false;
+      const writer = await storage.writer(this.#path(repo, id), { append: true }).catch(() => undefined);
+      if (writer) await writer.cancel();
+      else await storage.delete(this.#path(repo, id));
+      for (const name of found.names) await storage.delete(`${dir}/${name}`);
+      if (found.session) await this.#forget(repo, id);
       return true;
     });
   }

@@ -12,6 +12,8 @@ export const layout = {
   blob: (repo: string, d: ParsedDigest) => `${repo}/blobs/${d.algorithm}/${d.hex}`,
   uploadsDir: (repo: string) => `${repo}/.uploads`,
   upload: (repo: string, id: string) => `${repo}/.uploads/${id}`,
+  /** Zot's on-demand staging directory `<repo>/.sync/<uuid>` (berth spools under `_berth/spool`): leftovers GC removes. */
+  syncDir: (repo: string) => `${repo}/.sync`,
 };
 
 export const OCI_LAYOUT_CONTENT = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }));

@@ -6,7 +6,7 @@ import { BlobStore } from './blob-store';
 import { digestOf, parseDigest, isDigest } from './digest';
 import { DigestInvalid, ManifestBlobUnknown, ManifestUnknown, Unsupported } from './errors';
 import { parseManifest, type ManifestInfo } from './manifest-parse';
-import { findByDigest, findByTag, removeDigest, removeTag, setManifest, tagOf } from './oci-index';
+import { emptyIndex, findByDigest, findByTag, removeDigest, removeTag, setManifest, tagOf, type OciIndex } from './oci-index';
 import { assertTag } from './names';
 import { RepoStore } from './repo-store';
 import { BoundedCache } from './bounded-cache';
@@ -69,12 +69,17 @@ export class ManifestStore {
       digest = digestOf(bytes);
     }
     for (const t of opts.extraTags ?? []) tags.push(assertTag(t));
-    if (!opts.trusted) await this.checkReferences(repo, info);
+    // Checked first outside the lock too, so a push naming a missing blob creates no repository.
+    if (!opts.trusted) await this.checkReferences(repo, info, (await this.repos.tryReadIndex(repo)) ?? emptyIndex());
     await this.repos.ensure(repo);
-    await this.blobs.putSmall(repo, parseDigest(digest), bytes);
-    this.#infos.set(digest, info);
     const desc: Descriptor = { mediaType: info.mediaType, digest, size: bytes.length };
-    await this.repos.update(repo, (index) => {
+    // One critical section with GC's deletions in this repository (gc.ts holds the same lock): the references
+    // are checked, the manifest's bytes stored and the index updated with no GC in between, so a push racing
+    // GC either lands with every blob it names or fails with MANIFEST_BLOB_UNKNOWN.
+    await this.repos.update(repo, async (index) => {
+      if (!opts.trusted) await this.checkReferences(repo, info, index);
+      await this.blobs.putSmall(repo, parseDigest(digest), bytes);
+      this.#infos.set(digest, info);
       let next = index;
       if (tags.length === 0) next = setManifest(next, desc, undefined);
       for (const tag of tags) next = setManifest(next, desc, tag);
@@ -151,15 +156,15 @@ export class ManifestStore {
     return bytes;
   }
 
-  private async checkReferences(repo: string, info: ManifestInfo): Promise<void> {
+  /** Every blob and child the manifest names is present; final when run under the repository lock with its index. */
+  private async checkReferences(repo: string, info: ManifestInfo, index: OciIndex): Promise<void> {
     for (const blob of info.blobs) {
       if ((await this.blobs.size(repo, parseDigest(blob))) === undefined) throw ManifestBlobUnknown({ digest: blob });
     }
-    if (info.children.length === 0) return;
-    const index = await this.repos.tryReadIndex(repo);
     for (const child of info.children) {
-      const present = (index && findByDigest(index, child.digest)) || (await this.blobs.size(repo, parseDigest(child.digest))) !== undefined;
+      const present = findByDigest(index, child.digest) || (await this.blobs.size(repo, parseDigest(child.digest))) !== undefined;
       if (!present) throw ManifestBlobUnknown({ digest: child.digest });
     }
   }
+
 }

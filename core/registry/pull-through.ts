@@ -194,12 +194,30 @@ export class PullThrough {
   async #blob(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<BlobHandle & { settled: Promise<void> }> {
     const { localRepo, sources } = this.sources.route(repo, ns);
     const local = await this.localBlob(localRepo, digest);
+    if (local && sources.length > 0) return this.#refillIfGone(local, () => this.#blob(repo, digest, ns));
     if (local || sources.length === 0) return local ?? Promise.reject(BlobUnknown({ digest: digest.digest }));
     return this.#blobs.run(
       `${localRepo}@${digest.digest}`,
       async () => (await this.localBlob(localRepo, digest)) ?? this.startFill(localRepo, repo, digest, ns, sources),
       (handle) => handle.settled,
     );
+  }
+
+  /**
+   * A cached blob can go between the stat and the read (GC collects one no manifest references): then it is
+   * fetched again, as a miss would be. Missing paths reject before anything is written (StorageDriver).
+   */
+  #refillIfGone<H extends BlobHandle & { settled: Promise<void> }>(local: H, again: () => Promise<BlobHandle>): H {
+    const gone = (err: unknown) => (err as { code?: unknown }).code === 'ENOENT';
+    const retry = <T>(first: () => Promise<T>, then: (h: BlobHandle) => Promise<T>) => first().catch(async (err: unknown) => {
+      if (!gone(err)) throw err;
+      return then(await again());
+    });
+    return {
+      ...local,
+      open: (range?: { start: number; end: number }) => retry(() => local.open(range), (h) => h.open(range)),
+      sendTo: local.sendTo && ((dest: Writable, range?: { start: number; end: number }) => retry(() => local.sendTo!(dest, range), (h) => (h.sendTo ? h.sendTo(dest, range) : pipeInto(h.open(range), dest)))),
+    };
   }
 
   private async localBlob(repo: string, digest: ParsedDigest): Promise<(BlobHandle & { settled: Promise<void> }) | undefined> {
@@ -300,4 +318,14 @@ async function reopenAt(source: ContentSource, repo: string, digest: string, ns:
 /** Which source's check of which local tag: the key of the freshness record and of the in-flight HEAD. */
 function tagCheckKey(source: ContentSource, localRepo: string, tag: string): string {
   return `${source.name}|${localRepo}:${tag}`;
+}
+
+/** Streams a fill's bytes into a response the way sendTo would (resolving with the bytes written). */
+async function pipeInto(source: Promise<Readable>, dest: Writable): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of await source) {
+    bytes += (chunk as Buffer).length;
+    if (!dest.write(chunk)) await new Promise((r) => dest.once('drain', r));
+  }
+  return bytes;
 }

@@ -97,21 +97,50 @@ export class RepoStore {
   }
 
   async delete(repo: string): Promise<void> {
-    await this.locks.withLock(repo, async () => {
+    await this.locks.withLock(repo, () => this.#deleteUnlocked(repo));
+  }
+
+  /** Runs `fn` under the repository lock with index.json as it is now (read fresh), writing nothing itself. */
+  async locked<T>(repo: string, fn: (index: OciIndex | undefined) => Promise<T>): Promise<T> {
+    return this.locks.withLock(repo, async () => {
       this.#cache.delete(repo);
-      const storage = this.stores.driver(repo);
-      await storage.delete(layout.index(repo));
-      await storage.delete(layout.ociLayout(repo));
-      // Blob by blob through BlobStore.delete, so the dedupe index follows and a placeholder elsewhere that
-      // leans on one of these copies gets the bytes first; the directory then takes anything else.
-      for (const name of await this.blobs.list(repo)) {
-        const digest = tryParseDigest(name);
-        if (digest) await this.blobs.delete(repo, digest);
-      }
-      await storage.delete(layout.blobsDir(repo));
-      await storage.delete(layout.uploadsDir(repo));
-      await this.catalog.removed(repo);
+      return fn(await this.tryReadIndex(repo));
     });
+  }
+
+  /**
+   * Deletes the repository if `idle` says so, judged under the repository lock (GC: nothing left in it). True
+   * when it was deleted. Nested repositories below it stay.
+   */
+  async deleteIf(repo: string, idle: (index: OciIndex | undefined) => Promise<boolean>): Promise<boolean> {
+    return this.locks.withLock(repo, async () => {
+      this.#cache.delete(repo);
+      if (!(await idle(await this.tryReadIndex(repo)))) return false;
+      await this.#deleteUnlocked(repo, { keepActiveUploads: true });
+      return true;
+    });
+  }
+
+  /**
+   * `keepActiveUploads` (GC): an upload begun since GC looked writes into `.uploads/` under its own lock, not
+   * this one, so the directory goes only when nothing is in it; an upload finishing into the removed repository
+   * lands its blob, and the next manifest push completes the layout again (ensure).
+   */
+  async #deleteUnlocked(repo: string, opts: { keepActiveUploads?: boolean } = {}): Promise<void> {
+    this.#cache.delete(repo);
+    const storage = this.stores.driver(repo);
+    await storage.delete(layout.index(repo));
+    await storage.delete(layout.ociLayout(repo));
+    // Blob by blob through BlobStore.delete, so the dedupe index follows and a placeholder elsewhere that
+    // leans on one of these copies gets the bytes first; the directory then takes anything else.
+    for (const name of await this.blobs.list(repo)) {
+      const digest = tryParseDigest(name);
+      if (digest) await this.blobs.delete(repo, digest);
+    }
+    await storage.delete(layout.blobsDir(repo));
+    if (!opts.keepActiveUploads || (await storage.list(layout.uploadsDir(repo))).length === 0) await storage.delete(layout.uploadsDir(repo));
+    await storage.delete(layout.syncDir(repo));
+    await this.catalog.removed(repo);
   }
 
   /** Zot lists a directory as a repository only with both files: complete one that lacks oci-layout. */

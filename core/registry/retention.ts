@@ -1,12 +1,10 @@
 import type { Logger } from 'pino';
 import picomatch from 'picomatch';
 import type { RetentionConfig, RetentionPolicy } from '../config/retention-schema';
-import type { PreparedChange } from '../config/live-reload';
 import type { Descriptor, RegistryFacade } from '../extensions/api';
 import type { AccessTimes } from './access-times';
 import { tagOf } from './oci-index';
 import type { Registry } from './registry';
-import type { Stores } from './stores';
 
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 
@@ -40,43 +38,30 @@ export async function removeManifests(registry: RegistryFacade, repo: string, ma
 }
 
 /**
- * Zot's `storage.retention`, run every `gcInterval` over every repository (pushed and pulled-through alike):
+ * Zot's `storage.retention`, run by each GC pass on every repository of its store (pushed and pulled-through alike):
  * the first policy whose `repositories` glob matches decides; tags no `keepTags` rule keeps are removed, then
  * untagged manifests nothing references (when `deleteUntagged`) once older than `delay`. Content pulled within
  * `delay` is never deleted, so a pull in progress keeps its manifest and blobs.
  */
 export class Retention {
   readonly #policies: Array<{ match: (repo: string) => boolean; policy: RetentionPolicy }>;
-  #running: Promise<void> | undefined;
 
+  /**
+   * Runs as part of GC (gc.ts), per repository, where Zot gives repositories no policy matches its default
+   * policy (every tag kept, untagged manifests deleted once older than `delay`: retention.HasDeleteUntagged).
+   */
   constructor(
     private readonly config: RetentionConfig,
     private readonly registry: Registry,
     private readonly times: AccessTimes,
     private readonly logger: Logger,
-    /** The repositories of the store these policies belong to (`subPaths` routes have their own). */
-    private readonly serves: (repo: string) => boolean = () => true,
   ) {
     this.#policies = config.policies.map((policy) => ({ match: picomatch(policy.repositories, { dot: true }), policy }));
   }
 
-  /** A run still going is joined, never started twice. */
-  run(now = Date.now()): Promise<void> {
-    return (this.#running ??= this.#runAll(now).finally(() => (this.#running = undefined)));
-  }
-
-  /** Resolves when no run is going (close waits for it). */
-  async idle(): Promise<void> {
-    await this.#running?.catch(() => undefined);
-  }
-
-  async #runAll(now: number): Promise<void> {
-    for (const repo of await this.registry.listRepositories()) {
-      if (!this.serves(repo)) continue;
-      const policy = this.#policies.find((p) => p.match(repo))?.policy;
-      if (!policy) continue; // berth has no GC yet: repositories no policy names are left alone
-      await this.#apply(repo, policy, now).catch((err: unknown) => this.logger.warn({ repo, err }, 'failed to apply retention policy'));
-    }
+  /** Applies the first policy matching the repository, or Zot's default one. */
+  async runRepo(repo: string, now = Date.now()): Promise<void> {
+    await this.#apply(repo, this.#policies.find((p) => p.match(repo))?.policy ?? GC_DEFAULT_POLICY, now);
   }
 
   async #apply(repo: string, policy: RetentionPolicy, now: number): Promise<void> {
@@ -148,6 +133,8 @@ export class Retention {
   }
 }
 
+const GC_DEFAULT_POLICY: RetentionPolicy = { repositories: ['**'], deleteReferrers: false, deleteUntagged: true, keepTags: [] };
+
 type KeepRule = Pick<RetentionPolicy['keepTags'][number], 'mostRecentlyPushedCount' | 'mostRecentlyPulledCount' | 'pushedWithin' | 'pulledWithin'>;
 
 /** Zot: an item is kept when any rule that is set holds; a rule with nothing set keeps everything. */
@@ -162,59 +149,3 @@ function keeps(rule: KeepRule, group: string[], item: string, pushed: (x: string
 }
 
 /** The storage keys retention reads; a reload passes the new ones. */
-export interface RetentionSettings {
-  gcInterval: number;
-  retention: RetentionConfig;
-  /** Each route's own keys (Zot runs every store's policies at its own interval). */
-  subPaths?: Record<string, RetentionSettings>;
-}
-
-/**
- * Runs retention every `gcInterval` when policies are configured, judging by the app's access times.
- * `prepareReload` swaps in new policies and a new interval (Zot reloads both).
- */
-export async function startRetention(o: RetentionSettings & {
-  stores: Stores;
-  registry: Registry;
-  times: AccessTimes;
-  logger: Logger;
-}): Promise<{ prepareReload(next: RetentionSettings): PreparedChange; close(): Promise<void> }> {
-  const { times } = o;
-  const logger = o.logger.child({ component: 'retention' });
-  let running: Array<{ retention: Retention; timer: NodeJS.Timeout }> = [];
-  // One instance per store with policies, over the repositories that store serves.
-  const start = (settings: RetentionSettings) => o.stores.all.flatMap((store) => {
-    const own = store.route === '' ? settings : settings.subPaths?.[store.route];
-    if (!own || own.retention.policies.length === 0 || own.gcInterval <= 0) return [];
-    const log = store.route === '' ? logger : logger.child({ route: store.route });
-    const retention = new Retention(own.retention, o.registry, times, log, (repo) => o.stores.of(repo) === store);
-    const timer = setInterval(() => void retention.run().catch((err: unknown) => log.warn({ err }, 'failed to run retention')), own.gcInterval).unref();
-    return [{ retention, timer }];
-  });
-  // Replaced instances whose run may still be going: close waits for them.
-  const finishing = new Set<Promise<void>>();
-  const retire = () => {
-    for (const current of running) {
-      clearInterval(current.timer);
-      const idle = current.retention.idle().finally(() => finishing.delete(idle));
-      finishing.add(idle);
-    }
-    running = [];
-  };
-  running = start(o);
-  return {
-    prepareReload: (next) => ({
-      // A run in progress finishes under the old policies in the background; the new ones run from the next
-      // interval on (a whole pass would stall the reload).
-      commit: () => {
-        retire();
-        running = start(next);
-      },
-      abort: () => undefined,
-    }),
-    async close() {
-      retire();
-      await Promise.all(finishing);
-    },
-  };
-}

@@ -140,7 +140,8 @@ describe('storage.subPaths', () => {
   });
 
   it('runs each store\'s own retention policies over its own repositories only', async () => {
-    const onlyTag = (tag: string) => ({ gcInterval: '1s', retention: { delay: '1s', policies: [{ repositories: ['**'], keepTags: [{ patterns: [`^${tag}$`] }] }] } });
+    // gc on: as in Zot, retention runs only as part of GC, and a subPaths store starts from gc off.
+    const onlyTag = (tag: string) => ({ gc: true, gcDelay: '1s', gcInterval: '1s', retention: { delay: '1s', policies: [{ repositories: ['**'], keepTags: [{ patterns: [`^${tag}$`] }] }] } });
     const own = await startBerth({ storage: { ...onlyTag('main'), subPaths: { '/a': { rootDirectory: join(work, 'retention-a'), ...onlyTag('sub') } } } });
     try {
       for (const repo of ['a/x', 'z']) for (const tag of ['main', 'sub']) await skopeoCopy(image.ref, `${own.url}/${repo}:${tag}`);
