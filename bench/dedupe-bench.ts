@@ -53,7 +53,7 @@ export async function runDedupeBench(cfg: BenchConfig, rows: Row[], targets: Tar
   const servers: Array<{ name: Mode; berth: BerthProcess }> = [];
   try {
     for (const name of ['on', 'off'] as const) {
-      servers.push({ name, berth: await spawnBerth({ storage: { dedupe: name === 'on' }, log: { level: 'warn' } }) });
+      servers.push({ name, berth: await spawnBerth({ storage: { dedupe: name === 'on', gc: false }, log: { level: 'warn' } }) });
     }
     const workloads = [
       { key: 'shared', label: `one ${size / MB} MB blob into ${REPOS} repositories`, seeds: (r: number) => Array.from({ length: REPOS }, () => 5000 + r) },

@@ -36,7 +36,8 @@ export async function startBerthProcess(nodeFlags: string[], opts: { root?: stri
   const port = await freePort();
   const configFile = join(dir, 'config.json');
   const config = {
-    storage: { rootDirectory: root },
+    // No online GC while measuring (Distribution has none either): its pass is benchmarked on its own (gc-scale.ts).
+    storage: { rootDirectory: root, gc: false },
     http: { address: '127.0.0.1', port: String(port) },
     log: { level: opts.logLevel ?? 'warn' },
   };
