@@ -1,4 +1,5 @@
 import { inject, injectable } from 'tsyringe';
+import { BoundedCache } from './bounded-cache';
 import { TOKENS } from '../di/tokens';
 import type { BlobStore } from './blob-store';
 import type { Catalog } from './catalog';
@@ -21,7 +22,9 @@ interface CachedIndex {
  */
 @injectable()
 export class RepoStore {
-  readonly #cache = new Map<string, CachedIndex>();
+  // Bounded by the bytes of the index.json files it holds: a pass over 100k repositories (GC, retention) must
+  // not keep every one in memory.
+  readonly #cache = new BoundedCache<string, CachedIndex>(32 * 1024 * 1024, (c) => c.size + 256);
 
   constructor(
     @inject(TOKENS.Stores) private readonly stores: Stores,
