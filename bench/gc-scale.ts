@@ -75,6 +75,13 @@ export async function runGcScale(N: number, log: (line: string) => void = consol
       const r = await app.gc.runNow();
       const ms = performance.now() - started;
       clearInterval(sampler);
+      // With --expose-gc: what stays live after the pass (a peak may be garbage V8 had not collected yet).
+      const gcNow = (globalThis as { gc?: () => void }).gc;
+      if (gcNow) {
+        gcNow();
+        const m = process.memoryUsage();
+        log(`${label}: after a forced collection heap ${(m.heapUsed / 2 ** 20).toFixed(0)} MiB, external ${(m.external / 2 ** 20).toFixed(0)} MiB, RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB`);
+      }
       log(`${label}: ${(ms / 1000).toFixed(1)} s for ${r.repositories} repositories (${Math.round(r.repositories / (ms / 1000))}/s), `
         + `${r.blobs} blobs (${r.bytes} B) and ${r.leftovers} leftovers removed, ${r.failed} failed; `
         + `RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB before, peak ${(peak / 2 ** 20).toFixed(0)} MiB`);
