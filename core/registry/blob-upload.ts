@@ -138,22 +138,6 @@ export class UploadStore {
     await this.locks.withLock(lockKey(repo, id), async () => this.#discard(await this.#session(repo, id)));
   }
 
-  /**
-   * For GC: discards an upload (its data, then its session) that nobody advanced since `updatedBefore`, as
-   * listed by `MetaStore.uploads.stale(updatedBefore, …)`. Taken under the upload's lock and checked again
-   * there, so a PATCH or PUT in progress or one that came after the listing keeps its upload. True when
-   * discarded; false when the session is gone or was updated since.
-   */
-  async discardStale(repo: string, id: string, updatedBefore: number): Promise<boolean> {
-    if (!UPLOAD_ID.test(id)) return false;
-    return this.locks.withLock(lockKey(repo, id), async () => {
-      const session = await this.#sessions.get(id);
-      if (!session || session.repo !== repo || session.updatedAt >= updatedBefore) return false;
-      await this.#discard(session);
-      return true;
-    });
-  }
-
   /** The ids of the uploads under the repository's `.uploads/` (berth's, an older berth's records, Zot's), each once. */
   async ids(repo: string): Promise<string[]> {
     const ids = new Set<string>();
@@ -187,9 +171,7 @@ export class UploadStore {
     return this.locks.withLock(lockKey(repo, id), async () => {
       const found = await idle();
       if (!found) return false;
-      const writer = await storage.writer(this.#path(repo, id), { append: true }).catch(() => undefined);
-      if (writer) await writer.cancel();
-      else await storage.delete(this.#path(repo, id));
+      await this.#discardData(repo, id);
       for (const name of found.names) await storage.delete(`${dir}/${name}`);
       if (found.session) await this.#forget(repo, id);
       return true;
@@ -197,14 +179,18 @@ export class UploadStore {
   }
 
   async #discard(session: UploadSession): Promise<void> {
-    const { repo, id } = session;
+    await this.#discardData(session.repo, session.id);
+    await this.#forget(session.repo, session.id);
+  }
+
+  /** The upload's bytes and the driver's traces of them: cancelled if uncommitted, else deleted. */
+  async #discardData(repo: string, id: string): Promise<void> {
     const writer = await this.stores.driver(repo).writer(this.#path(repo, id), { append: true }).catch((err: unknown) => {
       if ((err as { code?: unknown }).code === 'EEXIST') return undefined; // already committed: a plain delete
       throw err;
     });
     if (writer) await writer.cancel();
     else await this.stores.driver(repo).delete(this.#path(repo, id));
-    await this.#forget(repo, id);
   }
 
   async #session(repo: string, id: string): Promise<UploadSession> {

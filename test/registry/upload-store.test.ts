@@ -1,6 +1,6 @@
 // Chunked uploads over the real filesystem driver, as a driver sees them: one commit per upload, no re-read when
 // the running hash covers the bytes, no stat for the offset; two stores on one root and one MetaStore (a restart,
-// or another process) continuing each other's uploads; compare-and-set of the offset; GC's discardStale.
+// or another process) continuing each other's uploads; compare-and-set of the offset; GC's discardIfIdle.
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -226,7 +226,7 @@ describe('upload store', () => {
     assert.ok((await storage.getContent(`${REPO}/.uploads/${zot}`)).equals(Buffer.from('partial bytes zot wrote')), 'left as it was');
   });
 
-  it('discardStale removes an upload nobody advanced since the cut-off (data and session), never a newer one', async () => {
+  it('discardIfIdle removes an upload nobody advanced since the cut-off (data and session), never a newer one', async () => {
     const dir = await root();
     const store = storeOn(createFilesystemDriver({ rootDirectory: dir }));
     const old = await store.start(REPO);
@@ -237,9 +237,9 @@ describe('upload store', () => {
     await store.append(REPO, fresh, Readable.from([randomBytes(5000)]));
     const stale = await meta.uploads.stale(cutoff, 100);
     assert.ok(stale.some((s) => s.id === old) && !stale.some((s) => s.id === fresh));
-    assert.equal(await store.discardStale(REPO, fresh, cutoff), false, 'updated after the cut-off: kept');
-    assert.equal(await store.discardStale(REPO, old, cutoff), true);
-    assert.equal(await store.discardStale(REPO, old, cutoff), false, 'already gone');
+    assert.equal(await store.discardIfIdle(REPO, fresh, cutoff), false, 'updated after the cut-off: kept');
+    assert.equal(await store.discardIfIdle(REPO, old, cutoff), true);
+    assert.equal(await store.discardIfIdle(REPO, old, cutoff), false, 'already gone');
     await assert.rejects(store.status(REPO, old), { code: 'BLOB_UPLOAD_UNKNOWN' });
     assert.equal(await store.status(REPO, fresh), 5000);
     const left = await readdir(join(dir, REPO, '.uploads'));
