@@ -7,6 +7,7 @@ import { Registry as PromRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/schema';
 import { inactiveKeys, NOT_ACTIVE, refusedFeatures } from './config/unbuilt-features';
+import { BUILTIN_EXTENSIONS } from './config/extensions-schema';
 import { createScope } from './di/scope';
 import { TOKENS } from './di/tokens';
 import { EventBus } from './extensions/events';
@@ -43,7 +44,7 @@ import { AuthService } from './auth/auth-service';
 import { watchConfigFile } from './config/live-reload';
 
 // Zot's built-in extension keys; any other key under `extensions` is a third-party module (berth's `module`).
-const ZOT_EXTENSIONS = new Set(['sync', 'search', 'metrics', 'scrub', 'lint', 'ui', 'trust', 'events', 'mgmt', 'apikey']);
+const ZOT_EXTENSIONS: ReadonlySet<string> = new Set(BUILTIN_EXTENSIONS);
 
 export interface AppOptions {
   /** The config file's path, to resolve relative module paths and for reloads. */
@@ -139,7 +140,6 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   dedupePass.start(); // likewise: rebuilds the dedupe index, links or restores copies when needed (dedupe-pass.ts)
   host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
-  host.start();
   const gc = startStoreGcs({
     storage: config.storage,
     stores,
@@ -152,6 +152,24 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     ready: catalog.whenReconciled(),
   });
   const spoolSweep = startSpoolSweep(stores.spool, logger.child({ component: 'pull-through' }));
+  const closeServices = async () => {
+    await host.close();
+    await gc.close();
+    await times.close();
+    await spoolSweep.close();
+    await auth.close();
+    await catalog.close();
+    await dedupePass.close();
+    await closeStores(stores);
+    await metaStore.close();
+    await scope.dispose();
+  };
+  try {
+    await host.start(); // the extensions' onStart hooks, then their schedules and event handlers
+  } catch (err) {
+    await closeServices();
+    throw err;
+  }
 
   const koa = createHttpApp({
     logger,
@@ -204,16 +222,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         health.ready = false;
         await reloader?.stop(); // a reload under way ends (or is aborted) before anything closes
         await stopServer(server, graceMs);
-        await host.close();
-        await gc.close();
-        await times.close();
-        await spoolSweep.close();
-        await auth.close();
-        await catalog.close();
-        await dedupePass.close();
-        await closeStores(stores);
-        await metaStore.close();
-        await scope.dispose();
+        await closeServices();
         logger.info('stopped');
         logger.flush();
         audit?.flush();
@@ -233,7 +242,7 @@ function extensionEntries(config: BerthConfig, configFile: string | undefined): 
     }
     const section = sections[configKey];
     // Zot: a present section without "enable" is on.
-    if (section && section.enable !== false) entries.push({ extension, config: section, configPath: `extensions.${configKey}` });
+    if (section && section.enable !== false) entries.push({ extension, config: section, configPath: `extensions.${configKey}`, validated: true });
   }
   for (const [name, slice] of Object.entries(sections)) {
     if (ZOT_EXTENSIONS.has(name) || !slice || typeof slice.module !== 'string') continue;

@@ -13,6 +13,6 @@ export type { HttpConfig, TlsConfig } from './http-schema';
 export type { AuthConfig } from './auth-schema';
 export type { AccessControlConfig } from './access-control-schema';
 export type { LogConfig, LogLevel } from './log-schema';
-export type { SyncConfig, SyncRegistryConfig } from './sync-schema';
+export type { SyncConfig, SyncRegistryConfig } from '../../extensions/sync/schema';
 export type { ClusterConfig, SchedulerConfig } from './cluster-schema';
 export type { StorageDriverConfig, CacheDriverConfig, SessionDriverConfig } from './driver-schema';

@@ -17,6 +17,8 @@ export type {
   Leases, MetaStore, MetaStoreFactory, MetaStoreOptions, NewUploadSession, PageOptions, SigningKeys, UploadSession, UploadSessions,
 } from '../metastore/meta-store';
 export type { Logger };
+/** Zot's config scalars for extension schemas (`zot.bool`, `zot.duration`, `zot.block`, ...): see zot-schema.ts. */
+export * as zot from './zot-schema';
 
 /** The API version this build of berth implements. */
 export const EXTENSION_API_VERSION = 1 as const;
@@ -39,7 +41,13 @@ export interface Extension<C = unknown> {
    * logged as taking effect after a restart.
    */
   reloadable?: boolean;
-  /** Called once at start-up, before the server listens. */
+  /**
+   * Phase one, at start-up before storage and auth exist: declare what the extension contributes (routes,
+   * content sources, drivers, authenticators, schedules, event handlers, `onStart` and `onShutdown` hooks).
+   * Phase two is `ctx.onStart`: it runs once every extension has registered and the registry, access control
+   * and MetaStore are usable, before the server listens. Stopping is `ctx.onShutdown` (on shutdown, and when a
+   * reload replaces this instance).
+   */
   register(ctx: ExtensionContext<C>): void | Promise<void>;
 }
 
@@ -77,10 +85,38 @@ export interface ExtensionContext<C = unknown> {
    * Runs `task` on a schedule: a cron expression (node-cron) or an interval in ms, and first `initialDelay` ms
    * after start-up when given; a run still going is not started twice. On shutdown and reload the schedule
    * stops, `signal` aborts, and the host waits for the run in progress: check `signal.aborted` at safe points.
+   * `signal` also aborts at `timeout`, and, for `scope: 'global'`, when the run lost its lease. A `global`
+   * schedule runs on one berth at a time among all sharing the MetaStore (a lease), and a tick that comes within
+   * the same period as another berth's run is skipped, so N replicas run it once per period, not N times.
    */
-  schedule(every: string | number, task: (signal: AbortSignal) => Promise<void>, opts?: { initialDelay?: number }): void;
-  /** Called when the app closes, in reverse order of registration. */
+  schedule(every: string | number, task: (signal: AbortSignal) => Promise<void>, opts?: ScheduleOptions): void;
+  /**
+   * Phase two of the lifecycle: runs once all extensions have registered and start-up has opened storage, the
+   * MetaStore and auth (on a reload: once the new instance registered, before it replaces the old one). Load
+   * state, open connections, check what the registry holds here; a rejection stops start-up (or refuses the
+   * reload) with an error naming the extension. Schedules and event handlers start after every `onStart` ran.
+   */
+  onStart(fn: (started: StartedContext) => void | Promise<void>): void;
+  /** Called when the app closes (and when a reload replaced this instance), in reverse order of registration. */
   onShutdown(fn: () => Promise<void>): void;
+}
+
+/** What `onStart` receives: the services that exist only once start-up has chosen storage, MetaStore and auth. */
+export interface StartedContext {
+  readonly registry: RegistryFacade;
+  readonly access: AccessCheck;
+  readonly metaStore: MetaStore;
+}
+
+export interface ScheduleOptions {
+  /** Names the schedule in logs and (global) its lease; unique within the extension. Default: its position. */
+  id?: string;
+  /** Milliseconds after start-up (or after a reload swapped the extension in) for the first run. */
+  initialDelay?: number;
+  /** Milliseconds a run may take before its signal aborts. */
+  timeout?: number;
+  /** `local` (default): every berth runs it. `global`: one berth among all sharing the MetaStore, once per period. */
+  scope?: 'local' | 'global';
 }
 
 /** A koa context; `ctx.state.user` holds the authenticated identity when there is one. */

@@ -34,6 +34,11 @@ export interface ExtensionEntry {
   config: unknown;
   /** The config key its slice came from, for error messages (`extensions.myext`). */
   configPath: string;
+  /**
+   * The slice was already validated by the extension's schema as part of the whole config (the built-ins,
+   * whose schemas the core composes): it is not parsed again.
+   */
+  validated?: boolean;
 }
 
 // A replaced instance's shutdown hooks wait this long (or for app shutdown): its in-flight work (a blob still
@@ -108,11 +113,26 @@ export class ExtensionHost {
   }
 
   /**
-   * Starts the loaded extensions' schedules and event handlers, once start-up has made the registry and access
-   * control usable (`setRegistry`, `setAccess`): a first run with `initialDelay: 0` can use them.
+   * Phase two, once start-up has made the registry, access control and MetaStore usable (`setRegistry`,
+   * `setAccess`, `setMetaStore`): runs every extension's `onStart` hooks in dependency order, then starts their
+   * schedules and event handlers (a first run with `initialDelay: 0` can use what any extension started).
    */
-  start(): void {
+  async start(): Promise<void> {
+    for (const { entry, contributions } of this.#loaded.values()) await this.#start(entry.extension.name, contributions);
     for (const { contributions } of this.#loaded.values()) contributions.activate();
+  }
+
+  async #start(name: string, contributions: Contributions): Promise<void> {
+    const started = {
+      registry: this.#usable(name, this.#registry)(name),
+      access: this.#usable(name, this.#access),
+      metaStore: this.#usable(name, this.#metaStore),
+    };
+    try {
+      await contributions.start(started);
+    } catch (err) {
+      throw err instanceof ExtensionError ? err : new ExtensionError(name, `failed to start: ${(err as Error).message}`);
+    }
   }
 
   /** Config paths of the loaded extensions that apply a changed slice in place (for the reload's restart list). */
@@ -148,6 +168,7 @@ export class ExtensionHost {
         entry.config = parseSlice(entry);
         const contributions = await this.#register(entry, true);
         staged.push({ name, old, loaded: { entry, raw, contributions } });
+        await this.#start(name, contributions);
         for (const r of contributions.routes) {
           if (!this.#handlers.has(routeKey(name, r.method, r.path))) {
             throw new ExtensionError(name, `adds route ${r.method.toUpperCase()} ${r.path} on reload; routes change only with a restart`);
@@ -210,7 +231,7 @@ export class ExtensionHost {
   async #register(entry: ExtensionEntry, reloading: boolean): Promise<Contributions> {
     const name = entry.extension.name;
     const logger = this.logger.child({ ext: name });
-    const contributions = new Contributions(name, logger, this.events);
+    const contributions = new Contributions(name, logger, this.events, () => this.#usable(name, this.#metaStore));
     try {
       await entry.extension.register(this.context(entry, contributions, logger, reloading));
     } catch (err) {
@@ -260,13 +281,14 @@ export class ExtensionHost {
           throw new ExtensionError(name, (err as Error).message);
         }
       },
+      onStart: (fn) => contributions.onStart(fn),
       onShutdown: (fn) => contributions.onShutdown(fn),
     };
   }
 
   /** Registry and access exist only once start-up has chosen storage and auth; register() runs before. */
   #usable<T>(name: string, service: T | undefined): T {
-    if (!service) throw new ExtensionError(name, 'ctx.registry and ctx.access are usable once start-up completes (in handlers, schedules, events)');
+    if (!service) throw new ExtensionError(name, 'ctx.registry, ctx.access and ctx.metaStore are usable once start-up opened them (in onStart, handlers, schedules, events), not during register');
     return service;
   }
 }
@@ -297,7 +319,7 @@ function checkEntries(entries: ExtensionEntry[]): Map<string, ExtensionEntry> {
 
 /** The entry's config slice parsed by its schema; an invalid slice names the extension and the keys. */
 function parseSlice(entry: ExtensionEntry): unknown {
-  if (!entry.extension.configSchema) return entry.config;
+  if (!entry.extension.configSchema || entry.validated) return entry.config;
   const parsed = entry.extension.configSchema.safeParse(entry.config ?? {});
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${[entry.configPath, ...i.path.map(String)].join('.')}: ${i.message}`);

@@ -1,6 +1,5 @@
-import { z } from 'zod';
 import { defineExtension } from '../../core/extensions/api';
-import type { SyncConfig } from '../../core/config/sync-schema';
+import { syncSchema, type SyncConfig } from './schema';
 import { CacheEviction } from './eviction';
 import { runPeriodicSync } from './periodic-sync';
 import { RegistryRouter } from './routing';
@@ -16,13 +15,13 @@ const MIN_SWEEP_MS = 1_000;
 /**
  * Zot's `extensions.sync` on berth's extension points: each `onDemand` registry becomes a content source
  * (pull-through, routed by `?ns=` or by `content` rules), each registry with `pollInterval` and `content`
- * a scheduled copy, and `ttl` a scheduled eviction. The section arrives validated by the Zot schema.
+ * a scheduled copy, and `ttl` a scheduled eviction. Its schema (schema.ts) is part of the whole config's.
  */
 export default defineExtension<SyncConfig>({
   name: 'sync',
   apiVersion: 1,
   reloadable: true, // Zot reloads extensions.sync
-  configSchema: z.custom<SyncConfig>((v) => typeof v === 'object' && v !== null),
+  configSchema: syncSchema,
   register(ctx) {
     const { config, logger } = ctx;
     const metrics = new SyncMetrics(ctx.metrics);

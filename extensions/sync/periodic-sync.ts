@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import picomatch from 'picomatch';
 import type { RegistryFacade } from '../../core/extensions/api';
-import type { SyncRegistryConfig } from '../../core/config/sync-schema';
+import type { SyncRegistryConfig } from './schema';
 import type { RegistryRouter } from './routing';
 import { cosignTag, isSigned } from './signatures';
 import { MANIFEST_ACCEPT, mediaTypeOf } from './sync-source';

@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import type { SyncRegistryConfig } from '../../core/config/sync-schema';
+import type { SyncRegistryConfig } from './schema';
 import { canonicalHost, insideNamespace, isDockerHub, parseUpstreamUrl, repositoryAt, type UpstreamUrl } from './upstream-url';
 
 /** The host as a repository path segment: `127.0.0.1:5000` → `127.0.0.1-5000` (a colon is not allowed in names). */

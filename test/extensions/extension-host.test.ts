@@ -103,6 +103,25 @@ describe('third-party extensions loaded by extensions.<name>.module', () => {
     }
   });
 
+  it('runs register, then onStart with the registry and MetaStore open, then its schedules', async () => {
+    const b = await startBerth({ extensions: { lifecycle: { module: fixture('lifecycle') } } });
+    try {
+      let body: { timeline: string[]; usableInRegister: boolean };
+      for (let i = 0; ; i++) {
+        body = (await (await fetch(`${b.url}/lifecycle`)).json()) as typeof body;
+        if (body.timeline.length >= 3 || i === 200) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual(body, { timeline: ['register', 'start:0', 'run:after-start'], usableInRegister: false });
+    } finally {
+      await b.stop();
+    }
+    await assert.rejects(
+      startBerth({ extensions: { lifecycle: { module: fixture('lifecycle'), failStart: true } } }),
+      /extension lifecycle: failed to start: the database it needs is not there/,
+    );
+  });
+
   it('stops start-up with an error naming the extension or key when it is unusable', async () => {
     await assert.rejects(startBerth({ extensions: { hello: { module: fixture('hello'), greeting: 5 } } }), /extensions\.hello\.greeting/);
     await assert.rejects(startBerth({ extensions: { badversion: { module: fixture('bad-version') } } }), /badversion.*API version 2/);
