@@ -1,6 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { ApiKeyDetails, ApiKeyManager, NewApiKey } from '../../core/auth/apikey-routes';
-import type { ApiKeyRecord, ApiKeyRecords } from '../../core/extensions/api';
+import type { ApiKeyDetails, ApiKeyManager, NewApiKey, ApiKeyRecord, ApiKeyRecords } from '../../core/extensions/api';
 
 /** Zot's prefix: a password starting with it is an API key, never tried against htpasswd or LDAP. */
 export const API_KEY_PREFIX = 'zak_';

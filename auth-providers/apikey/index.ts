@@ -1,5 +1,4 @@
-import { defineExtension, type ApiKeyRecords, type Authenticator, type AuthRequest } from '../../core/extensions/api';
-import type { ApiKeyManager } from '../../core/auth/apikey-routes';
+import { defineExtension, type ApiKeyRecords, type Authenticator, type AuthRequest, type ApiKeyManager } from '../../core/extensions/api';
 import { API_KEY_PREFIX, ApiKeyStore } from './apikey-store';
 
 /** `http.auth.apikey`: `zak_` keys used as the Basic-auth password of the user who made them. */

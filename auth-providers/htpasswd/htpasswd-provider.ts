@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import bcrypt from 'bcryptjs';
 import type { Logger } from 'pino';
-import type { Authenticator, AuthRequest, Identity } from '../../core/extensions/api';
-import { watchFile } from '../../core/config/file-watch';
+import { watchFile, type Authenticator, type AuthRequest, type Identity } from '../../core/extensions/api';
 import { type HtpasswdEntry, parseHtpasswd } from './htpasswd-file';
 import { verifyShaCrypt } from './sha-crypt';
 

@@ -3,8 +3,7 @@ import { isIP } from 'node:net';
 import { Client, InvalidCredentialsError } from 'ldapts';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Authenticator, AuthRequest, Identity } from '../../core/extensions/api';
-import { watchFile } from '../../core/config/file-watch';
+import { watchFile, type Authenticator, type AuthRequest, type Identity } from '../../core/extensions/api';
 
 /** `http.auth.ldap` as the Zot schema validates it, plus berth's timing knobs (defaults below). */
 export interface LdapOptions {

@@ -5,34 +5,9 @@
 import type { Context } from 'koa';
 import type { MountedRoute } from '../extensions/host';
 import { RegistryError, Unauthorized } from '../registry/errors';
-import type { Identity } from '../extensions/api';
+import type { ApiKeyManager, Identity } from '../extensions/api';
 
-export interface NewApiKey {
-  label: string;
-  scopes: string[];
-  expirationDate?: Date;
-  userAgent: string;
-}
-
-/** Zot's APIKeyDetails as its API prints them. */
-export interface ApiKeyDetails {
-  createdAt: string;
-  expirationDate: string;
-  isExpired: boolean;
-  creatorUa: string;
-  generatedBy: string;
-  lastUsed: string;
-  label: string;
-  scopes: string[];
-  uuid: string;
-}
-
-/** What the apikey authenticator offers the routes. */
-export interface ApiKeyManager {
-  create(user: string, groups: string[], input: NewApiKey): Promise<{ details: ApiKeyDetails; apiKey: string }>;
-  list(user: string): Promise<ApiKeyDetails[]>;
-  revoke(user: string, uuid: string): Promise<boolean>;
-}
+export type { ApiKeyDetails, ApiKeyManager, NewApiKey } from '../extensions/api';
 
 const BadRequest = (reason: string) => new RegistryError('BAD_REQUEST', 400, 'invalid request', { reason });
 

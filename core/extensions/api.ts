@@ -17,6 +17,11 @@ export type {
   Leases, MetaStore, MetaStoreFactory, MetaStoreOptions, NewUploadSession, PageOptions, SigningKeys, UploadSession, UploadSessions,
 } from '../metastore/meta-store';
 export type { Logger };
+/**
+ * Watches a file an extension reads (credentials, a users file) as berth watches its config: through its
+ * directory, so a rename-replaced file is seen too; `onChange` is debounced. Returns the function that stops it.
+ */
+export { watchFile } from '../config/file-watch';
 /** Zot's config scalars for extension schemas (`zot.bool`, `zot.duration`, `zot.block`, ...): see zot-schema.ts. */
 export * as zot from './zot-schema';
 
@@ -281,6 +286,36 @@ export interface ContentSource {
    * does not have it; rejects when it cannot be asked. A HEAD of an uncached blob asks this, never `blob`.
    */
   blobSize?(repo: string, digest: string, ns: string | undefined): Promise<number | undefined>;
+}
+
+export interface NewApiKey {
+  label: string;
+  scopes: string[];
+  expirationDate?: Date;
+  userAgent: string;
+}
+
+/** Zot's APIKeyDetails as its API prints them. */
+export interface ApiKeyDetails {
+  createdAt: string;
+  expirationDate: string;
+  isExpired: boolean;
+  creatorUa: string;
+  generatedBy: string;
+  lastUsed: string;
+  label: string;
+  scopes: string[];
+  uuid: string;
+}
+
+/**
+ * What an authenticator offers Zot's API key routes (`/zot/auth/apikey`): one whose instance has `keys` (the
+ * built-in `apikey` provider) serves them.
+ */
+export interface ApiKeyManager {
+  create(user: string, groups: string[], input: NewApiKey): Promise<{ details: ApiKeyDetails; apiKey: string }>;
+  list(user: string): Promise<ApiKeyDetails[]>;
+  revoke(user: string, uuid: string): Promise<boolean>;
 }
 
 /** Who a request is from, once authenticated. */

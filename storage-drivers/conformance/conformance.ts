@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { describe, it, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import type { StorageDriver } from '../../core/storage/driver';
+import type { StorageDriver } from '../../core/extensions/api';
 import { InvalidPathError, PathNotFoundError, wrapDriver } from '../../core/storage/wrap-driver';
 import { capabilityTests } from './capabilities';
 import { assertDepthFirst, MiB, pattern, readAll, seededBytes, sha256, text, walked, write, writeBuffer } from './driver-io';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FileInfo, StorageDriver } from '../../core/storage/driver';
+import type { FileInfo, StorageDriver } from '../../core/extensions/api';
 
 export const MiB = 1024 * 1024;
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { MetaStore } from '../../core/metastore/meta-store';
+import type { MetaStore } from '../../core/extensions/api';
 import { runHammer, type HammerResult, type HammerTask } from './metastore-hammer';
 import type { MetaCheck } from './metastore-conformance';
 

@@ -15,7 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { MetaStore } from '../../core/metastore/meta-store';
+import type { MetaStore } from '../../core/extensions/api';
 import { concurrencyTests, type PeerSpec } from './metastore-concurrency';
 
 export type { PeerSpec } from './metastore-concurrency';

@@ -2,7 +2,7 @@
  * Contention loops the MetaStore conformance suite runs at once in the test process and in a peer process
  * (metastore-peer.ts) on the same store. Each returns what the suite needs to prove no update was lost.
  */
-import type { MetaStore } from '../../core/metastore/meta-store';
+import type { MetaStore } from '../../core/extensions/api';
 
 export type HammerTask =
   | { task: 'kv-increment'; ns: string; key: string; rounds: number }

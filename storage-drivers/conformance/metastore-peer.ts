@@ -4,7 +4,7 @@
  * its result as one JSON line. Usage: node metastore-peer.js '<json>'.
  */
 import { createInterface } from 'node:readline';
-import type { MetaStore } from '../../core/metastore/meta-store';
+import type { MetaStore } from '../../core/extensions/api';
 import { runHammer, type HammerTask } from './metastore-hammer';
 
 interface PeerArgs {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { DriverWriter } from '../../core/storage/driver';
+import type { DriverWriter } from '../../core/extensions/api';
 
 // Zot's modes: the registry's files are for the registry process only.
 export const DIR_MODE = 0o700;

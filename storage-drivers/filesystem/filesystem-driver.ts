@@ -1,7 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import type { FileInfo, StorageDriver } from '../../core/storage/driver';
+import type { FileInfo, StorageDriver } from '../../core/extensions/api';
 import { DIR_MODE, errorCode, FILE_MODE, markerFor, openAppending, openFresh, syncDirectory, tempBeside } from './file-writer';
 import { SendBudget, sendFileRange } from './send-file';
 

@@ -1,4 +1,4 @@
-import type { AccessKind, AccessTimes } from '../../../core/metastore/meta-store';
+import type { AccessKind, AccessTimes } from '../../../core/extensions/api';
 import { writeTx, type Db } from './sqlite-db';
 
 export function sqliteAccessTimes(db: Db): AccessTimes {

@@ -1,4 +1,4 @@
-import type { ApiKeyRecord, ApiKeyRecords } from '../../../core/metastore/meta-store';
+import type { ApiKeyRecord, ApiKeyRecords } from '../../../core/extensions/api';
 import { versions, writeTx, type Db } from './sqlite-db';
 
 /** The record is kept whole as JSON; `user` and `hash` are columns only to be looked up by. */

@@ -1,4 +1,4 @@
-import type { CatalogIndex } from '../../../core/metastore/meta-store';
+import type { CatalogIndex } from '../../../core/extensions/api';
 import { type Db, writeTx } from './sqlite-db';
 
 /** The primary key is the sorted index: a page is one range read whatever the number of repositories. */

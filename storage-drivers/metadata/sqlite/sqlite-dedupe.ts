@@ -1,4 +1,4 @@
-import type { DedupeIndex } from '../../../core/metastore/meta-store';
+import type { DedupeIndex } from '../../../core/extensions/api';
 import { versions, writeTx, type Db } from './sqlite-db';
 
 export function sqliteDedupe(db: Db): DedupeIndex {

@@ -1,4 +1,4 @@
-import type { CasResult, KeyValueSpace, KvEntry } from '../../../core/metastore/meta-store';
+import type { CasResult, KeyValueSpace, KvEntry } from '../../../core/extensions/api';
 import type { Statement } from 'better-sqlite3';
 import { blob, versions, writeTx, type Db } from './sqlite-db';
 

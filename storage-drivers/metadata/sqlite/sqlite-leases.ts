@@ -1,4 +1,4 @@
-import type { Lease, Leases } from '../../../core/metastore/meta-store';
+import type { Lease, Leases } from '../../../core/extensions/api';
 import { writeTx, type Db } from './sqlite-db';
 
 interface Row {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { MetaStore, MetaStoreOptions } from '../../../core/metastore/meta-store';
+import type { MetaStore, MetaStoreOptions } from '../../../core/extensions/api';
 import { openDatabase, type Db } from './sqlite-db';
 import { sqliteAccessTimes } from './sqlite-access-times';
 import { sqliteApiKeys } from './sqlite-api-keys';

@@ -1,4 +1,4 @@
-import type { SigningKeys } from '../../../core/metastore/meta-store';
+import type { SigningKeys } from '../../../core/extensions/api';
 import { blob, writeTx, type Db } from './sqlite-db';
 
 export function sqliteSigningKeys(db: Db): SigningKeys {

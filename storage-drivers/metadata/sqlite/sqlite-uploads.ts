@@ -1,4 +1,4 @@
-import type { CasResult, NewUploadSession, UploadSession, UploadSessions } from '../../../core/metastore/meta-store';
+import type { CasResult, NewUploadSession, UploadSession, UploadSessions } from '../../../core/extensions/api';
 import { blob, versions, writeTx, type Db } from './sqlite-db';
 
 interface Row {
