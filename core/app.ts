@@ -120,6 +120,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     config.storage.fastRestart,
   ));
   scope.value(TOKENS.Events, events);
+  scope.value(TOKENS.ManifestValidators, host.manifestValidators);
   scope.value(TOKENS.ContentSources, sources);
   scope.value<AccessControl>(TOKENS.AccessControl, auth.access);
   scope.singleton(TOKENS.Catalog, Catalog);

@@ -26,5 +26,7 @@ export const TOKENS = {
   GarbageCollector: Symbol('berth.GarbageCollector'),
   Authenticators: Symbol('berth.Authenticators'),
   ExtensionHost: Symbol('berth.ExtensionHost'),
+  /** The extensions' manifest validators, run on the manifest write path (core/extensions/manifest-validators.ts). */
+  ManifestValidators: Symbol('berth.ManifestValidators'),
   AccessControl: Symbol('berth.AccessControl'),
 } as const;

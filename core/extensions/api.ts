@@ -24,6 +24,7 @@ export type { Logger };
 export { watchFile } from '../config/file-watch';
 /** Zot's config scalars for extension schemas (`zot.bool`, `zot.duration`, `zot.block`, ...): see zot-schema.ts. */
 export * as zot from './zot-schema';
+export { RegistryError, defineRegistryError, ManifestInvalid } from '../registry/errors';
 
 /** The API version this build of berth implements. */
 export const EXTENSION_API_VERSION = 1 as const;
@@ -75,6 +76,13 @@ export interface ExtensionContext<C = unknown> {
   /** Zot's access control, as the core applies it to /v2 routes, for the extension's own routes. */
   readonly access: AccessCheck;
   readonly events: RegistryEvents;
+  /**
+   * Checks run on the single manifest write path (push, pull-through, and every extension's
+   * `registry.putManifest`, periodic sync included) before the repository's index changes: a validator that
+   * throws refuses the write and nothing changes. Throw a {@link RegistryError} (e.g. `ManifestInvalid(...)`,
+   * 400 MANIFEST_INVALID) to answer the writer with it; anything else is a 500.
+   */
+  readonly manifestValidators: { add(validator: ManifestValidator): void };
   /**
    * The app's MetaStore (meta-store.ts): what every berth on it shares. Open once start-up has chosen it:
    * usable in authenticator factories, handlers, schedules and event handlers, not during `register`. Keep
@@ -221,6 +229,46 @@ export interface ManifestStoredEvent {
   tag?: string;
   writer: ManifestWriter;
 }
+
+/** A manifest about to be stored, as a {@link ManifestValidator} sees it. */
+export interface ManifestWrite {
+  repo: string;
+  /** The reference written: a tag or the digest. */
+  reference: string;
+  /** The (first) tag written; absent for a write by digest alone. */
+  tag?: string;
+  digest: string;
+  mediaType: string;
+  /** The manifest's bytes, as they will be stored. */
+  bytes: Buffer;
+  /** The manifest parsed as JSON (already checked to be a well-formed manifest or index). */
+  manifest: ParsedManifest;
+  /** The manifest's artifactType, or for an image manifest without one its config's mediaType. */
+  artifactType?: string;
+  writer: ManifestWriter;
+  /**
+   * The config blob of an image manifest parsed as JSON (at most 4 MiB), undefined for an index or when the
+   * config is not JSON. For a pull-through write it is fetched from the content source (and cached); it
+   * rejects (MANIFEST_BLOB_UNKNOWN) when the config is nowhere to be had.
+   */
+  readConfig(): Promise<unknown>;
+}
+
+/** The JSON of an image manifest or index, loosely typed: fields the spec defines, others untouched. */
+export interface ParsedManifest {
+  schemaVersion?: number;
+  mediaType?: string;
+  artifactType?: string;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  manifests?: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+/** Refuses a manifest write by throwing (see {@link ExtensionContext.manifestValidators}). */
+export type ManifestValidator = (write: ManifestWrite) => void | Promise<void>;
 
 export interface RegistryEventMap {
   /** Every manifest write, whoever writes: emitted once on the single manifest write path. */

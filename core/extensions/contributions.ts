@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { MetaStore } from '../metastore/meta-store';
-import type { ContentSource, RegistryEventMap, RegistryEventName, RouteHandler, StartedContext } from './api';
+import type { ContentSource, ManifestValidator, RegistryEventMap, RegistryEventName, RouteHandler, StartedContext } from './api';
 import type { EventBus } from './events';
+import { ManifestValidators } from './manifest-validators';
 import { startSchedule, validateEvery, type ScheduledTask, type ScheduleOptions } from './schedule';
 
 export type { ScheduledTask, ScheduleOptions } from './schedule';
@@ -11,9 +12,9 @@ type AnyHandler = (payload: never) => void | Promise<void>;
 
 /**
  * What one instance of an extension contributed while it ran `register`: content sources, schedules, event
- * handlers, routes, start and shutdown hooks. Nothing takes effect until `start()` and `activate()`, so a
- * reload can register and start the new instance completely before anything of the old one is replaced, and
- * drop it unseen when it fails.
+ * handlers, manifest validators, routes, start and shutdown hooks. Nothing takes effect until `start()` and
+ * `activate()`, so a reload can register and start the new instance completely before anything of the old one
+ * is replaced, and drop it unseen when it fails.
  */
 export class Contributions {
   readonly sources: ContentSource[] = [];
@@ -22,6 +23,7 @@ export class Contributions {
   readonly #scheduleIds = new Set<string>();
   readonly #starts: Array<(started: StartedContext) => void | Promise<void>> = [];
   readonly #subscriptions: Array<[RegistryEventName, AnyHandler]> = [];
+  readonly #validators: ManifestValidator[] = [];
   readonly #shutdown: Array<() => Promise<void>> = [];
   readonly #stops: Array<() => Promise<void> | void> = [];
   #active = false;
@@ -34,6 +36,7 @@ export class Contributions {
     private readonly metaStore: () => MetaStore = () => {
       throw new Error('global schedules need the MetaStore');
     },
+    private readonly manifestValidators: ManifestValidators = new ManifestValidators(),
   ) {}
 
   onStart(fn: (started: StartedContext) => void | Promise<void>): void {
@@ -48,6 +51,11 @@ export class Contributions {
   on<E extends RegistryEventName>(event: E, handler: (payload: RegistryEventMap[E]) => void | Promise<void>): void {
     this.#subscriptions.push([event, handler as AnyHandler]);
     if (this.#active) this.#stops.push(this.events.on(event, handler));
+  }
+
+  validate(validator: ManifestValidator): void {
+    this.#validators.push(validator);
+    if (this.#active) this.#stops.push(this.manifestValidators.add(validator));
   }
 
   onShutdown(fn: () => Promise<void>): void {
@@ -70,15 +78,16 @@ export class Contributions {
     if (this.#active) this.#stops.push(start());
   }
 
-  /** Starts the schedules and event handlers registered so far (and any registered later). */
+  /** Starts the schedules, event handlers and validators registered so far (and any registered later). */
   activate(): void {
     if (this.#active) return;
     this.#active = true;
     for (const start of this.#schedules) this.#stops.push(start());
     for (const [event, handler] of this.#subscriptions) this.#stops.push(this.events.on(event, handler as never));
+    for (const validator of this.#validators) this.#stops.push(this.manifestValidators.add(validator));
   }
 
-  /** Stops schedules and event handlers; shutdown hooks wait for {@link shutdown}. */
+  /** Stops schedules, event handlers and validators; shutdown hooks wait for {@link shutdown}. */
   async deactivate(): Promise<void> {
     this.#active = false;
     for (const stop of this.#stops.splice(0)) await stop();

@@ -13,6 +13,7 @@ import type { DriverFactory } from '../storage/driver';
 import type { MetaStore, MetaStoreFactory } from '../metastore/meta-store';
 import { Contributions, type RouteMethod } from './contributions';
 import type { EventBus } from './events';
+import { ManifestValidators } from './manifest-validators';
 
 export class ExtensionError extends Error {
   constructor(readonly extension: string, message: string) {
@@ -62,6 +63,8 @@ export class ExtensionHost {
   readonly storageDrivers = new Map<string, DriverFactory>();
   readonly metaStores = new Map<string, MetaStoreFactory>();
   readonly authenticators = new Map<string, AuthenticatorFactory>();
+  /** The active extensions' manifest validators, for the manifest write path. */
+  readonly manifestValidators = new ManifestValidators();
   readonly #loaded = new Map<string, Loaded>();
   /** The handler each mounted route runs now, by extension and route: a reload swaps it. */
   readonly #handlers = new Map<string, RouteHandler>();
@@ -231,7 +234,7 @@ export class ExtensionHost {
   async #register(entry: ExtensionEntry, reloading: boolean): Promise<Contributions> {
     const name = entry.extension.name;
     const logger = this.logger.child({ ext: name });
-    const contributions = new Contributions(name, logger, this.events, () => this.#usable(name, this.#metaStore));
+    const contributions = new Contributions(name, logger, this.events, () => this.#usable(name, this.#metaStore), this.manifestValidators);
     try {
       await entry.extension.register(this.context(entry, contributions, logger, reloading));
     } catch (err) {
@@ -266,6 +269,7 @@ export class ExtensionHost {
         readable: (c, repos) => host.#usable(name, host.#access).readable(c, repos),
       },
       events: { on: (event, handler) => contributions.on(event, handler) },
+      manifestValidators: { add: (validator) => contributions.validate(validator) },
       get metaStore(): MetaStore {
         if (!host.#metaStore) throw new ExtensionError(name, 'ctx.metaStore is usable once start-up has opened it (in authenticator factories, handlers, schedules, events)');
         return host.#metaStore;

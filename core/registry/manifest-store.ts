@@ -1,15 +1,24 @@
 import { inject, injectable } from 'tsyringe';
-import type { Descriptor, ManifestWriter, RegistryEventMap, StoredManifest } from '../extensions/api';
+import type { Readable } from 'node:stream';
+import type { Descriptor, ManifestWriter, ParsedManifest, RegistryEventMap, StoredManifest } from '../extensions/api';
 import type { EventBus } from '../extensions/events';
+import type { ManifestValidators } from '../extensions/manifest-validators';
 import { TOKENS } from '../di/tokens';
 import { BlobStore } from './blob-store';
-import { digestOf, parseDigest, isDigest } from './digest';
+import { digestOf, parseDigest, isDigest, type ParsedDigest } from './digest';
 import { DigestInvalid, ManifestBlobUnknown, ManifestUnknown, Unsupported } from './errors';
-import { parseManifest, type ManifestInfo } from './manifest-parse';
+import { MAX_MANIFEST_BYTES, parseManifest, type ManifestInfo } from './manifest-parse';
+import { isIndexMediaType } from './media-types';
 import { emptyIndex, findByDigest, findByTag, removeDigest, removeTag, setManifest, tagOf, type OciIndex } from './oci-index';
 import { assertTag } from './names';
 import { RepoStore } from './repo-store';
 import { BoundedCache } from './bounded-cache';
+
+/** Opens a blob the manifest names when it is not stored here yet (pull-through: from the content source). */
+export type BlobOpener = (digest: ParsedDigest) => Promise<Readable | undefined>;
+
+// A config read for validators is at most this big (Zot's image configs are JSON of a few KiB).
+const MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES;
 
 export interface PutManifestResult {
   digest: string;
@@ -30,6 +39,7 @@ export class ManifestStore {
     @inject(TOKENS.RepoStore) private readonly repos: RepoStore,
     @inject(TOKENS.BlobStore) private readonly blobs: BlobStore,
     @inject(TOKENS.Events) private readonly events: EventBus,
+    @inject(TOKENS.ManifestValidators) private readonly validators: ManifestValidators,
   ) {}
 
   /** The descriptor a tag or digest resolves to in the repository's index, or undefined. */
@@ -54,9 +64,13 @@ export class ManifestStore {
   /**
    * Stores a manifest under a tag or its digest: the one manifest write path, so every writer (`writer`) emits
    * the same events. With `trusted` (content from an upstream source), the references need not be present
-   * yet: a pull-through cache fetches children and blobs lazily.
+   * yet: a pull-through cache fetches children and blobs lazily. Extensions' validators run before anything
+   * is written (the repository is not even created), with `openMissing` for a config not stored here yet.
    */
-  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: { writer: ManifestWriter; extraTags?: string[]; trusted?: boolean }): Promise<PutManifestResult> {
+  async put(
+    repo: string, reference: string, contentType: string | undefined, bytes: Buffer,
+    opts: { writer: ManifestWriter; extraTags?: string[]; trusted?: boolean; openMissing?: BlobOpener },
+  ): Promise<PutManifestResult> {
     const info = parseManifest(bytes, contentType);
     let digest: string;
     const tags: string[] = [];
@@ -71,6 +85,8 @@ export class ManifestStore {
     for (const t of opts.extraTags ?? []) tags.push(assertTag(t));
     // Checked first outside the lock too, so a push naming a missing blob creates no repository.
     if (!opts.trusted) await this.checkReferences(repo, info, (await this.repos.tryReadIndex(repo)) ?? emptyIndex());
+    // Outside the repository lock: a validator may read the config from an upstream.
+    if (!this.validators.empty) await this.validate(repo, reference, tags[0], digest, info, bytes, opts);
     await this.repos.ensure(repo);
     const desc: Descriptor = { mediaType: info.mediaType, digest, size: bytes.length };
     // One critical section with GC's deletions in this repository (gc.ts holds the same lock): the references
@@ -89,6 +105,44 @@ export class ManifestStore {
     this.emitPerTag('manifest.stored', stored, tags);
     this.emitPerTag('manifest.pushed', stored, tags);
     return { digest, info, tags };
+  }
+
+  private async validate(
+    repo: string, reference: string, tag: string | undefined, digest: string, info: ManifestInfo, bytes: Buffer,
+    opts: { writer: ManifestWriter; openMissing?: BlobOpener },
+  ): Promise<void> {
+    const manifest = JSON.parse(bytes.toString('utf8')) as ParsedManifest; // parseManifest accepted it
+    const config = isIndexMediaType(info.mediaType) ? undefined : info.blobs[0];
+    let configJson: Promise<unknown> | undefined;
+    await this.validators.check({
+      repo, reference, tag, digest, mediaType: info.mediaType, bytes, manifest, artifactType: info.artifactType, writer: opts.writer,
+      readConfig: () => (configJson ??= config ? this.readConfig(repo, parseDigest(config), opts.openMissing) : Promise.resolve(undefined)),
+    });
+  }
+
+  /** The config blob as JSON (undefined when it is not JSON), from here or else from `openMissing`. */
+  private async readConfig(repo: string, digest: ParsedDigest, openMissing: BlobOpener | undefined): Promise<unknown> {
+    const size = await this.blobs.size(repo, digest);
+    if (size !== undefined && size > MAX_CONFIG_BYTES) return undefined;
+    const stream = size !== undefined ? await this.blobs.open(repo, digest) : await openMissing?.(digest);
+    if (!stream) throw ManifestBlobUnknown({ digest: digest.digest });
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      length += chunk.length;
+      if (length > MAX_CONFIG_BYTES) {
+        stream.destroy();
+        return undefined;
+      }
+      chunks.push(chunk);
+    }
+    const body = Buffer.concat(chunks);
+    if (digestOf(body, digest.algorithm) !== digest.digest) throw ManifestBlobUnknown({ digest: digest.digest, reason: 'config does not match its digest' });
+    try {
+      return JSON.parse(body.toString('utf8')) as unknown;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Deletes a tag (the manifest stays) or a manifest by digest with all its tags. Returns the digest. */

@@ -9,7 +9,7 @@ import { BlobStore } from './blob-store';
 import { BoundedCache } from './bounded-cache';
 import { ContentSources } from './content-sources';
 import { digestOf, isDigest, parseDigest, type ParsedDigest } from './digest';
-import { BlobUnknown, ManifestUnknown, upstreamUnreachable } from './errors';
+import { BlobUnknown, ManifestUnknown, RegistryError, upstreamUnreachable } from './errors';
 import { layout } from './layout';
 import { ManifestStore } from './manifest-store';
 import { RepoStore } from './repo-store';
@@ -145,7 +145,13 @@ export class PullThrough {
     });
     if (!('value' in found)) throw this.missing(found, ManifestUnknown({ name: repo, reference }), { name: repo, reference });
     const { source, value: upstream } = found;
-    await this.manifests.put(localRepo, reference, upstream.mediaType, upstream.bytes, { writer: 'pull-through', trusted: true });
+    // A validator reading the config gets it through the same fill a client's pull would start (and keeps it).
+    const openMissing = (digest: ParsedDigest) => this.#blob(repo, digest, ns).then((h) => h.open(), () => undefined);
+    await this.manifests.put(localRepo, reference, upstream.mediaType, upstream.bytes, { writer: 'pull-through', trusted: true, openMissing }).catch((err: unknown) => {
+      // An extension's validator (lint) refused it: the client gets that error, the operator this line.
+      if (err instanceof RegistryError) this.logger.warn({ upstream: upstreamOf(source), repo: localRepo, reference, code: err.code, detail: err.detail }, 'refused to cache manifest from content source');
+      throw err;
+    });
     if (!isDigest(reference)) this.#checkedAt.set(tagCheckKey(source, localRepo, reference), Date.now());
     return { digest: upstream.digest, mediaType: upstream.mediaType, bytes: upstream.bytes };
   }
