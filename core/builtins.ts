@@ -3,6 +3,7 @@ import type { Extension } from './extensions/api';
 import filesystemDriver from '../storage-drivers/filesystem';
 import sqliteMetaStore from '../storage-drivers/metadata/sqlite';
 import syncExtension from '../extensions/sync';
+import lintExtension from '../extensions/lint';
 import apikeyAuth from '../auth-providers/apikey';
 import bearerAuth from '../auth-providers/bearer';
 import htpasswdAuth from '../auth-providers/htpasswd';
@@ -25,6 +26,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
   // Authentication methods: always registered; core/auth builds the ones http.auth configures.
   ...[htpasswdAuth, ldapAuth, apikeyAuth, bearerAuth, mtlsAuth].map((extension) => ({ extension: extension as Extension<unknown> })),
   { extension: syncExtension as Extension<unknown>, configKey: 'sync' },
+  { extension: lintExtension as Extension<unknown>, configKey: 'lint' },
 ];
 
 /**
@@ -34,7 +36,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
  */
 export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
   'http.auth.htpasswd', 'http.auth.ldap', 'http.auth.bearer', 'http.auth.apikey', 'http.auth.mtls', 'http.accessControl',
-  'extensions.sync', 'storage.retention', 'storage.maxRepos', 'storage.subPaths', 'storage.fastRestart', 'storage.dedupe',
+  'extensions.sync', 'extensions.lint', 'storage.retention', 'storage.maxRepos', 'storage.subPaths', 'storage.fastRestart', 'storage.dedupe',
   'storage.gc', 'storage.gcTimeWindow',
   'http.externalUrl', // the token service's realm (OpenID, its other user, refuses to start on its own)
   // Never accepted and ignored: a registered MetaStore kind serves it, an unregistered one refuses to start.
