@@ -56,6 +56,8 @@ export interface AppOptions {
 export interface BerthApp {
   readonly logger: Logger;
   readonly registry: Registry;
+  /** The app's Prometheus registry (what extensions get as `ctx.metrics`), for embedding and tests. */
+  readonly metrics: PromRegistry;
   /** The GC schedules (tests and benchmarks run a pass with `gc.runNow()`). */
   readonly gc: GcSchedule;
   /** Starts listening on `http.address`:`http.port` (port "0" picks a free one). */
@@ -199,6 +201,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   return {
     logger,
     registry,
+    metrics,
     gc,
     async listen() {
       const port = Number(config.http.port ?? 8080);

@@ -3,6 +3,7 @@ import { ConfigError } from './config/config-error';
 import { loadConfigFile } from './config/load';
 import { describeConfig, startupRefusals, type Build } from './config/summary';
 import { BUILD } from './builtins';
+import { scrubCommand } from './scrub-command';
 import { berthVersion } from './version';
 
 const USAGE = `Usage: berth <command> [options]
@@ -10,6 +11,7 @@ const USAGE = `Usage: berth <command> [options]
 Commands:
   serve <config>    serve a registry from a Zot config file (JSON or YAML)
   verify <config>   validate a config file and print what serve would run
+  scrub <config>    check every image's manifests and blobs against their digests, offline (Zot's table)
   help              show this help
   version           print the version
 
@@ -17,7 +19,9 @@ Options:
   -h, --help        show this help
   -v, --version     print the version
 
-Exit codes: 0 ok, 1 runtime failure (verify: a valid config this build refuses to serve), 2 usage or config error.`;
+Exit codes: 0 ok, 1 runtime failure (verify: a valid config this build refuses to serve; scrub: a server is
+running on the configured address, or a repository could not be read; affected images still exit 0, as in
+Zot), 2 usage or config error.`;
 
 /** Runs the CLI; resolves to the exit code (`serve` resolves only once the server has stopped). */
 export async function main(argv: string[]): Promise<number> {
@@ -30,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(berthVersion());
     return 0;
   }
-  if (command !== 'serve' && command !== 'verify') {
+  if (command !== 'serve' && command !== 'verify' && command !== 'scrub') {
     console.error(`berth: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
@@ -55,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (command === 'verify') return verify(config, file);
+  if (command === 'scrub') return scrubCommand(config);
   return serve(config, file);
 }
 
