@@ -13,8 +13,9 @@ const PROBE_TIMEOUT_MS = 3_000;
 
 /**
  * `berth scrub <config>`: Zot's offline integrity check. Refuses (exit 1) while a server answers on the
- * configured address, then opens the storage with nothing in the background (no GC, no extensions but
- * third-party modules, which may provide the storage driver), re-hashes every image and prints Zot's table.
+ * configured address, then opens the storage with nothing in the background (no GC, no periodic sync, no
+ * extensions but sync's on-demand sources and third-party modules, which may provide the storage driver),
+ * re-hashes every image and prints Zot's table.
  * As Zot, the exit code is 0 once the table is printed, affected images or not; 1 when a repository could
  * not be scrubbed at all.
  */
@@ -44,11 +45,17 @@ export async function scrubCommand(config: BerthConfig): Promise<number> {
   }
 }
 
-/** The config with nothing that would write in the background: GC off everywhere, Zot's extensions off. */
+/**
+ * The config with nothing that would write in the background: GC off everywhere, Zot's extensions off but
+ * sync's on-demand upstreams (scrub asks which repositories pull through, whose blobs may not be fetched
+ * yet), without periodic sync or eviction.
+ */
 function offline(config: BerthConfig): BerthConfig {
   const storage = { ...config.storage, gc: false };
   if (storage.subPaths) storage.subPaths = Object.fromEntries(Object.entries(storage.subPaths).map(([route, s]) => [route, { ...s, gc: false }]));
-  const extensions = Object.fromEntries(thirdPartyExtensions(config.extensions).map(({ name, config: slice }) => [name, slice]));
+  const extensions: Record<string, unknown> = Object.fromEntries(thirdPartyExtensions(config.extensions).map(({ name, config: slice }) => [name, slice]));
+  const sync = config.extensions?.sync;
+  if (sync?.enable) extensions.sync = { ...sync, registries: sync.registries.filter((r) => r.onDemand).map((r) => ({ ...r, pollInterval: 0, ttl: 0 })) };
   return { ...config, storage, extensions: extensions as BerthConfig['extensions'] };
 }
 

@@ -191,6 +191,11 @@ export interface RegistryFacade {
   putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer, opts?: { sparse?: boolean }): Promise<string>;
   deleteManifest(repo: string, reference: string): Promise<void>;
   hasBlob(repo: string, digest: string): Promise<number | undefined>;
+  /**
+   * True when a content source serves `repo` (pull-through): its manifests may name blobs and child
+   * manifests not fetched yet, which a client's pull fetches, so their absence here is not damage.
+   */
+  pullsThrough(repo: string): boolean;
   /** Streams a blob in; it is kept only if its bytes hash to `digest`. */
   putBlob(repo: string, digest: string, body: Readable, size?: number): Promise<void>;
   openBlob(repo: string, digest: string): Promise<{ size: number; stream: Readable } | undefined>;

@@ -85,6 +85,11 @@ export class PullThrough {
     @inject(TOKENS.Logger) private readonly logger: Logger,
   ) {}
 
+  /** Whether a content source serves `repo` as clients name it (its content is fetched when first pulled). */
+  hasSources(repo: string): boolean {
+    return this.sources.for(repo, undefined).length > 0;
+  }
+
   /** The local repository a request's content is stored under (a mirror may prefix `?ns=` requests). */
   localRepository(repo: string, ns: string | undefined): string {
     return this.sources.route(repo, ns).localRepo;

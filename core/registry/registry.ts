@@ -96,6 +96,7 @@ export class Registry implements RegistryFacade {
       putManifest: async (repo, reference, mediaType, bytes, opts) => (await this.pushManifest(repo, reference, mediaType, bytes, { writer, trusted: opts?.sparse })).digest,
       deleteManifest: (repo, reference) => this.deleteManifest(repo, reference),
       hasBlob: (repo, digest) => this.hasBlob(repo, digest),
+      pullsThrough: (repo) => this.pullsThrough(repo),
       putBlob: (repo, digest, body, size) => this.putBlob(repo, digest, body, size),
       openBlob: (repo, digest) => this.openBlob(repo, digest),
       listManifests: (repo) => this.listManifests(repo),
@@ -106,6 +107,10 @@ export class Registry implements RegistryFacade {
       removeManifests: (repo, manifests, keepBlob) => this.removeManifests(repo, manifests, keepBlob),
     };
     return facade;
+  }
+
+  pullsThrough(repo: string): boolean {
+    return this.pull.hasSources(repo);
   }
 
   async hasBlob(repo: string, digest: string): Promise<number | undefined> {

@@ -5,9 +5,13 @@ import type { Descriptor, RegistryFacade } from '../../core/extensions/api';
 export interface ScrubImageResult {
   imageName: string;
   tag: string;
+  /** The manifest (or index) digest the row is about (not in Zot's table). */
+  digest: string;
   status: 'ok' | 'affected';
   /** The digest's hex (Zot prints the encoded part only) of the first blob found wrong; '' when ok. */
   affectedBlob: string;
+  /** The same blob's whole digest (`sha256:…`), when affected. */
+  affectedDigest?: string;
   /** Zot's words: `bad blob digest`, `blob not found`, `invalid manifest content`, `invalid server config`. */
   error: string;
 }
@@ -44,11 +48,16 @@ export class RepositoryScrub {
   /** Bytes read through the hash so far. */
   hashed = 0;
 
+  /** Content a pull-through has not fetched yet is absent by design: only what is stored is judged. */
+  readonly #lazy: boolean;
+
   constructor(
     private readonly registry: RegistryFacade,
     readonly repo: string,
     private readonly signal?: AbortSignal,
-  ) {}
+  ) {
+    this.#lazy = registry.pullsThrough(repo);
+  }
 
   async run(): Promise<ScrubImageResult[]> {
     const entries = await this.registry.listManifests(this.repo);
@@ -63,62 +72,69 @@ export class RepositoryScrub {
       for (const tag of tagged.get(entry.digest) ?? ['']) {
         this.#stopIfAborted();
         const verdict = await this.#manifest(entry);
+        const row = { imageName: this.repo, tag, digest: entry.digest };
         results.push(verdict
-          ? { imageName: this.repo, tag, status: 'affected', affectedBlob: hexOf(verdict.affectedBlob), error: verdict.error }
-          : { imageName: this.repo, tag, status: 'ok', affectedBlob: '', error: '' });
+          ? { ...row, status: 'affected', affectedBlob: hexOf(verdict.affectedBlob), affectedDigest: verdict.affectedBlob, error: verdict.error }
+          : { ...row, status: 'ok', affectedBlob: '', error: '' });
       }
     }
     return results;
   }
 
-  #manifest(desc: Descriptor): Promise<Verdict> {
+  #manifest(desc: Descriptor, child = false): Promise<Verdict> {
     let verdict = this.#manifests.get(desc.digest);
     if (!verdict) {
-      verdict = this.#checkManifest(desc);
+      verdict = this.#checkManifest(desc, child);
       this.#manifests.set(desc.digest, verdict);
     }
     return verdict;
   }
 
-  async #checkManifest(desc: Descriptor): Promise<Verdict> {
+  /**
+   * `child`: listed by an index. berth keeps an index whole while holding only some of its platforms (sync's
+   * `platforms`, pull-through), so a child that is not stored is skipped; one that is stored is checked.
+   */
+  async #checkManifest(desc: Descriptor, child: boolean): Promise<Verdict> {
     const isIndex = INDEX_TYPES.has(desc.mediaType);
     if (!isIndex && !IMAGE_TYPES.has(desc.mediaType)) return { affectedBlob: desc.digest, error: BAD_MANIFEST };
     const read = await this.#readJson<ManifestJson>(desc.digest);
+    if ('missing' in read && (child || this.#lazy)) return undefined;
     if ('error' in read) return { affectedBlob: desc.digest, error: read.error === 'json' ? (isIndex ? BAD_DIGEST : BAD_MANIFEST) : read.error };
     const manifest = read.value;
     if (isIndex) {
-      for (const child of manifest.manifests ?? []) {
-        const verdict = await this.#manifest(child);
+      for (const listed of manifest.manifests ?? []) {
+        const verdict = await this.#manifest(listed, true);
         if (verdict) return verdict;
       }
     } else {
       if (!manifest.config?.digest) return { affectedBlob: desc.digest, error: BAD_MANIFEST };
       const config = await this.#readJson(manifest.config.digest);
-      if ('error' in config) return { affectedBlob: manifest.config.digest, error: config.error === 'json' ? BAD_CONFIG : config.error };
+      if ('error' in config && !('missing' in config && this.#lazy)) return { affectedBlob: manifest.config.digest, error: config.error === 'json' ? BAD_CONFIG : config.error };
       for (const layer of manifest.layers ?? []) {
         if (Array.isArray(layer.urls) && layer.urls.length > 0) continue; // non-distributable: never stored
         const error = await this.#blob(layer.digest);
         if (error) return { affectedBlob: layer.digest, error };
       }
     }
-    return manifest.subject ? this.#manifest(manifest.subject) : undefined;
+    return manifest.subject ? this.#manifest(manifest.subject, this.#lazy) : undefined;
   }
 
   /** Hashes a blob (once per pass): undefined when its bytes match its digest, else Zot's error text. */
   #blob(digest: string): Promise<string | undefined> {
     let error = this.#blobs.get(digest);
     if (!error) {
-      error = this.#hash(digest, undefined).then((r) => r.error);
+      error = this.#hash(digest, undefined).then((r) => (r.missing && this.#lazy ? undefined : r.error));
       this.#blobs.set(digest, error);
     }
     return error;
   }
 
   /** A manifest or config, hashed while read and parsed: the value, or what is wrong (`json`: not JSON). */
-  async #readJson<T = unknown>(digest: string): Promise<{ value: T } | { error: string }> {
+  async #readJson<T = unknown>(digest: string): Promise<{ value: T } | { error: string; missing?: true }> {
     const chunks: Buffer[] = [];
     const hashed = await this.#hash(digest, chunks);
-    this.#blobs.set(digest, Promise.resolve(hashed.error));
+    this.#blobs.set(digest, Promise.resolve(hashed.missing && this.#lazy ? undefined : hashed.error));
+    if (hashed.missing) return { error: NOT_FOUND, missing: true };
     if (hashed.error) return { error: hashed.error };
     if (hashed.tooBig) return { error: 'json' };
     try {
@@ -129,7 +145,7 @@ export class RepositoryScrub {
   }
 
   /** Streams the blob through its digest's hash, keeping the bytes in `keep` when given and not too big. */
-  async #hash(digest: string, keep: Buffer[] | undefined): Promise<{ error?: string; tooBig?: boolean }> {
+  async #hash(digest: string, keep: Buffer[] | undefined): Promise<{ error?: string; missing?: boolean; tooBig?: boolean }> {
     this.#stopIfAborted();
     const [algorithm, hex] = digest.split(':');
     if (!hex || (algorithm !== 'sha256' && algorithm !== 'sha512')) return { error: BAD_DIGEST };
@@ -137,9 +153,9 @@ export class RepositoryScrub {
     try {
       blob = await this.registry.openBlob(this.repo, digest);
     } catch {
-      return { error: NOT_FOUND };
+      return { error: NOT_FOUND, missing: true };
     }
-    if (!blob) return { error: NOT_FOUND };
+    if (!blob) return { error: NOT_FOUND, missing: true };
     const tooBig = keep !== undefined && blob.size > MAX_JSON_BYTES;
     if (tooBig) keep = undefined;
     const hash = createHash(algorithm);

@@ -6,6 +6,7 @@ import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type RunningBerth } from '../helpers/berth.js';
+import { startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
 import { BERTH_BIN } from '../helpers/berth-process.js';
 import { buildOciImage, type BuiltImage } from '../helpers/images.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
@@ -111,5 +112,64 @@ describe('scrub: blobs re-hashed against their digests', () => {
     assert.deepEqual(repos, { total: 2, done: 2 });
     assert.equal((await metric('berth_scrub_running'))[0].value, 0);
     assert.ok((await metric('berth_scrub_hashed_bytes_total'))[0].value >= 500_000); // every layer streamed through
+  });
+});
+
+describe('scrub: a pull-through cache', () => {
+  let up: DockerRegistry;
+  let work: string;
+  let root: string;
+  let configFile: string;
+  let pulledLayer: string;
+
+  before(async () => {
+    await ensureTools(['skopeo', 'umoci', 'docker-registry']);
+    work = await tempDir('scrub-cache');
+    root = join(work, 'root');
+    up = await startDockerRegistry();
+    const a = await buildOciImage(join(work, 'a'), { tag: 'v1', layers: [{ randomBytes: 100_000 }, { randomBytes: 100_000 }] });
+    const b = await buildOciImage(join(work, 'b'), { tag: 'v1', layers: [{ randomBytes: 100_000 }] });
+    await skopeoCopy(a.ref, `${up.url}/team/app:amd64`);
+    await skopeoCopy(b.ref, `${up.url}/team/app:arm64`);
+    const child = (img: BuiltImage, architecture: string) => ({ mediaType: img.descriptor.mediaType, digest: img.descriptor.digest, size: img.descriptor.size, platform: { architecture, os: 'linux' } });
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [child(a, 'amd64'), child(b, 'arm64')] });
+    const put = await fetch(`${up.url}/v2/team/app/manifests/multi`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' }, body: index });
+    assert.equal(put.status, 201);
+
+    // A client pulls the index, one platform's manifest, its config and only its first layer.
+    const sync = { registries: [{ urls: [up.url], onDemand: true, content: [{ prefix: 'team/**', destination: '/cache' }] }] };
+    const cache = await startBerth({ storage: { rootDirectory: root, dedupe: false }, extensions: { sync } });
+    const get = async (path: string, accept = '*/*') => {
+      const res = await fetch(`${cache.url}/v2/cache/team/app/${path}`, { headers: { accept } });
+      assert.equal(res.status, 200, path);
+      return Buffer.from(await res.arrayBuffer());
+    };
+    await get('manifests/multi', 'application/vnd.oci.image.index.v1+json');
+    const manifest = JSON.parse((await get(`manifests/${a.descriptor.digest}`, a.descriptor.mediaType)).toString()) as { config: { digest: string }; layers: Array<{ digest: string }> };
+    await get(`blobs/${manifest.config.digest}`);
+    pulledLayer = manifest.layers[0].digest;
+    await get(`blobs/${pulledLayer}`);
+    await eventually(async () => (await cache.app.registry.hasBlob('cache/team/app', pulledLayer)) !== undefined);
+    await cache.stop();
+    configFile = join(work, 'config.json');
+    await writeFile(configFile, JSON.stringify({ storage: { rootDirectory: root, dedupe: false }, http: { address: '127.0.0.1', port: '1' }, extensions: { sync } }));
+  });
+
+  after(async () => {
+    await up?.stop();
+    await cleanupTempDirs();
+  });
+
+  it('content not pulled yet (a platform, a layer) is not damage; a stored blob that no longer hashes is', async () => {
+    const clean = await scrubCli(configFile);
+    assert.equal(clean.code, 0, clean.stderr);
+    const rows = words(clean.stdout);
+    assert.ok(rows.includes('cache/team/app multi ok'), clean.stdout);
+    assert.ok(!rows.includes('affected'), clean.stdout);
+
+    await flipByte(blobFile(root, 'cache/team/app', pulledLayer), 10);
+    const flipped = await scrubCli(configFile);
+    assert.equal(flipped.code, 0, flipped.stderr);
+    assert.ok(words(flipped.stdout).includes(`cache/team/app multi affected ${hexOf(pulledLayer)} bad blob digest`), flipped.stdout);
   });
 });
