@@ -11,7 +11,9 @@ import { BUILTIN_EXTENSIONS } from './config/extensions-schema';
 import { createScope } from './di/scope';
 import { TOKENS } from './di/tokens';
 import { EventBus } from './extensions/events';
-import { ExtensionHost, requireExtensionModule, type ExtensionEntry } from './extensions/host';
+import type { Extension } from './extensions/api';
+import { ExtensionHost, type ExtensionEntry } from './extensions/host';
+import { loadExtensionModule } from './extensions/load-module';
 import { createHttpApp } from './http/server';
 import type { MetaStore } from './metastore/meta-store';
 import { importLegacyFiles } from './metastore/legacy-import';
@@ -51,6 +53,11 @@ export interface AppOptions {
   configFile?: string;
   /** A logger to use instead of one built from `log` (tests). */
   logger?: Logger;
+  /**
+   * Extensions given as objects instead of by `extensions.<name>.module` (embedding, `berth/testkit`), each
+   * with its config slice; they load and reload exactly as a module named in the config does.
+   */
+  extensions?: Array<{ extension: Extension<unknown>; config?: unknown }>;
 }
 
 export interface BerthApp {
@@ -94,7 +101,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   let metaStore: MetaStore | undefined;
   let times: AccessTimes;
   try {
-    await host.load(extensionEntries(config, opts.configFile));
+    await host.load(await extensionEntries(config, opts));
     stores = openedStores = await openStores(config.storage, host.storageDrivers, logger, metrics);
     metaStore = await openMetaStore(config.storage, host.metaStores, logger);
     host.setMetaStore(metaStore);
@@ -191,7 +198,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   const reloader = opts.configFile
     ? watchConfigFile(opts.configFile, config, [
         (next) => auth.prepareReload(next),
-        (next) => host.prepareReload(extensionEntries(next, opts.configFile)),
+        async (next) => host.prepareReload(await extensionEntries(next, opts)),
         async (next) => gc.prepareReload(next.storage),
         async (next) => dedupePass.prepareReload(next.storage),
       ], logger, { reloadable: () => host.reloadablePaths() })
@@ -236,7 +243,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   };
 }
 
-function extensionEntries(config: BerthConfig, configFile: string | undefined): ExtensionEntry[] {
+async function extensionEntries(config: BerthConfig, opts: AppOptions): Promise<ExtensionEntry[]> {
   const sections = (config.extensions ?? {}) as Record<string, Record<string, unknown> | undefined>;
   const entries: ExtensionEntry[] = [];
   for (const { extension, configKey } of BUILTIN_MODULES) {
@@ -252,11 +259,14 @@ function extensionEntries(config: BerthConfig, configFile: string | undefined): 
     if (ZOT_EXTENSIONS.has(name) || !slice || typeof slice.module !== 'string') continue;
     if (slice.enable === false) continue;
     const { module: specifier, enable: _enable, ...rest } = slice;
-    const extension = requireExtensionModule(specifier as string, configFile, name);
+    const extension = await loadExtensionModule(specifier as string, opts.configFile, name);
     if (extension && extension.name !== name) {
       throw new Error(`extensions.${name}.module: the module's extension is named "${String(extension?.name)}", expected "${name}"`);
     }
     entries.push({ extension, config: rest, configPath: `extensions.${name}` });
+  }
+  for (const { extension, config: slice } of opts.extensions ?? []) {
+    entries.push({ extension, config: slice, configPath: `extensions.${String(extension?.name)}` });
   }
   return entries;
 }

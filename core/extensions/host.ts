@@ -1,4 +1,3 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
 import type {
@@ -351,18 +350,4 @@ function topologicalOrder(byName: Map<string, ExtensionEntry>): ExtensionEntry[]
   };
   for (const name of byName.keys()) visit(name, []);
   return order;
-}
-
-/** Loads a third-party extension module named by `extensions.<name>.module` (a package or a path). */
-export function requireExtensionModule(specifier: string, configFile: string | undefined, name: string): Extension<unknown> {
-  const base = configFile ? dirname(resolve(configFile)) : process.cwd();
-  const target = specifier.startsWith('.') ? resolve(base, specifier) : specifier;
-  let loaded: { default?: unknown } | undefined;
-  try {
-    const resolved = isAbsolute(target) ? target : require.resolve(target, { paths: [base, process.cwd()] });
-    loaded = require(resolved) as { default?: unknown };
-  } catch (err) {
-    throw new ExtensionError(name, `cannot load module "${specifier}" (extensions.${name}.module): ${(err as Error).message}`);
-  }
-  return (loaded?.default ?? loaded) as Extension<unknown>;
 }
