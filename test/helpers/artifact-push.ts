@@ -1,40 +1,8 @@
 // Raw distribution-spec pushes with fetch, for what skopeo 1.9 cannot send (OCI 1.1 `subject` referrers).
-import { createHash } from 'node:crypto';
+import { pushBlob, pushManifest, sha256, type PushAuth } from '../../core/testkit';
 import type { Descriptor } from './images.js';
 
-export interface PushAuth {
-  /** `user:password` for HTTP basic auth (docker-registry's htpasswd). */
-  creds?: string;
-}
-
-function headers(auth: PushAuth, extra: Record<string, string> = {}): Record<string, string> {
-  const h: Record<string, string> = { ...extra };
-  if (auth.creds) h.authorization = `Basic ${Buffer.from(auth.creds).toString('base64')}`;
-  return h;
-}
-
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-async function expectStatus(res: Response, want: number, what: string): Promise<void> {
-  if (res.status !== want) throw new Error(`${what}: HTTP ${res.status} (want ${want}): ${await res.text()}`);
-}
-
-/** Monolithic upload: POST to open a session, PUT the bytes with `?digest=`. */
-export async function pushBlob(registryUrl: string, repo: string, data: Buffer, auth: PushAuth = {}): Promise<string> {
-  const digest = sha256(data);
-  const post = await fetch(`${registryUrl}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: headers(auth) });
-  await expectStatus(post, 202, `POST ${repo} blob upload`);
-  // Location may be absolute or relative and may already carry a query (_state=...).
-  const location = new URL(post.headers.get('location') ?? '', registryUrl);
-  location.searchParams.set('digest', digest);
-  const put = await fetch(location, {
-    method: 'PUT',
-    headers: headers(auth, { 'content-type': 'application/octet-stream' }),
-    body: data,
-  });
-  await expectStatus(put, 201, `PUT ${repo} blob ${digest}`);
-  return digest;
-}
+export { pushBlob, type PushAuth } from '../../core/testkit';
 
 /** The descriptor of a manifest as the registry serves it (HEAD), e.g. to use as a `subject`. */
 export async function headManifest(registryUrl: string, repo: string, reference: string, auth: PushAuth = {}): Promise<Descriptor> {
@@ -46,9 +14,9 @@ export async function headManifest(registryUrl: string, repo: string, reference:
   ].join(', ');
   const res = await fetch(`${registryUrl}/v2/${repo}/manifests/${reference}`, {
     method: 'HEAD',
-    headers: headers(auth, { accept }),
+    headers: auth.creds ? { accept, authorization: `Basic ${Buffer.from(auth.creds).toString('base64')}` } : { accept },
   });
-  await expectStatus(res, 200, `HEAD ${repo} manifest ${reference}`);
+  if (res.status !== 200) throw new Error(`HEAD ${repo} manifest ${reference}: HTTP ${res.status} (want 200)`);
   return {
     mediaType: res.headers.get('content-type') ?? '',
     digest: res.headers.get('docker-content-digest') ?? '',
@@ -98,12 +66,7 @@ export async function pushArtifactWithSubject(
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
   const digest = sha256(bytes);
-  const res = await fetch(`${registryUrl}/v2/${repo}/manifests/${opts.tag ?? digest}`, {
-    method: 'PUT',
-    headers: headers(opts, { 'content-type': manifest.mediaType }),
-    body: bytes,
-  });
-  await expectStatus(res, 201, `PUT ${repo} artifact manifest`);
+  await pushManifest(registryUrl, repo, opts.tag ?? digest, manifest.mediaType, bytes, opts);
   return {
     descriptor: { mediaType: manifest.mediaType, digest, size: bytes.length, artifactType, annotations: opts.annotations },
     bytes,

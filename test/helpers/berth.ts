@@ -1,54 +1,15 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createApp, type BerthApp } from '../../core/app';
-import { parseConfig } from '../../core/config/load';
+import { readFile } from 'node:fs/promises';
+import { startBerth as startTestBerth, type TestBerth } from '../../core/testkit';
 
-export interface RunningBerth {
-  url: string;
-  /** host:port, for clients that take a registry host (skopeo docker://, ctr). */
-  host: string;
-  root: string;
-  logFile: string;
-  app: BerthApp;
-  stop(): Promise<void>;
-}
-
-type Json = Record<string, unknown>;
+export type RunningBerth = TestBerth;
 
 /**
  * An in-process berth on a free 127.0.0.1 port with a temp root directory (removed on stop unless the
  * caller passed its own `storage.rootDirectory`). `config` is a Zot config merged over the defaults.
+ * The same berth `berth/testkit` gives extension authors.
  */
-export async function startBerth(config: Json = {}): Promise<RunningBerth> {
-  const work = await mkdtemp(join(tmpdir(), 'berth-test-'));
-  const storage = (config.storage ?? {}) as Json;
-  const ownRoot = typeof storage.rootDirectory !== 'string';
-  const root = ownRoot ? join(work, 'root') : (storage.rootDirectory as string);
-  const logFile = join(work, 'berth.log');
-  const raw = {
-    ...config,
-    storage: { ...storage, rootDirectory: root },
-    http: { address: '127.0.0.1', port: '0', ...((config.http ?? {}) as Json) },
-    log: { level: 'info', output: logFile, ...((config.log ?? {}) as Json) },
-  };
-  const app = await createApp(parseConfig(raw, 'test'));
-  const { url, port } = await app.listen();
-  let stopped = false;
-  return {
-    url,
-    host: `127.0.0.1:${port}`,
-    root,
-    logFile,
-    app,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await app.close(2000);
-      if (process.env.BERTH_KEEP_TEST_DATA) return;
-      await rm(work, { recursive: true, force: true });
-    },
-  };
+export function startBerth(config: Record<string, unknown> = {}): Promise<RunningBerth> {
+  return startTestBerth({ config });
 }
 
 /** One `request` line of berth's JSON access log. */
