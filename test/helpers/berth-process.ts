@@ -23,11 +23,19 @@ export interface BerthProcess {
 
 type Json = Record<string, unknown>;
 
+export interface SpawnOptions {
+  port?: number;
+  /** The berth executable to run (default this checkout's bin/berth.js), e.g. one installed from a tarball. */
+  bin?: string;
+  /** Where config.json is written (modules named in it resolve from there); default the temp work dir. */
+  configDir?: string;
+}
+
 /**
  * berth as a real child process (`node bin/berth.js serve <config>`), for crash, signal and CLI tests.
  * `root` may be reused across restarts by passing `storage.rootDirectory`.
  */
-export async function spawnBerth(config: Json = {}, opts: { port?: number } = {}): Promise<BerthProcess> {
+export async function spawnBerth(config: Json = {}, opts: SpawnOptions = {}): Promise<BerthProcess> {
   const work = await tempDir('berth-proc-');
   const storage = (config.storage ?? {}) as Json;
   const root = typeof storage.rootDirectory === 'string' ? storage.rootDirectory : join(work, 'root');
@@ -39,9 +47,9 @@ export async function spawnBerth(config: Json = {}, opts: { port?: number } = {}
     http: { address: '127.0.0.1', port: String(port), ...((config.http ?? {}) as Json) },
     log: { level: 'info', output: logFile, ...((config.log ?? {}) as Json) },
   };
-  const configFile = join(work, 'config.json');
+  const configFile = join(opts.configDir ?? work, 'config.json');
   await writeFile(configFile, JSON.stringify(raw, null, 2));
-  const daemon = startDaemon('berth', process.execPath, [...NODE_FLAGS, BERTH_BIN, 'serve', configFile], {
+  const daemon = startDaemon('berth', process.execPath, [...NODE_FLAGS, opts.bin ?? BERTH_BIN, 'serve', configFile], {
     cwd: work,
     stdoutFile: join(work, 'stdout.log'),
     stderrFile: join(work, 'stderr.log'),
