@@ -7,13 +7,12 @@ import { Registry as PromRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/schema';
 import { inactiveKeys, NOT_ACTIVE, refusedFeatures } from './config/unbuilt-features';
-import { BUILTIN_EXTENSIONS } from './config/extensions-schema';
 import { createScope } from './di/scope';
 import { TOKENS } from './di/tokens';
 import { EventBus } from './extensions/events';
 import type { Extension } from './extensions/api';
-import { ExtensionHost, type ExtensionEntry } from './extensions/host';
-import { loadExtensionModule } from './extensions/load-module';
+import { ExtensionHost } from './extensions/host';
+import { extensionEntries } from './extensions/entries';
 import { createHttpApp } from './http/server';
 import type { MetaStore } from './metastore/meta-store';
 import { importLegacyFiles } from './metastore/legacy-import';
@@ -41,12 +40,9 @@ import { createGcMetrics, startStoreGcs, type GcSchedule } from './registry/gc-s
 import { startSpoolSweep } from './registry/spool';
 import { STARTUP_WALKS_NAMESPACE, StartupWalks, storageFingerprint } from './registry/startup-walks';
 import { berthVersion } from './version';
-import { BUILT_FEATURES, BUILTIN_MODULES } from './builtins';
+import { BUILT_FEATURES } from './builtins';
 import { AuthService } from './auth/auth-service';
 import { watchConfigFile } from './config/live-reload';
-
-// Zot's built-in extension keys; any other key under `extensions` is a third-party module (berth's `module`).
-const ZOT_EXTENSIONS: ReadonlySet<string> = new Set(BUILTIN_EXTENSIONS);
 
 export interface AppOptions {
   /** The config file's path, to resolve relative module paths and for reloads. */
@@ -241,34 +237,6 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
       return closing;
     },
   };
-}
-
-async function extensionEntries(config: BerthConfig, opts: AppOptions): Promise<ExtensionEntry[]> {
-  const sections = (config.extensions ?? {}) as Record<string, Record<string, unknown> | undefined>;
-  const entries: ExtensionEntry[] = [];
-  for (const { extension, configKey } of BUILTIN_MODULES) {
-    if (!configKey) {
-      entries.push({ extension, config: undefined, configPath: extension.name });
-      continue;
-    }
-    const section = sections[configKey];
-    // Zot: a present section without "enable" is on.
-    if (section && section.enable !== false) entries.push({ extension, config: section, configPath: `extensions.${configKey}`, validated: true });
-  }
-  for (const [name, slice] of Object.entries(sections)) {
-    if (ZOT_EXTENSIONS.has(name) || !slice || typeof slice.module !== 'string') continue;
-    if (slice.enable === false) continue;
-    const { module: specifier, enable: _enable, ...rest } = slice;
-    const extension = await loadExtensionModule(specifier as string, opts.configFile, name);
-    if (extension && extension.name !== name) {
-      throw new Error(`extensions.${name}.module: the module's extension is named "${String(extension?.name)}", expected "${name}"`);
-    }
-    entries.push({ extension, config: rest, configPath: `extensions.${name}` });
-  }
-  for (const { extension, config: slice } of opts.extensions ?? []) {
-    entries.push({ extension, config: slice, configPath: `extensions.${String(extension?.name)}` });
-  }
-  return entries;
 }
 
 function createServer(config: BerthConfig, handler: http.RequestListener): http.Server {

@@ -4,6 +4,8 @@ import { loadConfigFile } from './config/load';
 import { describeConfig, startupRefusals, type Build } from './config/summary';
 import { BUILD } from './builtins';
 import { scrubCommand } from './scrub-command';
+import { extensionEntries } from './extensions/entries';
+import { checkEntries } from './extensions/host';
 import { berthVersion } from './version';
 
 const USAGE = `Usage: berth <command> [options]
@@ -64,14 +66,27 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** Prints what serve would run; a valid Zot config that this build would refuse to serve exits 1, as serve does. */
-function verify(config: Awaited<ReturnType<typeof loadConfigFile>>, file: string): number {
+async function verify(config: Awaited<ReturnType<typeof loadConfigFile>>, file: string): Promise<number> {
   const build: Build = BUILD;
-  const refusals = startupRefusals(config, build);
+  const refusals = [...startupRefusals(config, build), ...(await extensionRefusals(config, file))];
   console.log(refusals.length === 0 ? `config ${file} is valid; berth would run:` : `config ${file} is valid, but berth serve would refuse it (see below); it describes:`);
   for (const line of describeConfig(config, build)) console.log(`  ${line}`);
   if (refusals.length === 0) return 0;
   console.error(`berth: serve would refuse to start with this config:\n${refusals.map((r) => `  - ${r}`).join('\n')}`);
   return 1;
+}
+
+/**
+ * Loads each third-party module as serve does and checks it (shape, API version, dependencies, its config
+ * slice against its schema) without registering anything: what serve would refuse, as one message.
+ */
+async function extensionRefusals(config: Awaited<ReturnType<typeof loadConfigFile>>, file: string): Promise<string[]> {
+  try {
+    checkEntries(await extensionEntries(config, { configFile: file }));
+    return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
 }
 
 async function serve(config: Awaited<ReturnType<typeof loadConfigFile>>, file: string): Promise<number> {

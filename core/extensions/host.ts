@@ -298,8 +298,11 @@ export class ExtensionHost {
 
 const routeKey = (extension: string, method: string, path: string) => `${extension}\0${method}\0${path}`;
 
-/** Checks each entry's shape, API version and name (before anything registers); returns them by name. */
-function checkEntries(entries: ExtensionEntry[]): Map<string, ExtensionEntry> {
+/**
+ * Checks each entry's shape, API version, name, dependencies and config slice (before anything registers, and
+ * for `berth verify`); returns them by name.
+ */
+export function checkEntries(entries: ExtensionEntry[]): Map<string, ExtensionEntry> {
   const byName = new Map<string, ExtensionEntry>();
   for (const entry of entries) {
     const ext = entry.extension;

@@ -159,6 +159,29 @@ describe('berth CLI', () => {
     await proc.stop();
   });
 
+  it('verify loads third-party modules and checks their slices, as serve would', async () => {
+    const dir = await tempDir('berth-cli-');
+    const file = join(dir, 'ext.json');
+    const hello = join(REPO_ROOT, 'test', 'fixtures', 'extensions', 'hello');
+    const write = (extensions: Record<string, unknown>) =>
+      writeFile(file, JSON.stringify({ storage: { rootDirectory: join(dir, 'root') }, http: { address: '127.0.0.1', port: '0' }, extensions }));
+    await write({ hello: { module: hello, greeting: 'hi' } });
+    const ok = await berth(['verify', file]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /hello \(module /);
+
+    await write({ hello: { module: hello, greeting: 5 } });
+    const badSlice = await berth(['verify', file]);
+    assert.equal(badSlice.code, 1, badSlice.stdout + badSlice.stderr);
+    assert.match(badSlice.stderr, /serve would refuse to start[\s\S]*extension hello: invalid configuration: extensions\.hello\.greeting/);
+
+    await write({ ghost: { module: 'berth-extension-ghost' } });
+    const missing = await berth(['verify', file]);
+    assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+    assert.match(missing.stderr, new RegExp(`cannot load module "berth-extension-ghost" \\(extensions\\.ghost\\.module\\): nothing to load at ${dir}`));
+    assert.equal(existsSync(join(dir, 'root')), false, 'verify writes nothing');
+  });
+
   it('a remote cacheDriver berth does not have: verify and serve exit 1 naming storage.cacheDriver', async () => {
     const dir = await tempDir('berth-cli-');
     const root = join(dir, 'root');

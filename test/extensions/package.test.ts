@@ -103,6 +103,9 @@ describe('a third-party extension packed, installed from its tarball and named b
       { extensions: { webhook: { module: 'berth-extension-webhook', url: receiver.url } } },
       { bin: join(project, 'node_modules', '.bin', 'berth'), configDir: project },
     );
+    const verified = await run(process.execPath, [...NODE_FLAGS, join(project, 'node_modules', '.bin', 'berth'), 'verify', berth.configFile], { allowFail: true });
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /webhook \(module berth-extension-webhook\)/);
     const image = await pushImage(berth.url, 'team/app', 'v1');
     await eventually(async () => receiver.received.length > 0);
     const [message] = receiver.received;
