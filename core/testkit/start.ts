@@ -64,22 +64,26 @@ export async function startBerth(opts: StartOptions = {}): Promise<TestBerth> {
   };
   if (config.extensions) raw.extensions = sections;
   const removeWork = () => (process.env.BERTH_KEEP_TEST_DATA ? undefined : rm(work, { recursive: true, force: true }));
-  let app: BerthApp;
+  let app: BerthApp | undefined;
+  let listening: { url: string; port: number };
   try {
     app = await createApp(parseConfig(raw, 'berth/testkit'), { extensions: given });
+    listening = await app.listen();
   } catch (err) {
+    await app?.close(0);
     await removeWork();
     throw err;
   }
-  const { url, port } = await app.listen();
+  const { url, port } = listening;
+  const started = app;
   let stopped: Promise<void> | undefined;
   return {
     url,
     host: `127.0.0.1:${port}`,
     root,
     logFile,
-    app,
+    app: started,
     pushImage: (repo, reference, pushOpts) => pushImage(url, repo, reference, pushOpts),
-    stop: () => (stopped ??= app.close(2000).then(removeWork)),
+    stop: () => (stopped ??= started.close(2000).then(removeWork)),
   };
 }
