@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type BerthApp } from '../app';
 import { parseConfig } from '../config/load';
+import type { BerthConfig } from '../config/schema';
 import type { Extension } from '../extensions/api';
 import { pushImage, type PushAuth, type TestImage } from './image';
 
@@ -47,7 +49,6 @@ export async function startBerth(opts: StartOptions = {}): Promise<TestBerth> {
   const work = await mkdtemp(join(tmpdir(), 'berth-test-'));
   const storage = (config.storage ?? {}) as Json;
   const root = typeof storage.rootDirectory === 'string' ? storage.rootDirectory : join(work, 'root');
-  const logFile = join(work, 'berth.log');
   const sections = { ...((config.extensions ?? {}) as Json) };
   const given: Array<{ extension: Extension<unknown>; config: Json }> = [];
   for (const extension of opts.extensions ?? []) {
@@ -60,17 +61,28 @@ export async function startBerth(opts: StartOptions = {}): Promise<TestBerth> {
     ...config,
     storage: { ...storage, rootDirectory: root },
     http: { address: '127.0.0.1', port: '0', ...((config.http ?? {}) as Json) },
-    log: { level: 'info', output: logFile, ...((config.log ?? {}) as Json) },
+    log: { level: 'info', output: join(work, 'berth.log'), ...((config.log ?? {}) as Json) },
   };
+  const logFile = String((raw.log as Json).output);
   if (config.extensions) raw.extensions = sections;
   const removeWork = () => (process.env.BERTH_KEEP_TEST_DATA ? undefined : rm(work, { recursive: true, force: true }));
+  let parsed: BerthConfig;
+  try {
+    parsed = parseConfig(raw, 'berth/testkit');
+  } catch (err) {
+    await removeWork();
+    throw err;
+  }
   let app: BerthApp | undefined;
   let listening: { url: string; port: number };
   try {
-    app = await createApp(parseConfig(raw, 'berth/testkit'), { extensions: given });
+    app = await createApp(parsed, { extensions: given });
     listening = await app.listen();
   } catch (err) {
     await app?.close(0);
+    // The app's log file opens asynchronously: removed before it exists, its open would fail later, uncaught.
+    const inWork = logFile.startsWith(work);
+    for (const deadline = Date.now() + 2000; inWork && !existsSync(logFile) && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 10));
     await removeWork();
     throw err;
   }

@@ -1,7 +1,7 @@
 'use strict';
 // berth-extension-webhook: a message to a webhook (Slack's incoming webhooks, or any HTTP receiver) for every
 // image pushed. docs/extensions.md builds this file step by step.
-const { defineExtension } = require('berth/extension');
+const { defineExtension, zot } = require('berth/extension');
 const { z } = require('zod');
 const { Outbox } = require('./outbox');
 
@@ -11,15 +11,15 @@ const configSchema = z.object({
   /** Extra request headers (an Authorization for the receiver, say); never logged. */
   headers: z.record(z.string(), z.string()).default({}),
   /** Repository prefixes to notify for; empty: every repository. */
-  repositories: z.array(z.string()).default([]),
+  repositories: zot.strList.default([]),
   /** Which writers' manifests: `push` (clients), `pull-through`, `sync`, or another extension's name. */
-  writers: z.array(z.string()).default(['push']),
-  /** Milliseconds one delivery may take. */
-  timeout: z.number().int().positive().default(5000),
-  /** Milliseconds between retries of failed deliveries. */
-  retryEvery: z.number().int().positive().default(30_000),
+  writers: zot.strList.default(['push']),
+  /** How long one delivery may take, as Zot writes durations ("5s"); parsed to milliseconds. */
+  timeout: zot.duration.pipe(z.number().positive()).default(5000),
+  /** How often failed deliveries are retried ("30s"). */
+  retryEvery: zot.duration.pipe(z.number().positive()).default(30_000),
   /** Attempts before a message is dropped (and logged). */
-  maxAttempts: z.number().int().positive().default(10),
+  maxAttempts: zot.int.pipe(z.number().positive()).default(10),
 });
 
 module.exports = defineExtension({
@@ -32,31 +32,37 @@ module.exports = defineExtension({
     const receiver = new URL(config.url).origin;
     // Shutdown aborts deliveries in flight; what they carried stays in the outbox for the next start.
     const stopping = new AbortController();
-    // The MetaStore opens after register: the outbox asks for its key-value space when first used.
-    const outbox = new Outbox(() => ctx.metaStore.kv('webhook'), config.timeout);
+    // The MetaStore opens after register: onStart (phase two) is where the extension takes its key-value space.
+    let outbox;
+    ctx.onStart(({ metaStore }) => {
+      outbox = new Outbox(metaStore.kv('webhook'), config.timeout);
+    });
 
     const wanted = (e) =>
       config.writers.includes(e.writer) &&
       (config.repositories.length === 0 || config.repositories.some((prefix) => e.repo.startsWith(prefix)));
 
-    async function deliver(message) {
+    async function deliver(message, signal) {
       const res = await fetch(config.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...config.headers },
         body: JSON.stringify(message),
-        signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(config.timeout)]),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeout)]),
       });
       await res.body?.cancel();
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
     }
 
-    /** One attempt at a claimed entry: delivered and removed, or kept with the error for the next retry. */
-    async function attempt(entry) {
+    /**
+     * One attempt at a claimed entry: delivered and removed, or kept with the error for the next retry. When
+     * `signal` aborts (shutdown, the retry run's timeout) the entry stays claimed until its claim expires.
+     */
+    async function attempt(entry, signal) {
       try {
-        await deliver(entry.message);
+        await deliver(entry.message, signal);
         await outbox.done(entry);
       } catch (err) {
-        if (stopping.signal.aborted) return;
+        if (signal.aborted) return;
         const why = err.cause?.message ?? err.message;
         if (entry.attempts + 1 >= config.maxAttempts) {
           logger.error({ receiver, event: entry.message.event, err: why }, 'webhook message dropped after its last attempt');
@@ -76,15 +82,16 @@ module.exports = defineExtension({
         event: { type: 'manifest.stored', repo: e.repo, tag: e.tag, digest: e.digest, mediaType: e.mediaType, writer: e.writer },
       };
       // Kept before the first attempt, so a crash or a receiver that is down loses nothing.
-      await attempt(await outbox.add(message));
+      await attempt(await outbox.add(message), stopping.signal);
     });
 
+    // One berth among all sharing the MetaStore retries per period (`global`); a run ends within its period.
     ctx.schedule(config.retryEvery, async (signal) => {
       for await (const entry of outbox.claimDue()) {
         if (signal.aborted) return;
-        await attempt(entry);
+        await attempt(entry, signal);
       }
-    }, { initialDelay: config.retryEvery });
+    }, { id: 'retry', scope: 'global', initialDelay: config.retryEvery, timeout: config.retryEvery });
 
     // What is waiting, limited to the repositories the caller may read.
     ctx.routes.get('/webhook/outbox', async (c) => {

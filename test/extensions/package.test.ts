@@ -95,7 +95,7 @@ describe('a third-party extension packed, installed from its tarball and named b
       timeoutMs: 300_000,
     });
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, /^# pass 4$/m);
+    assert.match(result.stdout, /^# pass 5$/m);
   });
 
   it('serves from the project\'s node_modules with the package named by the config, and the webhook receives a push', async () => {

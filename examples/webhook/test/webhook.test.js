@@ -4,18 +4,22 @@
 const { after, before, describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
+const { mkdtemp, rm } = require('node:fs/promises');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
 const { startBerth } = require('berth/testkit');
 const webhook = require('..');
 
-/** An HTTP receiver on a free port: records each POST; `answer` decides its status. */
+/** An HTTP receiver on a free port: records each POST and the status it answered, which `answer` decides. */
 async function startReceiver() {
   const receiver = { received: [], answer: () => 200 };
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (chunk) => (body += chunk));
     req.on('end', () => {
-      receiver.received.push({ headers: req.headers, body: JSON.parse(body) });
-      res.statusCode = receiver.answer();
+      const status = receiver.answer();
+      receiver.received.push({ headers: req.headers, body: JSON.parse(body), status });
+      res.statusCode = status;
       res.end();
     });
   });
@@ -78,7 +82,7 @@ describe('berth-extension-webhook', () => {
   it('keeps a message the receiver refused and delivers it on a retry', async () => {
     let up = false;
     receiver.answer = () => (up ? 200 : 503);
-    const berth = await startBerth({ config: { extensions: { webhook: { url: receiver.url, retryEvery: 100 } } }, extensions: [webhook] });
+    const berth = await startBerth({ config: { extensions: { webhook: { url: receiver.url, retryEvery: '100ms' } } }, extensions: [webhook] });
     const outbox = async () => (await fetch(`${berth.url}/webhook/outbox`)).json();
     try {
       await berth.pushImage('team/app', 'v3');
@@ -91,12 +95,41 @@ describe('berth-extension-webhook', () => {
       assert.equal(pending.lastError, 'HTTP 503');
       up = true;
       await eventually(async () => (await outbox()).length === 0, 'the outbox to empty');
-      const delivered = receiver.received.filter((r) => r.body.event.tag === 'v3');
-      assert.ok(delivered.length >= 3, `refused twice, then delivered: ${delivered.length} attempts`);
+      const statuses = receiver.received.filter((r) => r.body.event.tag === 'v3').map((r) => r.status);
+      assert.deepEqual(statuses.slice(-1), [200], 'delivered once, by the last attempt');
+      assert.ok(statuses.slice(0, -1).length >= 2 && statuses.slice(0, -1).every((s) => s === 503), `refused at least twice first: ${statuses}`);
     } finally {
       receiver.answer = () => 200;
       await berth.stop();
       receiver.received.length = 0;
+    }
+  });
+
+  it('delivers after a restart what was still waiting when berth stopped', async () => {
+    let up = false;
+    receiver.answer = () => (up ? 200 : 503);
+    const rootDirectory = await mkdtemp(join(tmpdir(), 'webhook-root-'));
+    const config = { storage: { rootDirectory }, extensions: { webhook: { url: receiver.url, retryEvery: '100ms' } } };
+    try {
+      const first = await startBerth({ config, extensions: [webhook] });
+      try {
+        await first.pushImage('team/app', 'v4');
+        await eventually(async () => (await (await fetch(`${first.url}/webhook/outbox`)).json()).length === 1, 'the message waiting');
+      } finally {
+        await first.stop();
+      }
+      up = true;
+      const second = await startBerth({ config, extensions: [webhook] });
+      try {
+        await eventually(() => receiver.received.some((r) => r.body.event.tag === 'v4' && r.status === 200), 'the delivery');
+        await eventually(async () => (await (await fetch(`${second.url}/webhook/outbox`)).json()).length === 0, 'the outbox to empty');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      receiver.answer = () => 200;
+      receiver.received.length = 0;
+      await rm(rootDirectory, { recursive: true, force: true });
     }
   });
 
