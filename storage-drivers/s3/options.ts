@@ -1,0 +1,139 @@
+/**
+ * `storage.storageDriver` for `name: "s3"`: Zot hands these keys to CNCF Distribution's s3-aws driver, so they
+ * mean what they mean there (registry/storage/driver/s3-aws/s3.go), with its defaults. A value that driver
+ * would refuse stops start-up here, naming the key.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { isIP } from 'node:net';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+/** S3's smallest part (all but the last) and largest part / single copy. */
+export const MIN_PART = 5 * MiB;
+export const MAX_PART = 5 * GiB;
+
+export interface S3Options {
+  bucket: string;
+  /** Key prefix of every path: `rootdirectory` without its slashes, plus '/' ('' for the bucket's top). */
+  prefix: string;
+  chunkSize: number;
+  multipartCopyChunkSize: number;
+  multipartCopyMaxConcurrency: number;
+  multipartCopyThresholdSize: number;
+  /** Sent with every object written; undefined when `storageclass` is NONE (the bucket's default). */
+  storageClass?: string;
+  objectAcl?: string;
+  encrypt: boolean;
+  keyId?: string;
+  client: S3ClientConfig;
+}
+
+/** A configuration error naming the key, as `berth verify` and start-up report it. */
+export class S3ConfigError extends Error {
+  constructor(key: string, message: string) {
+    super(`storage.storageDriver.${key}: ${message}`);
+    this.name = 'S3ConfigError';
+  }
+}
+
+const str = (p: Record<string, unknown>, key: string): string | undefined => {
+  const v = p[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  return String(v);
+};
+
+const bool = (p: Record<string, unknown>, key: string, dflt: boolean): boolean => {
+  const v = p[key];
+  if (v === undefined || v === null || v === '') return dflt;
+  if (typeof v === 'boolean') return v;
+  const s = String(v).toLowerCase();
+  if (['true', '1', 't'].includes(s)) return true;
+  if (['false', '0', 'f'].includes(s)) return false;
+  throw new S3ConfigError(key, `expected a boolean, got ${JSON.stringify(v)}`);
+};
+
+const int = (p: Record<string, unknown>, key: string, dflt: number, min: number, max: number): number => {
+  const v = p[key];
+  if (v === undefined || v === null || v === '') return dflt;
+  const n = typeof v === 'number' ? v : Number(String(v));
+  if (!Number.isSafeInteger(n)) throw new S3ConfigError(key, `expected an integer, got ${JSON.stringify(v)}`);
+  if (n < min || n > max) throw new S3ConfigError(key, `${n} is outside ${min}..${max}`);
+  return n;
+};
+
+export function parseS3Options(params: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): S3Options {
+  const bucket = str(params, 'bucket');
+  if (!bucket) throw new S3ConfigError('bucket', 'required for the s3 driver');
+  const endpointParam = str(params, 'regionendpoint');
+  const region = str(params, 'region') ?? (endpointParam ? 'us-east-1' : undefined);
+  if (!region) throw new S3ConfigError('region', 'required for the s3 driver unless regionendpoint is set');
+  if (!bool(params, 'v4auth', true)) {
+    throw new S3ConfigError('v4auth', 'false asks for AWS Signature Version 2, which this driver does not speak (every S3 region accepts Version 4)');
+  }
+  const secure = bool(params, 'secure', true);
+  const skipVerify = bool(params, 'skipverify', false);
+  const endpoint = endpointParam === undefined ? undefined : /^[a-z][a-z0-9+.-]*:\/\//i.test(endpointParam) ? endpointParam : `${secure ? 'https' : 'http'}://${endpointParam}`;
+  // As the SDK does on its own: a bucket cannot be a host name below an IP address.
+  const ipEndpoint = endpoint !== undefined && isIP(new URL(endpoint).hostname.replace(/^\[|\]$/g, '')) !== 0;
+  const forcePathStyle = bool(params, 'forcepathstyle', false) || ipEndpoint;
+
+  const accessKeyId = str(params, 'accesskey');
+  const secretAccessKey = str(params, 'secretkey');
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new S3ConfigError(accessKeyId === undefined ? 'accesskey' : 'secretkey', 'accesskey and secretkey go together (leave both out for the AWS default credential chain)');
+  }
+  const sessionToken = str(params, 'sessiontoken');
+
+  const storageClass = (str(params, 'storageclass') ?? 'STANDARD').toUpperCase();
+  const encrypt = bool(params, 'encrypt', false);
+  const keyId = str(params, 'keyid');
+  const root = (str(params, 'rootdirectory') ?? '').replace(/^\/+|\/+$/g, '');
+  const chunkSize = int(params, 'chunksize', 10 * MiB, MIN_PART, MAX_PART);
+
+  return {
+    bucket,
+    prefix: root === '' ? '' : `${root}/`,
+    chunkSize,
+    multipartCopyChunkSize: int(params, 'multipartcopychunksize', 32 * MiB, MIN_PART, MAX_PART),
+    multipartCopyMaxConcurrency: int(params, 'multipartcopymaxconcurrency', 100, 1, 10_000),
+    multipartCopyThresholdSize: int(params, 'multipartcopythresholdsize', 32 * MiB, 0, MAX_PART),
+    ...(storageClass === 'NONE' ? {} : { storageClass }),
+    ...(str(params, 'objectacl') ? { objectAcl: str(params, 'objectacl') } : {}),
+    encrypt,
+    ...(keyId ? { keyId } : {}),
+    client: {
+      region,
+      ...(endpoint ? { endpoint } : {}),
+      forcePathStyle,
+      useDualstackEndpoint: bool(params, 'usedualstack', false),
+      useAccelerateEndpoint: bool(params, 'accelerate', false),
+      // Undefined credentials: the SDK's default chain (env, shared files, SSO, web identity, ECS, IMDS).
+      ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
+      // Checksums only where S3 requires them: S3-compatible servers (MinIO of old, s3rver) store or refuse
+      // the aws-chunked framing a streamed body gets otherwise; parts are Buffers, signed with their SHA-256.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: {
+        httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
+        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 128, rejectUnauthorized: !skipVerify, ...caBundle(env) }),
+      },
+    },
+  };
+}
+
+/**
+ * `AWS_CA_BUNDLE`, as the AWS CLI and the other SDKs read it: the certificates trusted instead of Node's
+ * built-in list. The JavaScript SDK ignores the variable, so the driver reads it itself.
+ */
+function caBundle(env: NodeJS.ProcessEnv): { ca?: Buffer } {
+  const file = env.AWS_CA_BUNDLE;
+  if (!file) return {};
+  try {
+    return { ca: readFileSync(file) };
+  } catch (err) {
+    throw new Error(`AWS_CA_BUNDLE: cannot read ${file}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,103 @@
+// Local S3 doubles as children on 127.0.0.1 (see /work/shared/s3-test-servers.md for what each gets wrong):
+// fauxqs (faithful listings and multipart rules, bodies <= 11 MiB, in memory) for driver conformance, and the
+// disk-backed @20minutes/s3rver (run with the legacy OpenSSL provider for its V2 page tokens, and with
+// allowMismatchedSignatures because it canonicalises bucket paths unlike SDK v3) for big objects and e2e.
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Daemon, startDaemon } from './daemon.js';
+import { sleep, tempDir } from './tools.js';
+
+export type S3Kind = 'fauxqs' | 's3rver';
+
+export interface S3Server {
+  kind: S3Kind;
+  /** `http://127.0.0.1:<port>` */
+  endpoint: string;
+  port: number;
+  pid: number;
+  /** s3rver's data directory (fauxqs keeps everything in memory). */
+  dir: string;
+  /** The keys the berth driver reads (Zot's `storage.storageDriver`), for `bucket`. */
+  driverParams(bucket: string, extra?: Record<string, unknown>): Record<string, unknown>;
+  createBucket(name: string): Promise<void>;
+  /** A client for checks from the test itself. */
+  client(): S3Client;
+  stop(): Promise<void>;
+}
+
+const REPO = resolve(__dirname, '../../..');
+// The credentials s3rver knows; fauxqs accepts any.
+const CREDS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+const LAUNCH: Record<S3Kind, (dir: string) => { args: string[] }> = {
+  // startFauxqs binds 0.0.0.0; the app is built and bound to loopback instead.
+  fauxqs: () => ({
+    args: [
+      '--input-type=module',
+      '-e',
+      `const { buildApp } = await import('fauxqs');
+       const app = buildApp({ logger: false });
+       await app.listen({ port: 0, host: '127.0.0.1' });
+       process.stdout.write('READY ' + app.server.address().port + '\\n');
+       process.on('SIGTERM', () => app.close().then(() => process.exit(0)));`,
+    ],
+  }),
+  s3rver: (dir) => ({
+    args: [
+      '--openssl-legacy-provider',
+      '-e',
+      `const S3rver = require('@20minutes/s3rver');
+       const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(dir)}, allowMismatchedSignatures: true });
+       server.run().then(({ port }) => process.stdout.write('READY ' + port + '\\n'));
+       process.on('SIGTERM', () => server.close().then(() => process.exit(0)));`,
+    ],
+  }),
+};
+
+export async function startS3Server(kind: S3Kind): Promise<S3Server> {
+  const dir = await tempDir(`s3-${kind}`);
+  const data = join(dir, 'data');
+  const stdoutFile = join(dir, 'stdout.log');
+  // AWS_CA_BUNDLE plays no part on plain HTTP; the server gets the environment as it is.
+  const daemon: Daemon = startDaemon(kind, process.execPath, LAUNCH[kind](data).args, { cwd: REPO, stdoutFile, stderrFile: join(dir, 'stderr.log') });
+  const port = await readyPort(daemon, stdoutFile);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = () =>
+    new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDS, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', maxAttempts: 1 });
+  return {
+    kind,
+    endpoint,
+    port,
+    pid: daemon.pid,
+    dir: data,
+    driverParams: (bucket, extra = {}) => ({
+      name: 's3', bucket, region: 'us-east-1', regionendpoint: endpoint, forcepathstyle: true, secure: false,
+      accesskey: CREDS.accessKeyId, secretkey: CREDS.secretAccessKey, ...extra,
+    }),
+    async createBucket(name) {
+      const c = client();
+      try {
+        await c.send(new CreateBucketCommand({ Bucket: name }));
+      } finally {
+        c.destroy();
+      }
+    },
+    client,
+    stop: () => daemon.stop(),
+  };
+}
+
+async function readyPort(daemon: Daemon, stdoutFile: string): Promise<number> {
+  let exited: number | string | undefined;
+  void daemon.exited.then((c) => (exited = c));
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const m = /READY (\d+)/.exec(readFileSync(stdoutFile, 'utf8'));
+    if (m) return Number(m[1]);
+    if (exited !== undefined) throw new Error(`${daemon.name} exited (${exited}) before it was ready\n${daemon.tail()}`);
+    await sleep(25);
+  }
+  await daemon.stop();
+  throw new Error(`${daemon.name} printed no READY line within 20 s\n${daemon.tail()}`);
+}
