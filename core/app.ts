@@ -185,7 +185,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     health,
     extensionRoutes: [...host.routes, ...auth.routes],
     before: [auth.middleware],
-    redirectBlobs: config.storage.redirectBlobURL === true,
+    // Each store decides for its own repositories (BlobStore.redirectURL); the route only asks when one may.
+    redirectBlobs: stores.all.some((s) => s.config.redirectBlobURL),
   });
   const server = createServer(config, koa.callback());
   health.started = true;

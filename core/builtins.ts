@@ -1,6 +1,7 @@
 import type { Build } from './config/summary';
 import type { Extension } from './extensions/api';
 import filesystemDriver from '../storage-drivers/filesystem';
+import s3Driver from '../storage-drivers/s3';
 import sqliteMetaStore from '../storage-drivers/metadata/sqlite';
 import syncExtension from '../extensions/sync';
 import lintExtension from '../extensions/lint';
@@ -23,6 +24,7 @@ export interface BuiltinModule {
 
 export const BUILTIN_MODULES: BuiltinModule[] = [
   { extension: filesystemDriver as Extension<unknown> },
+  { extension: s3Driver as Extension<unknown> },
   { extension: sqliteMetaStore as Extension<unknown> },
   // Authentication methods: always registered; core/auth builds the ones http.auth configures.
   ...[htpasswdAuth, ldapAuth, apikeyAuth, bearerAuth, mtlsAuth].map((extension) => ({ extension: extension as Extension<unknown> })),
@@ -49,7 +51,7 @@ export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
  * The storage driver kinds BUILTIN_MODULES register (test/config/builtins.test.ts keeps the two in step), so
  * `berth verify` knows, without starting anything, that a config naming another kind would be refused.
  */
-export const BUILT_STORAGE_DRIVERS: ReadonlySet<string> = new Set<string>(['filesystem']);
+export const BUILT_STORAGE_DRIVERS: ReadonlySet<string> = new Set<string>(['filesystem', 's3']);
 
 /** The MetaStore kinds BUILTIN_MODULES register (kept in step by the same test). */
 export const BUILT_META_STORES: ReadonlySet<string> = new Set<string>(['sqlite']);

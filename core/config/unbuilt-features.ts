@@ -85,9 +85,10 @@ const FEATURES = {
     note: 'berth keeps its state under storage.rootDirectory',
     at: (c) => when(c.storage.cacheDriver !== undefined && c.storage.remoteCache, 'storage.cacheDriver'),
   },
+  // Built for the stores that can presign (s3); this id names the others, whose blobs are served directly.
   'storage.redirectBlobURL': {
-    note: 'no storage driver in this build can presign; blobs are served directly',
-    at: (c) => eachStore(c, (s, at) => when(s.redirectBlobURL, path(...at, 'redirectBlobURL'))),
+    note: 'only the s3 driver presigns; blobs of this store are served directly',
+    at: (c) => eachStore(c, (s, at) => when(s.redirectBlobURL && s.storageDriver?.name !== 's3', path(...at, 'redirectBlobURL'))),
   },
   'storage.maxRepos': { note: 'the number of repositories is not limited', at: (c) => eachStore(c, (s, at) => when(s.maxRepos > 0, path(...at, 'maxRepos'))) },
   // Built: the catalog reconcile (the only start-up walk so far) is skipped when version and storage config match.

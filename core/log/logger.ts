@@ -8,7 +8,7 @@ const LEVELS: Record<string, pino.Level> = {
 /** Paths pino blanks in every line: credentials must never reach a log. */
 export const REDACT_PATHS = [
   'authorization', 'headers.authorization', 'req.headers.authorization', 'req.headers.cookie', 'cookie',
-  'password', '*.password', 'bindPassword', '*.bindPassword', 'secretkey', '*.secretkey', 'token', '*.token',
+  'password', '*.password', 'bindPassword', '*.bindPassword', 'secretkey', '*.secretkey', 'accesskey', '*.accesskey', 'sessiontoken', '*.sessiontoken', 'token', '*.token',
   'err.config.headers.authorization',
 ];
 

@@ -60,9 +60,10 @@ export class BlobStore {
     return this.stores.driver(repo).getContent(await this.#bytes(repo, digest));
   }
 
+  /** A URL to send a whole-blob request to, when the repository's store has `redirectBlobURL` and can presign. */
   async redirectURL(repo: string, digest: ParsedDigest, method: 'GET' | 'HEAD'): Promise<string | undefined> {
     const storage = this.stores.driver(repo);
-    if (!storage.redirectURL) return undefined;
+    if (!storage.redirectURL || !this.stores.settingsFor(repo).redirectBlobURL) return undefined;
     return storage.redirectURL(await this.#bytes(repo, digest), method);
   }
 

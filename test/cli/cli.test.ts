@@ -118,18 +118,18 @@ describe('berth CLI', () => {
   it('a storageDriver berth does not have: verify and serve exit 1 naming the key, and nothing is served or written', async () => {
     const dir = await tempDir('berth-cli-');
     const root = join(dir, 'root');
-    const file = join(dir, 's3.json');
+    const file = join(dir, 'gcs.json');
     await writeFile(file, JSON.stringify({
-      storage: { rootDirectory: root, remoteCache: false, storageDriver: { name: 's3', bucket: 'zot-storage', region: 'us-east-2', secretkey: 'never-printed' } },
+      storage: { rootDirectory: root, remoteCache: false, storageDriver: { name: 'gcs', bucket: 'zot-storage', keyfile: 'never-printed' } },
       http: { address: '127.0.0.1', port: '0' },
     }));
     const verified = await berth(['verify', file]);
     assert.equal(verified.code, 1, verified.stdout + verified.stderr);
     assert.match(verified.stdout, /is valid/);
-    assert.match(verified.stderr, /storage\.storageDriver\.name: "s3" is not available in this build; berth refuses to serve from the local disk instead/);
+    assert.match(verified.stderr, /storage\.storageDriver\.name: "gcs" is not available in this build; berth refuses to serve from the local disk instead/);
     const served = await berth(['serve', file], dir);
     assert.equal(served.code, 1, served.stderr);
-    assert.match(served.stderr, /failed to start: storage\.storageDriver\.name: "s3" is not available in this build/);
+    assert.match(served.stderr, /failed to start: storage\.storageDriver\.name: "gcs" is not available in this build/);
     assert.ok(!(verified.stdout + verified.stderr + served.stdout + served.stderr).includes('never-printed'));
     assert.equal(existsSync(root), false, 'the local root was not used instead');
 

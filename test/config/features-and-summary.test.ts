@@ -73,6 +73,9 @@ describe('configuredButUnbuilt', () => {
       'storage.subPaths["/a"].redirectBlobURL',
       'storage.subPaths',
     ]);
+    // An s3 store presigns: its redirectBlobURL is active, whatever the build's feature set.
+    const s3 = parseConfig({ storage: { rootDirectory: '/x', remoteCache: false, redirectBlobURL: true, storageDriver: { name: 's3', bucket: 'b', region: 'r' } } });
+    assert.ok(!configuredButUnbuilt(s3, new Set()).includes('storage.redirectBlobURL'));
   });
 
   it('Zot defaults that berth does not run are reported, not only written keys', () => {
@@ -145,12 +148,14 @@ describe('describeConfig', () => {
   it('a cloud store whose driver is not built: said on the storage line and refused', async () => {
     const c = await loadConfigFile(path.join(examples, 's3-redis.json'));
     const lines = describeConfig(c, build).join('\n');
-    assert.match(lines, /storage: \/var\/lib\/zot \(s3 zot-storage prefix \/zot: driver not available in this build\)/);
+    assert.match(lines, /storage: \/var\/lib\/zot \(s3 zot-storage prefix \/zot\)/);
     assert.match(lines, /cache and metadata: redis \(remote\): not available in this build/);
     assert.deepEqual(startupRefusals(c, build), [
-      'storage.storageDriver.name: "s3" is not available in this build; berth refuses to serve from the local disk instead',
       'storage.cacheDriver: the "redis" metadata store is not available in this build; berth refuses to start rather than keep shared state on this node only',
     ]);
+    const gcs = parseConfig({ storage: { rootDirectory: '/x', remoteCache: false, storageDriver: { name: 'gcs', bucket: 'b' } } });
+    assert.match(describeConfig(gcs, build).join('\n'), /storage: \/x \(gcs b prefix \/zot: driver not available in this build\)/);
+    assert.deepEqual(startupRefusals(gcs, build), ['storage.storageDriver.name: "gcs" is not available in this build; berth refuses to serve from the local disk instead']);
     assert.match(describeConfig(c, everything).join('\n'), /cache and metadata: redis \(remote\)\n/);
   });
 

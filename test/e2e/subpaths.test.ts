@@ -131,11 +131,11 @@ describe('storage.subPaths', () => {
   it('refuses to start when a route names a storage driver this build lacks, creating nothing', async () => {
     const subRoot = join(work, 'refused-sub');
     const config = parseConfig({
-      storage: { rootDirectory: join(work, 'refused-main'), subPaths: { '/s3': { rootDirectory: subRoot, storageDriver: { name: 's3', bucket: 'b', region: 'r' } } } },
+      storage: { rootDirectory: join(work, 'refused-main'), subPaths: { '/gcs': { rootDirectory: subRoot, storageDriver: { name: 'gcs', bucket: 'b' } } } },
       http: { address: '127.0.0.1', port: '0' },
       log: { level: 'error', output: join(work, 'refused.log') },
     });
-    await assert.rejects(createApp(config), /storage\.subPaths\["\/s3"\]\.storageDriver\.name: "s3" is not available in this build/);
+    await assert.rejects(createApp(config), /storage\.subPaths\["\/gcs"\]\.storageDriver\.name: "gcs" is not available in this build/);
     assert.ok(!existsSync(subRoot) && !existsSync(join(work, 'refused-main')), 'no root was created');
   });
 

@@ -1,0 +1,135 @@
+// The S3 driver's reading of Zot's keys: defaults, errors naming the key, and what reaches the wire over TLS
+// (AWS_CA_BUNDLE trusted, skipverify, the AWS default credential chain, session tokens), through an HTTPS
+// proxy on loopback in front of fauxqs that records each request's headers.
+import assert from 'node:assert/strict';
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { makeCa, makeCert } from '../../test/helpers/certs';
+import { startS3Server, type S3Server } from '../../test/helpers/s3-server';
+import { tempDir } from '../../test/helpers/tools';
+import { parseS3Options } from './options';
+import { createS3Driver } from './s3-driver';
+
+const MiB = 1024 * 1024;
+const base = { name: 's3', bucket: 'b', region: 'us-east-1' };
+
+describe('s3 driver options', () => {
+  it('has Distribution\'s defaults', () => {
+    const o = parseS3Options(base, {});
+    assert.equal(o.chunkSize, 10 * MiB);
+    assert.equal(o.multipartCopyThresholdSize, 32 * MiB);
+    assert.equal(o.multipartCopyChunkSize, 32 * MiB);
+    assert.equal(o.multipartCopyMaxConcurrency, 100);
+    assert.equal(o.storageClass, 'STANDARD');
+    assert.equal(o.encrypt, false);
+    assert.equal(o.prefix, '');
+    assert.equal(o.client.credentials, undefined, 'no keys: the AWS default credential chain');
+    assert.equal(o.client.forcePathStyle, false);
+  });
+
+  it('reads rootdirectory as a key prefix, storageclass NONE as none, and the endpoint with secure', () => {
+    assert.equal(parseS3Options({ ...base, rootdirectory: '/zot/' }, {}).prefix, 'zot/');
+    assert.equal(parseS3Options({ ...base, storageclass: 'NONE' }, {}).storageClass, undefined);
+    assert.equal(parseS3Options({ ...base, regionendpoint: 'minio.local:9000' }, {}).client.endpoint, 'https://minio.local:9000');
+    assert.equal(parseS3Options({ ...base, regionendpoint: 'minio.local:9000', secure: false }, {}).client.endpoint, 'http://minio.local:9000');
+    assert.equal(parseS3Options({ ...base, regionendpoint: 'http://minio.local:9000', secure: true }, {}).client.endpoint, 'http://minio.local:9000');
+    assert.equal(parseS3Options({ ...base, regionendpoint: 'http://minio.local:9000' }, {}).client.forcePathStyle, false);
+    assert.equal(parseS3Options({ ...base, regionendpoint: 'http://minio.local:9000', forcepathstyle: true }, {}).client.forcePathStyle, true);
+    assert.equal(parseS3Options({ ...base, regionendpoint: 'http://10.0.0.7:9000' }, {}).client.forcePathStyle, true, 'an IP endpoint has no bucket host names');
+    assert.equal(parseS3Options({ name: 's3', bucket: 'b', regionendpoint: 'http://10.0.0.7' }, {}).client.region, 'us-east-1');
+  });
+
+  it('refuses values Distribution refuses, naming the key', () => {
+    const refused: Array<[Record<string, unknown>, RegExp]> = [
+      [{ ...base, chunksize: MiB }, /storage\.storageDriver\.chunksize: 1048576 is outside 5242880\.\./],
+      [{ ...base, chunksize: 'ten' }, /storage\.storageDriver\.chunksize: expected an integer/],
+      [{ ...base, v4auth: false }, /storage\.storageDriver\.v4auth: false asks for AWS Signature Version 2/],
+      [{ ...base, accesskey: 'AKIA' }, /storage\.storageDriver\.secretkey: accesskey and secretkey go together/],
+      [{ ...base, secure: 'maybe' }, /storage\.storageDriver\.secure: expected a boolean/],
+      [{ name: 's3', region: 'r' }, /storage\.storageDriver\.bucket: required/],
+      [{ name: 's3', bucket: 'b' }, /storage\.storageDriver\.region: required/],
+    ];
+    for (const [params, message] of refused) assert.throws(() => parseS3Options(params, {}), message, JSON.stringify(params));
+  });
+
+  it('says which file AWS_CA_BUNDLE names when it cannot be read', () => {
+    assert.throws(() => parseS3Options(base, { AWS_CA_BUNDLE: '/nonexistent/ca.pem' }), /^Error: AWS_CA_BUNDLE: cannot read \/nonexistent\/ca\.pem/);
+  });
+});
+
+describe('s3 driver over TLS', () => {
+  let s3: S3Server;
+  let proxy: Server;
+  let endpoint: string;
+  let caFile: string;
+  const seen: IncomingHttpHeaders[] = [];
+
+  before(async () => {
+    s3 = await startS3Server('fauxqs');
+    await s3.createBucket('tls');
+    const dir = await tempDir('s3-tls');
+    const ca = await makeCa(dir, 'ca');
+    const cert = await makeCert(dir, ca, 's3', '/CN=127.0.0.1', { san: 'IP:127.0.0.1', server: true });
+    caFile = ca.cert;
+    proxy = createServer({ cert: readFileSync(cert.cert), key: readFileSync(cert.key) }, (req, res) => {
+      seen.push(req.headers);
+      const up = request({ host: '127.0.0.1', port: s3.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    endpoint = `https://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    proxy?.closeAllConnections();
+    await new Promise((resolve) => proxy?.close(resolve));
+    await s3?.stop();
+  });
+
+  const roundTrip = async (params: Record<string, unknown>, env: NodeJS.ProcessEnv) => {
+    const driver = createS3Driver(parseS3Options({ name: 's3', bucket: 'tls', region: 'us-east-1', regionendpoint: endpoint, ...params }, env));
+    try {
+      await driver.putContent('probe/file', Buffer.from('over tls'));
+      return (await driver.getContent('probe/file')).toString();
+    } finally {
+      await driver.close?.();
+    }
+  };
+
+  it('trusts the certificates AWS_CA_BUNDLE names, and only those', async () => {
+    const keys = { accesskey: 'CONFIGURED', secretkey: 'secret' };
+    assert.equal(await roundTrip(keys, { AWS_CA_BUNDLE: caFile }), 'over tls');
+    await assert.rejects(roundTrip(keys, {}), /self[- ]signed|unable to (verify|get)/i);
+  });
+
+  it('skipverify accepts a certificate nothing vouches for', async () => {
+    assert.equal(await roundTrip({ accesskey: 'CONFIGURED', secretkey: 'secret', skipverify: true }, {}), 'over tls');
+  });
+
+  it('signs with the configured keys and session token, else with the AWS default credential chain', async () => {
+    seen.length = 0;
+    await roundTrip({ accesskey: 'CONFIGURED', secretkey: 'secret', sessiontoken: 'the-token' }, { AWS_CA_BUNDLE: caFile });
+    assert.ok(seen.length > 0 && seen.every((h) => String(h.authorization).includes('Credential=CONFIGURED/')), 'configured keys sign every request');
+    assert.ok(seen.every((h) => h['x-amz-security-token'] === 'the-token'));
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = 'FROMENVIRONMENT';
+    process.env.AWS_SECRET_ACCESS_KEY = 'secret';
+    try {
+      seen.length = 0;
+      await roundTrip({}, { AWS_CA_BUNDLE: caFile });
+      assert.ok(seen.length > 0 && seen.every((h) => String(h.authorization).includes('Credential=FROMENVIRONMENT/')), 'the environment\'s keys sign');
+    } finally {
+      if (saved.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+      else process.env.AWS_ACCESS_KEY_ID = saved.id;
+      if (saved.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+      else process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
+    }
+  });
+});

@@ -1,0 +1,66 @@
+// A closed S3 upload is resumed by another process: all it needs is in the bucket (the `.<name>.open` state
+// and the tail object), since fauxqs, like several S3-compatible servers, answers no ListParts.
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, it } from 'node:test';
+import { startS3Server, type S3Server } from '../../test/helpers/s3-server';
+import { parseS3Options } from './options';
+import { createS3Driver } from './s3-driver';
+
+const MiB = 1024 * 1024;
+const BUCKET = 'resume';
+const REPO = resolve(__dirname, '../../..');
+let s3: S3Server;
+
+before(async () => {
+  s3 = await startS3Server('fauxqs');
+  await s3.createBucket(BUCKET);
+});
+after(() => s3?.stop());
+
+const bytes = (length: number, seed: number) => Buffer.from(Array.from({ length }, (_, i) => (i * 13 + seed * 7 + (i >> 10)) % 256));
+
+it('another process resumes a closed upload from its state in the bucket and publishes it in one multipart commit', async () => {
+  const params = s3.driverParams(BUCKET, { rootdirectory: '/r', chunksize: 5 * MiB });
+  const first = bytes(7 * MiB + 1000, 1); // one 5 MiB part, then a tail under S3's minimum part
+  const second = bytes(6 * MiB, 2);
+  const driver = createS3Driver(parseS3Options(params));
+  const w = await driver.writer('repo/.uploads/u1', { append: true });
+  await new Promise<void>((done, fail) => w.end(first, (err?: Error | null) => (err ? fail(err) : done())));
+  await w.close();
+  await driver.close?.();
+
+  const child = `
+    const { createS3Driver, parseS3Options } = require(${JSON.stringify(resolve(REPO, 'dist/storage-drivers/s3/index.js'))});
+    (async () => {
+      const d = createS3Driver(parseS3Options(${JSON.stringify(params)}));
+      const w = await d.writer('repo/.uploads/u1', { append: true });
+      const resumedAt = w.size;
+      const data = (${bytes.toString()})(${second.length}, 2);
+      await new Promise((ok, ko) => w.end(data, (e) => (e ? ko(e) : ok())));
+      await w.commit();
+      process.stdout.write(JSON.stringify({ resumedAt, size: w.size }));
+      await d.close();
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', child], { cwd: REPO });
+  assert.deepEqual(JSON.parse(stdout), { resumedAt: first.length, size: first.length + second.length });
+
+  const reader = createS3Driver(parseS3Options(params));
+  const got = await reader.getContent('repo/.uploads/u1');
+  await reader.close?.();
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  assert.equal(sha(got), sha(Buffer.concat([first, second])));
+  const client = s3.client();
+  try {
+    const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'r/repo/.uploads/u1' }));
+    assert.match(head.ETag ?? '', /-3"$/, 'parts of 5 MiB, 5 MiB and the rest, completed once');
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'r/' }));
+    assert.deepEqual(listed.Contents?.map((o) => o.Key), ['r/repo/.uploads/u1'], 'the state and tail objects are gone');
+  } finally {
+    client.destroy();
+  }
+});
