@@ -1,6 +1,7 @@
 // A closed S3 upload is resumed by another process: all it needs is in the bucket (the `.<name>.open` state
-// and the tail object), since fauxqs, like several S3-compatible servers, answers no ListParts.
-import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+// and the tail object), since fauxqs, like several S3-compatible servers, answers no ListParts; and what
+// discards one aborts its multipart upload.
+import { HeadObjectCommand, ListObjectsV2Command, UploadPartCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -62,5 +63,34 @@ it('another process resumes a closed upload from its state in the bucket and pub
     assert.deepEqual(listed.Contents?.map((o) => o.Key), ['r/repo/.uploads/u1'], 'the state and tail objects are gone');
   } finally {
     client.destroy();
+  }
+});
+
+it('cancel, and deleting the directory of a closed upload, abort its multipart upload and remove its objects', async () => {
+  const params = s3.driverParams(BUCKET, { rootdirectory: '/abort', chunksize: 5 * MiB });
+  const driver = createS3Driver(parseS3Options(params));
+  const client = s3.client();
+  const uploadIdOf = async (path: string) => (JSON.parse((await driver.getContent(path)).toString()) as { uploadId: string }).uploadId;
+  const assertAborted = async (key: string, uploadId: string) => {
+    await assert.rejects(
+      client.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: 9, Body: Buffer.from('late') })),
+      (err: Error) => err.name === 'NoSuchUpload',
+    );
+  };
+  try {
+    for (const end of ['cancel', 'delete'] as const) {
+      const w = await driver.writer(`repo/.uploads/${end}`, { append: true });
+      await new Promise<void>((done, fail) => w.end(bytes(6 * MiB, 3), (err?: Error | null) => (err ? fail(err) : done())));
+      await w.close();
+      const uploadId = await uploadIdOf(`repo/.uploads/.${end}.open`);
+      if (end === 'cancel') await w.cancel();
+      else await driver.delete('repo/.uploads');
+      await assertAborted(`abort/repo/.uploads/${end}`, uploadId);
+    }
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'abort/' }));
+    assert.deepEqual(listed.Contents ?? [], []);
+  } finally {
+    client.destroy();
+    await driver.close?.();
   }
 });
