@@ -187,6 +187,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     before: [auth.middleware],
     // Each store decides for its own repositories (BlobStore.redirectURL); the route only asks when one may.
     redirectBlobs: stores.all.some((s) => s.config.redirectBlobURL),
+    requests: host.requests,
   });
   const server = createServer(config, koa.callback());
   health.started = true;

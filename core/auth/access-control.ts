@@ -39,6 +39,17 @@ export function createAccessControl(current: () => AuthState): AccessControl {
       if (!identity) throw unauthorized(settings, scope);
       throw denied(settings, scope, identity.via === TOKEN_VIA);
     },
+    async requireMetrics(ctx) {
+      const state = snapshot(ctx);
+      const identity = ctx.state.user as Identity | undefined;
+      // Zot's MetricsAuthzHandler: no auth, anyone; auth without accessControl, anyone authenticated (the
+      // middleware let no one else through); else accessControl.metrics decides.
+      if (!state.enabled || (identity && !state.policy) || state.policy?.allowsMetrics(identity)) return;
+      if (state.failDelayMs > 0) await sleep(state.failDelayMs);
+      const settings = requestSettings(state.settings, ctx);
+      if (!identity) throw unauthorized(settings);
+      throw denied(settings);
+    },
     async readable(ctx, repos) {
       const state = snapshot(ctx);
       const identity = ctx.state.user as Identity | undefined;

@@ -9,12 +9,15 @@ import type { Context, Next } from 'koa';
 import type { TLSSocket } from 'node:tls';
 import type { AuthRequest, Identity } from '../extensions/api';
 import type { AuthState } from './auth-state';
+import { routeAccessOf } from '../http/route-access';
 import { requestSettings, scopeOfRequest, unauthorized } from './challenge';
 import { TOKEN_PATH } from './token-service';
 
-/** Probes stay outside authentication, as in Zot (orchestrators call them without credentials). */
+/**
+ * Probes stay outside authentication, as in Zot (orchestrators call them without credentials); so do the
+ * extension routes declared `access: 'public'` (route-access.ts).
+ */
 const PUBLIC_PATHS = new Set(['/livez', '/readyz', '/startupz', '/v2/_zot/ext/mgmt']);
-const METRICS_PATH = '/metrics';
 // containers/image (skopeo, podman) answers a Basic challenge without credentials with `Basic Og==`.
 const EMPTY_BASIC = /^Basic\s+Og==\s*$/i;
 
@@ -24,7 +27,7 @@ export function authMiddleware(current: () => AuthState) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const state = current();
     ctx.state.auth = state;
-    if (!state.enabled || PUBLIC_PATHS.has(ctx.path)) return next();
+    if (!state.enabled || PUBLIC_PATHS.has(ctx.path) || routeAccessOf(ctx) === 'public') return next();
 
     const sent = ctx.req.headers.authorization;
     const header = sent !== undefined && EMPTY_BASIC.test(sent) ? undefined : sent;
@@ -80,7 +83,7 @@ function anonymousMayProceed(state: AuthState, ctx: Context, anonymousToken: boo
   if (state.tokens && ctx.path === TOKEN_PATH) return true; // anonymous callers get anonymous grants
   const policy = state.policy;
   if (!policy) return false; // auth on, no accessControl: anonymous → 401 (Zot)
-  if (ctx.path === METRICS_PATH) return policy.allowsMetrics(undefined);
+  if (routeAccessOf(ctx) === 'metrics') return policy.allowsMetrics(undefined); // the route's guard decides the rest
   if (!policy.hasAnonymousRules) return false;
   // Clients decide at /v2/ whether to send credentials at all (Docker, skopeo, crane only do after a 401
   // there), so when some rule needs a login, /v2/ challenges every anonymous client. Zot does this for

@@ -60,12 +60,15 @@ export class PolicyEngine {
     return [...new Set([...identity.groups, ...(this.#groupsOf.get(identity.user) ?? [])])];
   }
 
-  /** `accessControl.metrics`: listed users, or anyone when `anonymousPolicy` has read. */
+  /**
+   * `accessControl.metrics`, as Zot's MetricsAuthzHandler reads it: an authenticated user must be listed in
+   * `users` (none listed, or no `metrics` block: no one), an anonymous one needs `anonymousPolicy: ["read"]`.
+   * Zot does not let a logged-in user who is not listed fall back to the anonymous policy; neither does berth.
+   */
   allowsMetrics(identity: Identity | undefined): boolean {
     const metrics = this.acl.metrics;
-    if (!metrics) return identity !== undefined;
-    if (metrics.anonymousPolicy.includes('read')) return true;
-    return identity !== undefined && metrics.users.includes(identity.user);
+    if (!identity) return metrics?.anonymousPolicy.includes('read') ?? false;
+    return metrics?.users.includes(identity.user) ?? false;
   }
 
   #ruleFor(repo: string): CompiledRule | undefined {

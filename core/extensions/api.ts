@@ -72,6 +72,8 @@ export interface ExtensionContext<C = unknown> {
   /** The app's Prometheus registry. */
   readonly metrics: PromRegistry;
   readonly routes: RouteRegistrar;
+  /** The request-metrics seam: hear of every finished HTTP request (see {@link RequestObserver}). */
+  readonly http: { observe(observer: RequestObserver): void };
   readonly registry: RegistryFacade;
   /** Zot's access control, as the core applies it to /v2 routes, for the extension's own routes. */
   readonly access: AccessCheck;
@@ -150,17 +152,58 @@ export interface AccessCheck {
 }
 
 /**
+ * Who may call a route, when the core decides it rather than the handler:
+ * - `metrics`: a Prometheus scrape, as Zot guards its metrics route. With authentication on, the caller is
+ *   authenticated as on any route and must be one of `http.accessControl.metrics.users`; an anonymous one gets
+ *   in only with `metrics.anonymousPolicy: ["read"]`. Otherwise 401 (anonymous) or 403, with the challenge.
+ *   Without `accessControl`, any authenticated caller; without authentication, anyone.
+ * - `public`: anyone; no authentication runs, even with credentials sent (`ctx.state.user` stays unset), as
+ *   for the health probes.
+ * Without it, the core authenticates as on /v2 and the handler authorizes with {@link AccessCheck}.
+ */
+export type RouteAccess = 'metrics' | 'public';
+
+export interface RouteOptions {
+  access?: RouteAccess;
+}
+
+/**
  * Mounts HTTP handlers. Paths use @koa/router syntax (`/v2/_zot/ext/x`, `/items/:id`). The core applies
  * request ids, access logging, authentication and OCI error mapping around them: throw a {@link RegistryError}
  * (see `berth` exports) to answer with OCI error JSON.
  */
 export interface RouteRegistrar {
-  get(path: string, handler: RouteHandler): void;
-  post(path: string, handler: RouteHandler): void;
-  put(path: string, handler: RouteHandler): void;
-  patch(path: string, handler: RouteHandler): void;
-  delete(path: string, handler: RouteHandler): void;
+  get(path: string, handler: RouteHandler, opts?: RouteOptions): void;
+  post(path: string, handler: RouteHandler, opts?: RouteOptions): void;
+  put(path: string, handler: RouteHandler, opts?: RouteOptions): void;
+  patch(path: string, handler: RouteHandler, opts?: RouteOptions): void;
+  delete(path: string, handler: RouteHandler, opts?: RouteOptions): void;
 }
+
+/** One finished HTTP request, as {@link RequestObserver}s hear of it. */
+export interface RequestObservation {
+  method: string;
+  /**
+   * The @koa/router path template that matched (`/v2/*name/manifests/:reference`, `/metrics`), or `unmatched`:
+   * a stable, low-cardinality label, never the raw path.
+   */
+  route: string;
+  status: number;
+  /** From the request's arrival to the end of its response (or the client hanging up). */
+  durationSeconds: number;
+  /** The repository a Distribution route (`/v2/<name>/manifests|blobs|tags|referrers/...`) names. */
+  repo?: string;
+  /** The response body's length, when it was known (Content-Length). */
+  bytes?: number;
+  /** The client went away before the response ended. */
+  aborted: boolean;
+}
+
+/**
+ * Called once per finished request, synchronously on the response's `close`: count or observe, never wait or
+ * do I/O (every request pays for it). A throw is logged and ignored.
+ */
+export type RequestObserver = (observation: RequestObservation) => void;
 
 export interface Descriptor {
   mediaType: string;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { MetaStore } from '../metastore/meta-store';
-import type { ContentSource, ManifestValidator, RegistryEventMap, RegistryEventName, RouteHandler, StartedContext } from './api';
+import { RequestObservers } from '../http/request-observers';
+import type { ContentSource, ManifestValidator, RegistryEventMap, RegistryEventName, RequestObserver, RouteAccess, RouteHandler, StartedContext } from './api';
 import type { EventBus } from './events';
 import { ManifestValidators } from './manifest-validators';
 import { startSchedule, validateEvery, type ScheduledTask, type ScheduleOptions } from './schedule';
@@ -18,7 +19,8 @@ type AnyHandler = (payload: never) => void | Promise<void>;
  */
 export class Contributions {
   readonly sources: ContentSource[] = [];
-  readonly routes: Array<{ method: RouteMethod; path: string; handler: RouteHandler }> = [];
+  readonly routes: Array<{ method: RouteMethod; path: string; handler: RouteHandler; access?: RouteAccess }> = [];
+  readonly #observers: RequestObserver[] = [];
   readonly #schedules: Array<() => () => Promise<void>> = [];
   readonly #scheduleIds = new Set<string>();
   readonly #starts: Array<(started: StartedContext) => void | Promise<void>> = [];
@@ -37,6 +39,8 @@ export class Contributions {
       throw new Error('global schedules need the MetaStore');
     },
     private readonly manifestValidators: ManifestValidators = new ManifestValidators(),
+    // Tests that only schedule pass none: observers then hear of no request.
+    private readonly requests: RequestObservers = new RequestObservers(logger),
   ) {}
 
   onStart(fn: (started: StartedContext) => void | Promise<void>): void {
@@ -56,6 +60,11 @@ export class Contributions {
   validate(validator: ManifestValidator): void {
     this.#validators.push(validator);
     if (this.#active) this.#stops.push(this.manifestValidators.add(validator));
+  }
+
+  observe(observer: RequestObserver): void {
+    this.#observers.push(observer);
+    if (this.#active) this.#stops.push(this.requests.add(observer));
   }
 
   onShutdown(fn: () => Promise<void>): void {
@@ -78,16 +87,17 @@ export class Contributions {
     if (this.#active) this.#stops.push(start());
   }
 
-  /** Starts the schedules, event handlers and validators registered so far (and any registered later). */
+  /** Starts the schedules, event handlers, validators and request observers registered so far (and any registered later). */
   activate(): void {
     if (this.#active) return;
     this.#active = true;
     for (const start of this.#schedules) this.#stops.push(start());
     for (const [event, handler] of this.#subscriptions) this.#stops.push(this.events.on(event, handler as never));
     for (const validator of this.#validators) this.#stops.push(this.manifestValidators.add(validator));
+    for (const observer of this.#observers) this.#stops.push(this.requests.add(observer));
   }
 
-  /** Stops schedules, event handlers and validators; shutdown hooks wait for {@link shutdown}. */
+  /** Stops schedules, event handlers, validators and request observers; shutdown hooks wait for {@link shutdown}. */
   async deactivate(): Promise<void> {
     this.#active = false;
     for (const stop of this.#stops.splice(0)) await stop();

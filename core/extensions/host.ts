@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
 import type {
-  AccessCheck, AuthenticatorFactory, Extension, ExtensionContext, HttpContext, RegistryFacade, RouteHandler,
+  AccessCheck, AuthenticatorFactory, Extension, ExtensionContext, HttpContext, RegistryFacade, RouteAccess, RouteHandler,
 } from './api';
 import { EXTENSION_API_VERSION } from './api';
 import type { PreparedChange } from '../config/live-reload';
@@ -13,6 +13,7 @@ import type { MetaStore, MetaStoreFactory } from '../metastore/meta-store';
 import { Contributions, type RouteMethod } from './contributions';
 import type { EventBus } from './events';
 import { ManifestValidators } from './manifest-validators';
+import { RequestObservers } from '../http/request-observers';
 
 export class ExtensionError extends Error {
   constructor(readonly extension: string, message: string) {
@@ -26,6 +27,8 @@ export interface MountedRoute {
   path: string;
   handler: RouteHandler;
   extension: string;
+  /** Who may call it, when the core decides (api.ts RouteAccess); undefined: the handler authorizes. */
+  access?: RouteAccess;
 }
 
 /** One extension to load: the object, and the config slice it receives. */
@@ -77,6 +80,8 @@ export class ExtensionHost {
     private readonly metrics: PromRegistry,
     private readonly events: EventBus,
     private readonly contentSources: ContentSources,
+    /** Where extensions' `ctx.http.observe` observers go; the HTTP app notifies them. */
+    readonly requests: RequestObservers = new RequestObservers(logger),
   ) {}
 
   /**
@@ -106,7 +111,7 @@ export class ExtensionHost {
       for (const r of contributions.routes) {
         const key = routeKey(entry.extension.name, r.method, r.path);
         this.#handlers.set(key, r.handler);
-        this.routes.push({ method: r.method, path: r.path, extension: entry.extension.name, handler: (ctx) => this.#dispatch(key, ctx) });
+        this.routes.push({ method: r.method, path: r.path, access: r.access, extension: entry.extension.name, handler: (ctx) => this.#dispatch(key, ctx) });
       }
       this.contentSources.replace(entry.extension.name, contributions.sources);
       this.#loaded.set(entry.extension.name, { entry, raw, contributions });
@@ -172,8 +177,12 @@ export class ExtensionHost {
         staged.push({ name, old, loaded: { entry, raw, contributions } });
         await this.#start(name, contributions);
         for (const r of contributions.routes) {
-          if (!this.#handlers.has(routeKey(name, r.method, r.path))) {
+          const mounted = this.routes.find((m) => m.extension === name && m.method === r.method && m.path === r.path);
+          if (!mounted || !this.#handlers.has(routeKey(name, r.method, r.path))) {
             throw new ExtensionError(name, `adds route ${r.method.toUpperCase()} ${r.path} on reload; routes change only with a restart`);
+          }
+          if (mounted.access !== r.access) {
+            throw new ExtensionError(name, `changes the access of route ${r.method.toUpperCase()} ${r.path} on reload; it changes only with a restart`);
           }
         }
       }
@@ -233,7 +242,7 @@ export class ExtensionHost {
   async #register(entry: ExtensionEntry, reloading: boolean): Promise<Contributions> {
     const name = entry.extension.name;
     const logger = this.logger.child({ ext: name });
-    const contributions = new Contributions(name, logger, this.events, () => this.#usable(name, this.#metaStore), this.manifestValidators);
+    const contributions = new Contributions(name, logger, this.events, () => this.#usable(name, this.#metaStore), this.manifestValidators, this.requests);
     try {
       await entry.extension.register(this.context(entry, contributions, logger, reloading));
     } catch (err) {
@@ -245,8 +254,12 @@ export class ExtensionHost {
 
   private context(entry: ExtensionEntry, contributions: Contributions, logger: Logger, reloading: boolean): ExtensionContext<unknown> {
     const name = entry.extension.name;
-    const route = (method: RouteMethod) => (path: string, handler: RouteHandler) => {
-      contributions.routes.push({ method, path, handler });
+    const route = (method: RouteMethod) => (path: string, handler: RouteHandler, opts?: { access?: RouteAccess }) => {
+      const access = opts?.access;
+      if (access !== undefined && access !== 'metrics' && access !== 'public') {
+        throw new ExtensionError(name, `route ${method.toUpperCase()} ${path}: unknown access "${String(access)}" (metrics, public)`);
+      }
+      contributions.routes.push({ method, path, handler, access });
     };
     // Drivers and authenticators are chosen once at start-up: a reload registers them again to no effect.
     const contribute = <T>(map: Map<string, T>, what: string) => (kind: string, value: T) => {
@@ -260,6 +273,7 @@ export class ExtensionHost {
       logger,
       metrics: this.metrics,
       routes: { get: route('get'), post: route('post'), put: route('put'), patch: route('patch'), delete: route('delete') },
+      http: { observe: (observer) => contributions.observe(observer) },
       get registry(): RegistryFacade {
         return (registry ??= host.#usable(name, host.#registry)(name));
       },

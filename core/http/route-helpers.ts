@@ -13,11 +13,14 @@ export interface AccessControl {
   require(ctx: Context, repo: string, action: Action): Promise<void>;
   /** Filters a list of repositories down to those the request may read. */
   readable(ctx: Context, repos: string[]): Promise<string[]>;
+  /** Throws UNAUTHORIZED / DENIED unless the request may read metrics (a route with `access: 'metrics'`). */
+  requireMetrics(ctx: Context): Promise<void>;
 }
 
 export const allowAll: AccessControl = {
   require: async () => undefined,
   readable: async (_ctx, repos) => repos,
+  requireMetrics: async () => undefined,
 };
 
 /** The repository name from the route, validated against the spec grammar before it touches a path. */

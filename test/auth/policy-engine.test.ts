@@ -79,7 +79,10 @@ describe('policy engine', () => {
     assert.equal(engine({ metrics: { users: ['prom'] } }).allowsMetrics(user('prom')), true);
     assert.equal(engine({ metrics: { users: ['prom'] } }).allowsMetrics(user('alice')), false);
     assert.equal(engine({ metrics: { anonymousPolicy: ['read'] } }).allowsMetrics(undefined), true);
-    assert.equal(engine({}).allowsMetrics(user('alice')), true);
+    // Zot's MetricsAuthzHandler: a logged-in user must be listed, whatever the anonymous policy; with no
+    // `metrics` block, no one is.
+    assert.equal(engine({ metrics: { anonymousPolicy: ['read'] } }).allowsMetrics(user('alice')), false);
+    assert.equal(engine({}).allowsMetrics(user('alice')), false);
     assert.equal(engine({}).allowsMetrics(undefined), false);
   });
 });
