@@ -103,7 +103,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     host.setMetaStore(metaStore);
     await importLegacyFiles(config.storage.rootDirectory, metaStore, logger);
     times = await AccessTimes.open(metaStore, logger);
-    auth = await AuthService.create(config, host.authenticators, logger, metaStore.signingKeys);
+    auth = await AuthService.create(config, host.authenticators, logger, metaStore.signingKeys, metrics);
   } catch (err) {
     await metaStore?.close();
     if (openedStores) await closeStores(openedStores);

@@ -6,6 +6,7 @@ import sqliteMetaStore from '../storage-drivers/metadata/sqlite';
 import syncExtension from '../extensions/sync';
 import lintExtension from '../extensions/lint';
 import scrubExtension from '../extensions/scrub';
+import metricsExtension from '../extensions/metrics';
 import apikeyAuth from '../auth-providers/apikey';
 import bearerAuth from '../auth-providers/bearer';
 import htpasswdAuth from '../auth-providers/htpasswd';
@@ -31,6 +32,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
   { extension: syncExtension as Extension<unknown>, configKey: 'sync' },
   { extension: lintExtension as Extension<unknown>, configKey: 'lint' },
   { extension: scrubExtension as Extension<unknown>, configKey: 'scrub' },
+  { extension: metricsExtension as Extension<unknown>, configKey: 'metrics' },
 ];
 
 /**
@@ -40,7 +42,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
  */
 export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
   'http.auth.htpasswd', 'http.auth.ldap', 'http.auth.bearer', 'http.auth.apikey', 'http.auth.mtls', 'http.accessControl',
-  'extensions.sync', 'extensions.lint', 'extensions.scrub', 'storage.retention', 'storage.maxRepos', 'storage.subPaths', 'storage.fastRestart', 'storage.dedupe',
+  'http.accessControl.metrics', 'extensions.sync', 'extensions.lint', 'extensions.scrub', 'extensions.metrics', 'storage.retention', 'storage.maxRepos', 'storage.subPaths', 'storage.fastRestart', 'storage.dedupe',
   'storage.gc', 'storage.gcTimeWindow',
   'http.externalUrl', // the token service's realm (OpenID, its other user, refuses to start on its own)
   // Never accepted and ignored: a registered MetaStore kind serves it, an unregistered one refuses to start.

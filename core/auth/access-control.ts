@@ -8,13 +8,14 @@
 import type { Context } from 'koa';
 import type { Identity } from '../extensions/api';
 import type { AccessControl, Action } from '../http/route-helpers';
+import type { AuthMetrics } from './auth-metrics';
 import type { AuthState } from './auth-state';
 import { sleep } from './auth-middleware';
 import { bearerScope, denied, dockerActionOf, requestSettings, unauthorized } from './challenge';
 import { TOKEN_VIA } from './token-service';
 
 
-export function createAccessControl(current: () => AuthState): AccessControl {
+export function createAccessControl(current: () => AuthState, metrics: AuthMetrics): AccessControl {
   const snapshot = (ctx: Context): AuthState => (ctx.state.auth as AuthState | undefined) ?? current();
   const allowed = (state: AuthState, identity: Identity | undefined, repo: string, action: Action): boolean => {
     if (identity?.via === TOKEN_VIA) {
@@ -37,6 +38,7 @@ export function createAccessControl(current: () => AuthState): AccessControl {
       if (state.bearer) throw unauthorized(settings, bearerScope(repo, action), identity !== undefined);
       const scope = state.tokens ? bearerScope(repo, action) : '';
       if (!identity) throw unauthorized(settings, scope);
+      metrics.failures.inc({ reason: 'denied' });
       throw denied(settings, scope, identity.via === TOKEN_VIA);
     },
     async requireMetrics(ctx) {
@@ -48,6 +50,7 @@ export function createAccessControl(current: () => AuthState): AccessControl {
       if (state.failDelayMs > 0) await sleep(state.failDelayMs);
       const settings = requestSettings(state.settings, ctx);
       if (!identity) throw unauthorized(settings);
+      metrics.failures.inc({ reason: 'denied' });
       throw denied(settings);
     },
     async readable(ctx, repos) {

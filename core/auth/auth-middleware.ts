@@ -8,6 +8,7 @@
 import type { Context, Next } from 'koa';
 import type { TLSSocket } from 'node:tls';
 import type { AuthRequest, Identity } from '../extensions/api';
+import type { AuthFailureReason, AuthMetrics } from './auth-metrics';
 import type { AuthState } from './auth-state';
 import { routeAccessOf } from '../http/route-access';
 import { requestSettings, scopeOfRequest, unauthorized } from './challenge';
@@ -23,7 +24,7 @@ const EMPTY_BASIC = /^Basic\s+Og==\s*$/i;
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export function authMiddleware(current: () => AuthState) {
+export function authMiddleware(current: () => AuthState, metrics: AuthMetrics) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const state = current();
     ctx.state.auth = state;
@@ -32,11 +33,12 @@ export function authMiddleware(current: () => AuthState) {
     const sent = ctx.req.headers.authorization;
     const header = sent !== undefined && EMPTY_BASIC.test(sent) ? undefined : sent;
     const scope = () => scopeOfRequest(ctx.method, ctx.path);
-    const fail = async (): Promise<never> => {
+    const fail = async (reason: AuthFailureReason): Promise<never> => {
+      metrics.failures.inc({ reason });
       if (state.failDelayMs > 0) await sleep(state.failDelayMs); // only reached with credentials sent
       throw unauthorized(requestSettings(state.settings, ctx), scope());
     };
-    if (countAuthorizationHeaders(ctx.req.rawHeaders) > 1) await fail();
+    if (countAuthorizationHeaders(ctx.req.rawHeaders) > 1) await fail('credentials');
 
     const request: AuthRequest = { method: ctx.method, path: ctx.path, headers: ctx.req.headers };
     let identity: Identity | undefined;
@@ -44,28 +46,30 @@ export function authMiddleware(current: () => AuthState) {
     let anonymousToken = false;
     if (header !== undefined) {
       const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+      let kind: AuthFailureReason = 'token';
       if (state.bearer) {
-        if (bearer === undefined) await fail();
+        if (bearer === undefined) await fail('token');
         identity = asIdentity(await state.bearer.authenticate({ ...request, bearer }));
       } else if (state.tokens && bearer !== undefined && ctx.path !== TOKEN_PATH) {
         const verified = await state.tokens.verify(bearer);
         if (verified === 'anonymous') anonymousToken = true;
         else identity = asIdentity(verified);
       } else {
+        kind = 'credentials';
         const basic = parseBasic(header);
-        if (!basic) await fail();
+        if (!basic) await fail(kind);
         request.basic = basic;
         for (const authenticator of state.basic) {
           identity = asIdentity(await authenticator.authenticate(request));
           if (identity) break;
         }
       }
-      if (!identity && !anonymousToken) await fail();
+      if (!identity && !anonymousToken) await fail(kind);
     } else if (state.mtls) {
       const certificate = verifiedClientCertificate(ctx);
       if (certificate) {
         identity = asIdentity(await state.mtls.authenticate({ ...request, clientCertificate: certificate }));
-        if (!identity) await fail();
+        if (!identity) await fail('certificate');
       }
     }
 

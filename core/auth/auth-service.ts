@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
+import type { Registry as PromRegistry } from 'prom-client';
 import type { PreparedChange } from '../config/live-reload';
 import type { BerthConfig } from '../config/schema';
 import type { AuthenticatorFactory } from '../extensions/api';
 import type { MountedRoute } from '../extensions/host';
 import type { AccessControl } from '../http/route-helpers';
 import { createAccessControl } from './access-control';
+import { createAuthMetrics } from './auth-metrics';
 import { apiKeyRoutes } from './apikey-routes';
 import { authMiddleware } from './auth-middleware';
 import { type AuthState, buildAuthState, closeReplaced } from './auth-state';
@@ -28,25 +30,33 @@ export class AuthService {
     private readonly tokens: TokenService,
     private readonly factories: ReadonlyMap<string, AuthenticatorFactory>,
     private readonly logger: Logger,
+    registry: PromRegistry,
   ) {
     this.#state = state;
     const current = () => this.#state;
-    this.access = createAccessControl(current);
-    this.middleware = authMiddleware(current);
+    const metrics = createAuthMetrics(registry);
+    this.access = createAccessControl(current, metrics);
+    this.middleware = authMiddleware(current, metrics);
     this.routes = [
       ...apiKeyRoutes(
         () => this.#state.apiKeys,
         (id) => this.#state.policy?.groups(id) ?? id.groups,
       ),
-      tokenRoute(),
+      tokenRoute(metrics),
     ];
   }
 
-  static async create(config: BerthConfig, factories: ReadonlyMap<string, AuthenticatorFactory>, logger: Logger, keys: SigningKeys): Promise<AuthService> {
+  static async create(
+    config: BerthConfig,
+    factories: ReadonlyMap<string, AuthenticatorFactory>,
+    logger: Logger,
+    keys: SigningKeys,
+    metrics: PromRegistry,
+  ): Promise<AuthService> {
     const log = logger.child({ component: 'auth' });
     // One signing key, shared through the MetaStore: tokens outlive reloads and restarts (docs/auth.md).
     const tokens = await TokenService.create(keys);
-    return new AuthService(config, await buildAuthState(config, factories, log, tokens), tokens, factories, log);
+    return new AuthService(config, await buildAuthState(config, factories, log, tokens), tokens, factories, log, metrics);
   }
 
   /**

@@ -10,13 +10,14 @@ import type { Identity } from '../extensions/api';
 import type { MountedRoute } from '../extensions/host';
 import { RegistryError } from '../registry/errors';
 import { isRepositoryName } from '../registry/names';
+import type { AuthMetrics } from './auth-metrics';
 import type { AuthState } from './auth-state';
 import type { PolicyEngine } from './policy-engine';
 import { ZOT_ACTIONS_OF } from './challenge';
 import { type AccessGrant, TOKEN_PATH } from './token-service';
 
 
-export function tokenRoute(): MountedRoute {
+export function tokenRoute(metrics: AuthMetrics): MountedRoute {
   return {
     method: 'get',
     path: TOKEN_PATH,
@@ -28,6 +29,7 @@ export function tokenRoute(): MountedRoute {
       const identity = ctx.state.user as Identity | undefined;
       const access = grantsFor(state.policy, identity, requestedScopes(ctx.query.scope));
       const issued = await state.tokens.issue(identity, access);
+      metrics.tokensIssued.inc();
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt };
     },

@@ -25,6 +25,8 @@ export { watchFile } from '../config/file-watch';
 /** Zot's config scalars for extension schemas (`zot.bool`, `zot.duration`, `zot.block`, ...): see zot-schema.ts. */
 export * as zot from './zot-schema';
 export { RegistryError, defineRegistryError, ManifestInvalid } from '../registry/errors';
+/** berth's version (package.json), e.g. for an info metric or a user agent. */
+export { berthVersion } from '../version';
 
 /** The API version this build of berth implements. */
 export const EXTENSION_API_VERSION = 1 as const;

@@ -26,6 +26,8 @@ export interface FillTarget {
   adopt(spoolPath: string): Promise<void>;
   /** A fresh upstream stream positioned at `start`, for readers once the spool cannot be written (ENOSPC). */
   reopen(start: number): Promise<Readable>;
+  /** Told of each chunk received from the upstream (for metrics), as it arrives. */
+  received?(bytes: number): void;
   logger: Logger;
 }
 
@@ -112,6 +114,7 @@ export class BlobFill {
       for await (const chunk of upstream as AsyncIterable<Buffer>) {
         hash.update(chunk);
         received += chunk.length;
+        this.target.received?.(chunk.length);
         if (this.size !== undefined && received > this.size) throw SizeInvalid({ expected: this.size, actual: received });
         if (!write(chunk)) await Promise.race([once(w, 'drain'), once(w, 'close')]).catch(() => undefined); // 'error': see writeError
         if (writeError) return spoolLost();

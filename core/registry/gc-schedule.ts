@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Counter, type Registry as PromRegistry, Summary } from 'prom-client';
+import { Counter, Gauge, type Registry as PromRegistry, Summary } from 'prom-client';
 import type { RetentionConfig } from '../config/retention-schema';
 import type { PreparedChange } from '../config/live-reload';
 import { insideWindow, parseTimeWindow, type TimeWindow } from '../config/time-window';
@@ -45,6 +45,10 @@ export interface GcMetrics {
   duration: Summary;
   deleted: Counter<'type'>;
   freed: Counter;
+  /** berth's progress series, per store (`/` or the subPaths route). */
+  running: Gauge<'store'>;
+  passRepositories: Gauge<'store'>;
+  lastPassEnd: Gauge<'store'>;
 }
 
 export function createGcMetrics(registry: PromRegistry): GcMetrics {
@@ -54,6 +58,14 @@ export function createGcMetrics(registry: PromRegistry): GcMetrics {
     duration: new Summary({ name: 'zot_gc_duration_seconds', help: 'Time to garbage collect one repository', registers }),
     deleted: new Counter({ name: 'zot_gc_deleted_total', help: 'Manifests, blobs and uploads removed by garbage collection', labelNames: ['type'], registers }),
     freed: new Counter({ name: 'berth_gc_freed_bytes_total', help: 'Bytes of the blobs garbage collection removed', registers }),
+    running: new Gauge({ name: 'berth_gc_pass_running', help: 'Whether a GC pass of the store is running here (1) or not (0)', labelNames: ['store'], registers }),
+    passRepositories: new Gauge({
+      name: 'berth_gc_pass_repositories',
+      help: 'Repositories the running (or last) GC pass of the store has collected so far',
+      labelNames: ['store'],
+      registers,
+    }),
+    lastPassEnd: new Gauge({ name: 'berth_gc_last_pass_end_timestamp_seconds', help: 'When the last GC pass of the store ended (Unix time)', labelNames: ['store'], registers }),
   };
 }
 
@@ -159,6 +171,9 @@ export function startGc(o: {
     renewal.unref();
     const started = Date.now();
     const result = emptyResult();
+    const store = { store: o.route === '' ? '/' : o.route };
+    o.metrics.running.set(store, 1);
+    o.metrics.passRepositories.set(store, 0);
     const retention = new Retention(s.retention, o.registry, o.times, logger);
     const settingsForPass = { gcDelay: s.gcDelay, dryRun: s.retention.dryRun };
     logger.info({ gcDelay: s.gcDelay, retentionDelay: s.retention.delay, dryRun: s.retention.dryRun }, 'gc: pass started');
@@ -179,6 +194,7 @@ export function startGc(o: {
       } finally {
         o.metrics.duration.observe(Number(process.hrtime.bigint() - t0) / 1e9);
         result.repositories++;
+        o.metrics.passRepositories.set(store, result.repositories);
       }
       if (Date.now() >= progressAt) {
         progressAt = Date.now() + PROGRESS_MS;
@@ -204,6 +220,8 @@ export function startGc(o: {
       }
     } finally {
       clearInterval(renewal);
+      o.metrics.running.set(store, 0);
+      o.metrics.lastPassEnd.set(store, Date.now() / 1000);
       await o.leases.release(leaseName, holder, lease.token).catch(() => undefined);
     }
     result.ms = Date.now() - started;

@@ -1,6 +1,7 @@
 import { Readable, type Writable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
 import type { Logger } from 'pino';
+import type { Registry as PromRegistry } from 'prom-client';
 import type { ContentSource, StoredManifest } from '../extensions/api';
 import type { EventBus } from '../extensions/events';
 import { TOKENS } from '../di/tokens';
@@ -12,6 +13,7 @@ import { digestOf, isDigest, parseDigest, type ParsedDigest } from './digest';
 import { BlobUnknown, ManifestUnknown, RegistryError, upstreamUnreachable } from './errors';
 import { layout } from './layout';
 import { ManifestStore } from './manifest-store';
+import { createPullThroughMetrics, type PullKind, type PullResult, type PullThroughMetrics } from './pull-through-metrics';
 import { RepoStore } from './repo-store';
 import { newSpool } from './spool';
 import type { Stores } from './stores';
@@ -74,6 +76,7 @@ export class PullThrough {
   readonly #tagChecks = new SingleFlight<string, string | undefined>();
   readonly #checkedAt = new BoundedCache<string, number>(100_000, () => 1);
   readonly #outages = new Map<string, Outage>();
+  readonly #metrics: PullThroughMetrics;
 
   constructor(
     @inject(TOKENS.Stores) private readonly stores: Stores,
@@ -83,7 +86,10 @@ export class PullThrough {
     @inject(TOKENS.ContentSources) private readonly sources: ContentSources,
     @inject(TOKENS.Events) private readonly events: EventBus,
     @inject(TOKENS.Logger) private readonly logger: Logger,
-  ) {}
+    @inject(TOKENS.Metrics) metrics: PromRegistry,
+  ) {
+    this.#metrics = createPullThroughMetrics(metrics);
+  }
 
   /** Whether a content source serves `repo` as clients name it (its content is fetched when first pulled). */
   hasSources(repo: string): boolean {
@@ -98,19 +104,26 @@ export class PullThrough {
   async manifest(repo: string, reference: string, accept: string[], ns: string | undefined): Promise<StoredManifest> {
     const { localRepo, sources } = this.sources.route(repo, ns);
     const local = await this.manifests.get(localRepo, reference);
+    if (local && sources.length === 0) return local;
     // A digest names immutable content: when it is here, the upstream is never asked.
-    if (local && (isDigest(reference) || sources.length === 0)) return local;
-    const fetch = (from: ContentSource[]) => this.#manifests.run(`${localRepo}@${reference}`, async () => {
-      const again = local ? undefined : await this.manifests.get(localRepo, reference); // a flight just ended
-      return again ?? this.fetchManifest(localRepo, repo, reference, accept, ns, from);
-    });
+    if (local && isDigest(reference)) return this.#counted(sources[0], 'manifest', 'hit', local);
+    const fetch = (from: ContentSource[]) => {
+      const key = `${localRepo}@${reference}`;
+      if (this.#manifests.current(key)) this.#count(from[0], 'manifest', 'join');
+      return this.#manifests.run(key, async () => {
+        const again = local ? undefined : await this.manifests.get(localRepo, reference); // a flight just ended
+        if (again) return this.#counted(from[0], 'manifest', 'hit', again);
+        this.#count(from[0], 'manifest', 'miss');
+        return this.fetchManifest(localRepo, repo, reference, accept, ns, from);
+      });
+    };
     if (!local) return fetch(sources);
     const source = sources.find((s) => s.manifestDigest);
-    if (!source) return local;
+    if (!source) return this.#counted(sources[0], 'manifest', 'hit', local);
     const upstreamDigest = await this.checkTag(source, localRepo, repo, reference, accept, ns);
     if (upstreamDigest === undefined || upstreamDigest === local.digest) {
       if (this.#outages.has(source.name)) this.servedCached(source);
-      return local;
+      return this.#counted(source, 'manifest', 'hit', local);
     }
     return fetch([source]).catch((err: unknown) => {
       this.logger.warn({ upstream: upstreamOf(source), repo: localRepo, reference, cause: causeOf(err) }, 'failed to refresh tag, serving cached manifest');
@@ -141,8 +154,10 @@ export class PullThrough {
     const found = await this.ask(sources, async (source) => {
       const upstream = await source.manifest(repo, reference, accept, ns);
       if (!upstream) return undefined;
+      this.#metrics.upstreamBytes.inc({ upstream: upstreamOf(source) }, upstream.bytes.length);
       const digest = digestOf(upstream.bytes, isDigest(reference) ? parseDigest(reference).algorithm : 'sha256');
       if (digest !== upstream.digest || (isDigest(reference) && digest !== reference)) {
+        this.#metrics.errors.inc({ upstream: upstreamOf(source), kind: 'invalid' });
         this.logger.warn({ source: source.name, repo, reference, digest }, 'failed to verify manifest from content source');
         return undefined;
       }
@@ -205,11 +220,19 @@ export class PullThrough {
   async #blob(repo: string, digest: ParsedDigest, ns: string | undefined): Promise<BlobHandle & { settled: Promise<void> }> {
     const { localRepo, sources } = this.sources.route(repo, ns);
     const local = await this.localBlob(localRepo, digest);
-    if (local && sources.length > 0) return this.#refillIfGone(local, () => this.#blob(repo, digest, ns));
+    if (local && sources.length > 0) return this.#refillIfGone(this.#counted(sources[0], 'blob', 'hit', local), () => this.#blob(repo, digest, ns));
     if (local || sources.length === 0) return local ?? Promise.reject(BlobUnknown({ digest: digest.digest }));
+    const key = `${localRepo}@${digest.digest}`;
+    const joining = this.#blobs.current(key);
+    if (joining) return joining.then((handle) => this.#counted(sources[0], 'blob', 'join', handle));
     return this.#blobs.run(
-      `${localRepo}@${digest.digest}`,
-      async () => (await this.localBlob(localRepo, digest)) ?? this.startFill(localRepo, repo, digest, ns, sources),
+      key,
+      async () => {
+        const again = await this.localBlob(localRepo, digest);
+        if (again) return this.#counted(sources[0], 'blob', 'hit', again);
+        this.#count(sources[0], 'blob', 'miss');
+        return this.startFill(localRepo, repo, digest, ns, sources);
+      },
       (handle) => handle.settled,
     );
   }
@@ -249,7 +272,15 @@ export class PullThrough {
     });
     if (!('value' in found)) throw this.missing(found, BlobUnknown({ digest: digest.digest }), { digest: digest.digest });
     const { source, value: upstream } = found;
-    await this.repos.ensure(localRepo);
+    const label = { upstream: upstreamOf(source) };
+    this.#metrics.fillsInFlight.inc(label);
+    try {
+      await this.repos.ensure(localRepo);
+    } catch (err) {
+      this.#metrics.fillsInFlight.dec(label);
+      upstream.stream.destroy();
+      throw err;
+    }
     const logger = this.logger.child({ source: source.name, repo: localRepo });
     const spool = newSpool();
     const fill = new BlobFill(digest, upstream.size, {
@@ -260,9 +291,12 @@ export class PullThrough {
       finalPath: layout.blob(localRepo, digest),
       adopt: (path) => this.blobs.adopt(localRepo, digest, path, this.stores.spool),
       reopen: (start) => reopenAt(source, repo, digest.digest, ns, start),
+      received: (n) => this.#metrics.upstreamBytes.inc(label, n),
       logger,
     }, upstream.stream);
     const settled = fill.settled.then(() => {
+      this.#metrics.fillsInFlight.dec(label);
+      if (fill.state === 'failed') this.#metrics.errors.inc({ ...label, kind: 'fill' });
       if (fill.state === 'committed') this.events.emit('blob.committed', { repo: localRepo, digest: digest.digest, size: upstream.size ?? 0 });
     });
     return { size: upstream.size, open: async (range?: { start: number; end: number }) => fill.open(range), settled };
@@ -292,14 +326,30 @@ export class PullThrough {
     return upstreamUnreachable(upstreamOf(asked.unreachable), detail, DOWN_RETRY_MS / 1000);
   }
 
+  /** Counts a pull of content `source` (the first that matches) serves; undefined: no source, not pull-through. */
+  #count(source: ContentSource | undefined, kind: PullKind, result: PullResult): void {
+    if (source) this.#metrics.requests.inc({ upstream: upstreamOf(source), kind, result });
+  }
+
+  /** Counts a pull answered without a new upstream download; a blob's size counts as upstream bytes saved. */
+  #counted<T>(source: ContentSource | undefined, kind: PullKind, result: PullResult, value: T): T {
+    this.#count(source, kind, result);
+    const size = kind === 'blob' ? (value as BlobHandle).size : undefined;
+    if (source && size !== undefined) this.#metrics.savedBytes.inc({ upstream: upstreamOf(source) }, size);
+    return value;
+  }
+
   // One warning when an upstream goes down (host and cause, no stack), one line when it is back.
   private markDown(source: ContentSource, err: unknown): void {
+    this.#metrics.up.set({ upstream: upstreamOf(source) }, 0);
+    this.#metrics.errors.inc({ upstream: upstreamOf(source), kind: 'unreachable' });
     const outage = this.#outages.get(source.name);
     if (!outage) this.logger.warn({ upstream: upstreamOf(source), source: source.name, cause: causeOf(err) }, 'upstream unreachable');
     this.#outages.set(source.name, { until: Date.now() + DOWN_RETRY_MS, cause: causeOf(err), servedCached: outage?.servedCached ?? false });
   }
 
   private markUp(source: ContentSource): void {
+    this.#metrics.up.set({ upstream: upstreamOf(source) }, 1);
     if (this.#outages.delete(source.name)) this.logger.info({ upstream: upstreamOf(source), source: source.name }, 'upstream reachable again');
   }
 

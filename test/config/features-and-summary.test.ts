@@ -53,7 +53,6 @@ describe('configuredButUnbuilt', () => {
       'extensions.sync.downloadDir',
       'extensions.sync.registries[0].reqPerSec',
       'extensions.sync.registries[0].credentialHelper',
-      'extensions.metrics',
       'cluster',
       'scheduler.numWorkers',
     ]);
@@ -137,8 +136,8 @@ describe('describeConfig', () => {
   it('names unbuilt extensions as not active instead of listing them as running', async () => {
     const c = await loadConfigFile(path.join(examples, 'metrics-search-scrub-lint.json'));
     const lines = describeConfig(c, build);
-    assert.ok(lines.includes('extensions: scrub every 24h; lint (2 mandatory annotation(s))'), lines.join('\n'));
-    for (const name of ['search', 'metrics', 'ui']) {
+    assert.ok(lines.includes('extensions: metrics at /metrics; scrub every 24h; lint (2 mandatory annotation(s))'), lines.join('\n'));
+    for (const name of ['search', 'ui']) {
       assert.ok(lines.some((l) => l.startsWith(`  extensions.${name}: accepted, not active in this build`)), name);
     }
     assert.equal(describeConfig(c, everything).find((l) => l.startsWith('extensions:')),

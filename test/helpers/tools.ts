@@ -27,6 +27,8 @@ const PACKAGE_OF: Record<string, string> = {
   haproxy: 'haproxy',
   openssl: 'openssl',
   sqlite3: 'sqlite3',
+  prometheus: 'prometheus',
+  promtool: 'prometheus',
 };
 
 export interface RunOptions {
