@@ -6,12 +6,12 @@
 //   npx tsc -p . && node dist/bench/dedupe-bench.js
 import { execFileSync } from 'node:child_process';
 import { spawnBerth, type BerthProcess } from '../test/helpers/berth-process.js';
-import { cleanupTempDirs } from '../test/helpers/tools.js';
-import { closeClient, pushMonolithic } from './client.js';
-import { loadConfig, MB, median, type BenchConfig } from './config.js';
+import { pushMonolithic } from './client.js';
+import { MB, median, type BenchConfig } from './config.js';
 import { digestOf } from './gen.js';
 import { cpuSeconds } from './servers.js';
-import { table, verdict, type Row, type Target } from './report.js';
+import type { Row, Target } from './report.js';
+import { runAlone } from './standalone.js';
 
 const REPOS = 8;
 
@@ -86,22 +86,5 @@ export async function runDedupeBench(cfg: BenchConfig, rows: Row[], targets: Tar
   }
 }
 
-// Alone: its own table and verdicts.
-if (require.main === module) {
-  const rows: Row[] = [];
-  const targets: Target[] = [];
-  const cfg = loadConfig();
-  runDedupeBench(cfg, rows, targets, (m) => process.stderr.write(`[bench] ${m}\n`))
-    .then(() => {
-      console.log(table(rows)); // the berth column is dedupe on, the distribution column dedupe off
-      for (const t of targets) console.log(`  ${verdict(t).text}`);
-    })
-    .catch((err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
-    })
-    .finally(async () => {
-      closeClient();
-      await cleanupTempDirs();
-    });
-}
+// Alone: its own table (the berth column is dedupe on, the distribution column dedupe off) and verdicts.
+if (require.main === module) runAlone(runDedupeBench);

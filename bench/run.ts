@@ -11,6 +11,7 @@ import { table, verdict, type Row, type Target } from './report.js';
 import { startBerthProcess, startDistribution, type Server } from './servers.js';
 import { runCatalogScale } from './catalog-scale.js';
 import { runDedupeBench } from './dedupe-bench.js';
+import { runExtensionsCost } from './extensions-cost.js';
 import { runGcScale } from './gc-scale.js';
 import { runSyncBench } from './sync-bench.js';
 
@@ -106,6 +107,7 @@ async function main(): Promise<number> {
       targets.push(...scale.targets);
     }
     await runDedupeBench(cfg, rows, targets, log); // dedupe on vs off: two berths of its own, likewise
+    await runExtensionsCost(cfg, rows, targets, log); // extensions on vs all off: berths of its own, likewise
     if (cfg.only.has('gc')) rows.push(...(await runGcScale(cfg.repos, log))); // berth only: Distribution's GC is offline
   } finally {
     const stops = await Promise.allSettled(servers.map((s) => s.stop()));
