@@ -14,6 +14,7 @@ import { eventually } from '../helpers/eventually.js';
 import { buildOciImage, type BuiltImage } from '../helpers/images.js';
 import { promtoolCheckMetrics, startPrometheus, type Prometheus } from '../helpers/prometheus.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
+import { startUpstreamProxy, type UpstreamProxy } from '../helpers/upstream-proxy.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 
 /** The bytes of an image's blobs: its manifest, config and layers. */
@@ -27,6 +28,7 @@ async function imageBytes(image: BuiltImage): Promise<number> {
 
 describe('metrics extension: Prometheus scrapes berth', () => {
   let upstream: DockerRegistry;
+  let slow: UpstreamProxy;
   let berth: RunningBerth;
   let prom: Prometheus;
   let image: BuiltImage;
@@ -39,6 +41,8 @@ describe('metrics extension: Prometheus scrapes berth', () => {
     upstream = await startDockerRegistry();
     image = await buildOciImage(join(work, 'img'), { tag: 'v1', layers: [{ files: { '/etc/hello': 'metrics\n' } }, { randomBytes: 200_000, seed: 7 }] });
     await skopeoCopy(image.ref, `${upstream.url}/lib/app:v1`);
+    // The same upstream behind a throttle (about 1 s for the 200 kB layer), so a second pull can join a fill.
+    slow = await startUpstreamProxy(upstream.url, { bytesPerSecond: 200_000 });
     const htpasswd = join(work, 'htpasswd');
     await writeHtpasswd(htpasswd, [{ user: 'alice', password: 'alicepw' }, { user: 'prom', password: 'prompw' }]);
     berth = await startBerth({
@@ -51,7 +55,12 @@ describe('metrics extension: Prometheus scrapes berth', () => {
       },
       extensions: {
         metrics: {},
-        sync: { registries: [{ urls: [upstream.url], onDemand: true, content: [{ prefix: '**', destination: '/mirror' }] }] },
+        sync: {
+          registries: [
+            { urls: [upstream.url], onDemand: true, content: [{ prefix: '**', destination: '/mirror' }] },
+            { urls: [slow.url], onDemand: true, content: [{ prefix: '**', destination: '/slow' }] },
+          ],
+        },
       },
     });
     await skopeoCopy(image.ref, `${berth.url}/pushed/app:v1`, { creds: alice });
@@ -69,6 +78,7 @@ describe('metrics extension: Prometheus scrapes berth', () => {
   after(async () => {
     await prom?.stop();
     await berth?.stop();
+    await slow?.stop();
     await upstream?.stop();
     await cleanupTempDirs();
   });
@@ -125,6 +135,26 @@ describe('metrics extension: Prometheus scrapes berth', () => {
     assert.equal(await valueOf(`berth_pull_through_saved_bytes_total{upstream="${up.upstream}"}`), bytes - manifestBytes);
     assert.equal(await valueOf(`berth_upstream_up{upstream="${up.upstream}"}`), 1);
     assert.equal(await valueOf(`berth_pull_through_fills_in_flight{upstream="${up.upstream}"}`), 0);
+  });
+
+  it('counts a pull that joins a fill under way, and the fill in flight meanwhile', async () => {
+    const headers = basicAuth('alice', 'alicepw');
+    const m = await fetch(`${berth.url}/v2/slow/lib/app/manifests/v1`, { headers: { ...headers, Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(m.status, 200);
+    const layers = ((await m.json()) as { layers: Array<{ digest: string; size: number }> }).layers;
+    const big = layers.reduce((a, b) => (b.size > a.size ? b : a));
+    const scrape = async () => (await (await fetch(`${berth.url}/metrics`, { headers: basicAuth('prom', 'prompw') })).text());
+    const inFlight = new RegExp(`^berth_pull_through_fills_in_flight\\{upstream="${slow.host}"\\} 1$`, 'm');
+    const first = fetch(`${berth.url}/v2/slow/lib/app/blobs/${big.digest}`, { headers }).then(async (r) => ({ status: r.status, bytes: (await r.arrayBuffer()).byteLength }));
+    await eventually(async () => inFlight.test(await scrape()), 10_000);
+    const second = await fetch(`${berth.url}/v2/slow/lib/app/blobs/${big.digest}`, { headers });
+    assert.deepEqual({ status: second.status, bytes: (await second.arrayBuffer()).byteLength }, { status: 200, bytes: big.size });
+    assert.deepEqual(await first, { status: 200, bytes: big.size });
+    const sel = (result: string) => `berth_pull_through_requests_total{upstream="${slow.host}",kind="blob",result="${result}"}`;
+    assert.equal(await valueOf(sel('miss'), (v) => v === 1), 1);
+    assert.equal(await valueOf(sel('join'), (v) => v === 1), 1);
+    assert.equal(await valueOf(`berth_pull_through_saved_bytes_total{upstream="${slow.host}"}`, (v) => v === big.size), big.size);
+    assert.equal(await valueOf(`berth_pull_through_fills_in_flight{upstream="${slow.host}"}`, (v) => v === 0), 0);
   });
 
   it('is scraped with the listed user and refused to others (403 for a user not listed, 401 anonymous)', async () => {
