@@ -13,6 +13,7 @@ import { EventBus } from './extensions/events';
 import type { Extension } from './extensions/api';
 import { ExtensionHost } from './extensions/host';
 import { extensionEntries } from './extensions/entries';
+import { serverInfo } from './extensions/server-info';
 import { createHttpApp } from './http/server';
 import type { MetaStore } from './metastore/meta-store';
 import { importLegacyFiles } from './metastore/legacy-import';
@@ -83,6 +84,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   const events = new EventBus(logger);
   const sources = new ContentSources();
   const host = new ExtensionHost(logger, metrics, events, sources);
+  let running = config; // swapped when a reload commits, for ctx.server
+  host.setServerInfo(serverInfo(() => running));
   const health: HealthState = { started: false, ready: false };
 
   // The same list `berth verify` prints: unbuilt authentication or policies refuse to start (serving without
@@ -199,6 +202,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
         async (next) => host.prepareReload(await extensionEntries(next, opts)),
         async (next) => gc.prepareReload(next.storage),
         async (next) => dedupePass.prepareReload(next.storage),
+        async (next) => ({ commit: () => void (running = next), abort: () => undefined }),
       ], logger, { reloadable: () => host.reloadablePaths() })
     : undefined;
 

@@ -3,6 +3,7 @@ import type { Extension } from './extensions/api';
 import filesystemDriver from '../storage-drivers/filesystem';
 import s3Driver from '../storage-drivers/s3';
 import sqliteMetaStore from '../storage-drivers/metadata/sqlite';
+import searchExtension from '../extensions/search';
 import syncExtension from '../extensions/sync';
 import lintExtension from '../extensions/lint';
 import scrubExtension from '../extensions/scrub';
@@ -33,6 +34,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
   { extension: lintExtension as Extension<unknown>, configKey: 'lint' },
   { extension: scrubExtension as Extension<unknown>, configKey: 'scrub' },
   { extension: metricsExtension as Extension<unknown>, configKey: 'metrics' },
+  { extension: searchExtension as Extension<unknown>, configKey: 'search' },
 ];
 
 /**
@@ -42,7 +44,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
  */
 export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
   'http.auth.htpasswd', 'http.auth.ldap', 'http.auth.bearer', 'http.auth.apikey', 'http.auth.mtls', 'http.accessControl',
-  'http.accessControl.metrics', 'extensions.sync', 'extensions.lint', 'extensions.scrub', 'extensions.metrics', 'storage.retention', 'storage.maxRepos', 'storage.subPaths', 'storage.fastRestart', 'storage.dedupe',
+  'http.accessControl.metrics', 'extensions.sync', 'extensions.search', 'extensions.lint', 'extensions.scrub', 'extensions.metrics', 'storage.retention', 'storage.maxRepos', 'storage.subPaths', 'storage.fastRestart', 'storage.dedupe',
   'storage.gc', 'storage.gcTimeWindow',
   'http.externalUrl', // the token service's realm (OpenID, its other user, refuses to start on its own)
   // Never accepted and ignored: a registered MetaStore kind serves it, an unregistered one refuses to start.

@@ -167,7 +167,7 @@ function describeExtensions(config: BerthConfig, on: On): string[] {
     const hosts = regs.map((r) => redactUrl(r.urls[0] ?? '')).join(', ');
     running.push(`sync from ${regs.length} registr${regs.length === 1 ? 'y' : 'ies'}${hosts ? ` (${hosts})` : ''}`);
   }
-  if (ext?.search?.enable && on('extensions.search')) running.push(`search${ext.search.cve ? ` with CVE scanning every ${formatDuration(ext.search.cve.updateInterval)}` : ''}`);
+  if (ext?.search?.enable && on('extensions.search')) running.push(`search${ext.search.cve && on('extensions.search.cve') ? ` with CVE scanning every ${formatDuration(ext.search.cve.updateInterval)}` : ''}`);
   if (ext?.metrics?.enable && on('extensions.metrics')) running.push(`metrics at ${ext.metrics.prometheus.path}`);
   if (ext?.scrub?.enable && on('extensions.scrub')) running.push(`scrub every ${formatDuration(ext.scrub.interval)}`);
   if (ext?.lint?.enable && on('extensions.lint')) running.push(`lint (${ext.lint.mandatoryAnnotations.length} mandatory annotation(s))`);

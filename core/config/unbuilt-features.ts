@@ -160,7 +160,12 @@ const FEATURES = {
     note: 'on-demand pulls use idle timeouts',
     at: (c) => syncRegistries(c).flatMap(({ reg, at }) => when(reg.responseHeaderTimeout !== undefined, at('responseHeaderTimeout'))),
   },
-  'extensions.search': { note: 'no /v2/_zot/ext/search route, no CVE scanning', at: (c) => extensionOn(c, 'search') },
+  'extensions.search': { note: 'no /v2/_zot/ext/search route', at: (c) => extensionOn(c, 'search') },
+  // Trivy's database cannot be downloaded here: CVE queries and fields answer that scanning is not available.
+  'extensions.search.cve': {
+    note: 'no vulnerability database: CVE queries and fields answer that scanning is not available',
+    at: (c) => when(c.extensions?.search?.enable === true && c.extensions.search.cve !== undefined, 'extensions.search.cve'),
+  },
   'extensions.metrics': { note: 'no metrics route', at: (c) => extensionOn(c, 'metrics') },
   'extensions.scrub': { note: 'blobs are not re-verified in the background', at: (c) => extensionOn(c, 'scrub') },
   'extensions.lint': { note: 'manifests are not checked for mandatory annotations', at: (c) => extensionOn(c, 'lint') },

@@ -116,6 +116,31 @@ export interface ExtensionContext<C = unknown> {
   onStart(fn: (started: StartedContext) => void | Promise<void>): void;
   /** Called when the app closes (and when a reload replaced this instance), in reverse order of registration. */
   onShutdown(fn: () => Promise<void>): void;
+  /** What this berth serves (read-only), for routes that describe the server to clients (Zot's mgmt). */
+  readonly server: ServerInfo;
+}
+
+/**
+ * A read-only description of the running server. `auth()` reflects the configuration in effect now (a reload
+ * of `http.auth` changes it) and holds kinds and public parameters only: never secrets, file paths or hosts.
+ */
+export interface ServerInfo {
+  /** berth's version (package.json). */
+  readonly version: string;
+  /** The OCI distribution-spec version served. */
+  readonly distSpecVersion: string;
+  auth(): AuthSummary;
+}
+
+export interface AuthSummary {
+  htpasswd: boolean;
+  ldap: boolean;
+  /** `http.auth.bearer`: the realm and service clients fetch tokens from. */
+  bearer?: { realm: string; service: string };
+  /** `http.auth.openid` provider names with a configuration. */
+  openid: string[];
+  apikey: boolean;
+  mtls: boolean;
 }
 
 /** What `onStart` receives: the services that exist only once start-up has chosen storage, MetaStore and auth. */

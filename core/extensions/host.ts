@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
 import type {
-  AccessCheck, AuthenticatorFactory, Extension, ExtensionContext, HttpContext, RegistryFacade, RouteAccess, RouteHandler,
+  AccessCheck, AuthenticatorFactory, Extension, ExtensionContext, HttpContext, RegistryFacade, RouteAccess, RouteHandler, ServerInfo,
 } from './api';
 import { EXTENSION_API_VERSION } from './api';
 import type { PreparedChange } from '../config/live-reload';
@@ -74,6 +74,7 @@ export class ExtensionHost {
   #registry: ((writer: string) => RegistryFacade) | undefined;
   #access: AccessCheck | undefined;
   #metaStore: MetaStore | undefined;
+  #server: ServerInfo | undefined;
 
   constructor(
     private readonly logger: Logger,
@@ -95,6 +96,11 @@ export class ExtensionHost {
   /** Makes the MetaStore available to extensions, once it is open (before authenticators are built). */
   setMetaStore(store: MetaStore): void {
     this.#metaStore = store;
+  }
+
+  /** Describes the server to extensions (`ctx.server`); set before extensions register. */
+  setServerInfo(info: ServerInfo): void {
+    this.#server = info;
   }
 
   /** Makes the core's access control available to extensions' routes. */
@@ -300,6 +306,10 @@ export class ExtensionHost {
       },
       onStart: (fn) => contributions.onStart(fn),
       onShutdown: (fn) => contributions.onShutdown(fn),
+      get server(): ServerInfo {
+        if (!host.#server) throw new ExtensionError(name, 'ctx.server is not available in this host');
+        return host.#server;
+      },
     };
   }
 

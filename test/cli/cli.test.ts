@@ -95,12 +95,12 @@ describe('berth CLI', () => {
     await writeFile(file, JSON.stringify({
       storage: { rootDirectory: join(dir, 'root'), gcTimeWindow: '01:00-05:00', maxRepos: 10, retention: { policies: [{ repositories: ['**'], keepTags: [{ mostRecentlyPushedCount: 3 }] }] } },
       http: { port: '5000', ratelimit: { rate: 10 } },
-      extensions: { search: {}, metrics: {}, sync: { registries: [{ urls: ['https://registry-1.docker.io'], onDemand: true, reqPerSec: 5 }] } },
+      extensions: { search: { cve: {} }, metrics: {}, sync: { registries: [{ urls: ['https://registry-1.docker.io'], onDemand: true, reqPerSec: 5 }] } },
     }));
     const r = await berth(['verify', file]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n').map((l) => l.trim());
-    for (const key of ['http.ratelimit', 'extensions.search', 'extensions.sync.registries[0].reqPerSec']) {
+    for (const key of ['http.ratelimit', 'extensions.search.cve', 'extensions.sync.registries[0].reqPerSec']) {
       assert.ok(lines.some((l) => l.startsWith(`${key}: accepted, not active in this build`)), `${key} in:\n${r.stdout}`);
     }
     // What does run is described as running; nothing inactive is.
@@ -109,7 +109,7 @@ describe('berth CLI', () => {
     assert.ok(lines.includes('at most 10 repositories'), r.stdout);
     assert.ok(lines.includes('dedupe on'), r.stdout);
     assert.ok(!lines.some((l) => l.startsWith('storage.maxRepos:')), r.stdout);
-    assert.ok(lines.includes('extensions: sync from 1 registry (https://registry-1.docker.io); metrics at /metrics'), r.stdout);
+    assert.ok(lines.includes('extensions: sync from 1 registry (https://registry-1.docker.io); search; metrics at /metrics'), r.stdout);
     assert.ok(!lines.some((l) => l.startsWith('extensions.metrics:')), r.stdout);
     assert.doesNotMatch(r.stdout, /rate limit per client/);
     assert.ok(!lines.some((l) => /^storage\.(gc|gcTimeWindow|dedupe):/.test(l)), r.stdout);

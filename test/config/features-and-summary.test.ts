@@ -133,11 +133,11 @@ describe('describeConfig', () => {
     assert.ok(lines.includes('  fastRestart: the start-up walk is skipped while version and storage config stay the same'));
   });
 
-  it('names unbuilt extensions as not active instead of listing them as running', async () => {
+  it('names unbuilt extensions (and search\'s CVE scanning) as not active instead of listing them as running', async () => {
     const c = await loadConfigFile(path.join(examples, 'metrics-search-scrub-lint.json'));
     const lines = describeConfig(c, build);
-    assert.ok(lines.includes('extensions: metrics at /metrics; scrub every 24h; lint (2 mandatory annotation(s))'), lines.join('\n'));
-    for (const name of ['search', 'ui']) {
+    assert.ok(lines.includes('extensions: search; metrics at /metrics; scrub every 24h; lint (2 mandatory annotation(s))'), lines.join('\n'));
+    for (const name of ['search.cve', 'ui']) {
       assert.ok(lines.some((l) => l.startsWith(`  extensions.${name}: accepted, not active in this build`)), name);
     }
     assert.equal(describeConfig(c, everything).find((l) => l.startsWith('extensions:')),
