@@ -11,6 +11,8 @@ import { readManifest } from './manifest-reader';
 import { summarize } from './repo-summary';
 import type { SearchStore } from './search-store';
 
+const PUBLISH_EVERY_MS = 1000;
+
 export class SearchIndexer {
   /** Per repository: the pass running now, and whether another was asked for meanwhile. */
   readonly #passes = new Map<string, { running: Promise<void>; again: boolean }>();
@@ -22,7 +24,7 @@ export class SearchIndexer {
   ) {}
 
   /** Re-indexes `repo` soon; resolves when a pass that started after this call has finished. */
-  refresh(repo: string): Promise<void> {
+  refresh(repo: string, opts: { deferLog?: boolean } = {}): Promise<void> {
     const pass = this.#passes.get(repo);
     if (pass) {
       pass.again = true; // the running pass goes round once more, reading storage afresh
@@ -32,7 +34,7 @@ export class SearchIndexer {
     entry.running = (async () => {
       do {
         entry.again = false;
-        await this.#index(repo).catch((err: unknown) => this.logger.warn({ repo, err }, 'failed to index repository for search'));
+        await this.#index(repo, opts.deferLog === true).catch((err: unknown) => this.logger.warn({ repo, err }, 'failed to index repository for search'));
       } while (entry.again);
       this.#passes.delete(repo);
     })();
@@ -47,10 +49,18 @@ export class SearchIndexer {
   async reconcile(full: boolean, signal: AbortSignal): Promise<void> {
     const repos = await this.registry().listRepositories();
     const present = new Set(repos);
+    // Readers see progress about once a second rather than re-reading summaries after every repository.
+    let published = Date.now();
     for (const repo of repos) {
-      if (signal.aborted) return;
-      if (full || !(await this.store.record(repo))) await this.refresh(repo);
+      if (signal.aborted) break;
+      if (full || !(await this.store.record(repo))) await this.refresh(repo, { deferLog: true });
+      if (Date.now() - published > PUBLISH_EVERY_MS) {
+        await this.store.logBulkChange();
+        published = Date.now();
+      }
     }
+    await this.store.logBulkChange();
+    if (signal.aborted) return;
     for (const repo of (await this.store.summaries()).keys()) {
       if (signal.aborted) return;
       if (!present.has(repo)) await this.store.deleteRepo(repo);
@@ -58,7 +68,7 @@ export class SearchIndexer {
     if (full && !signal.aborted) await this.store.markBuilt();
   }
 
-  async #index(repo: string): Promise<void> {
+  async #index(repo: string, deferLog: boolean): Promise<void> {
     const registry = this.registry();
     const old = await this.store.record(repo);
     const now = Date.now();
@@ -88,6 +98,6 @@ export class SearchIndexer {
       await load(stored.digest);
     }
     for (const d of listed) await load(d.digest);
-    await this.store.putRepo(record, summarize(record));
+    await this.store.putRepo(record, summarize(record), { deferLog });
   }
 }

@@ -4,8 +4,10 @@
  *   sum/<name>    its summary (repository listings and search)     written with the record
  *   stats/<name>  downloads per digest and who starred it          written on pulls and star toggles
  *   user/<name>   a user's stars and bookmarks
- *   gen, statsgen rewritten after every write of the records above: a reader whose cached copy has the
- *                 same version as the key is current, so a page over 10k repositories reads one key, not 10k.
+ *   seq, chg/<n>  the change log of repo/ and sum/ (ChangeLog): each berth mirrors the summaries in memory
+ *                 and re-reads only the names changed since it last looked, so a page over 10k
+ *                 repositories reads one key, not 10k
+ *   statsseq, statschg/<n>  the same for stats/
  *   built         set once the background index of existing content has completed
  */
 import type { KeyValueSpace } from '../../core/extensions/api';
@@ -16,47 +18,143 @@ const PAGE = 1000;
 const encode = (v: unknown) => Buffer.from(JSON.stringify(v));
 const decode = <T>(b: Uint8Array): T => JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')) as T;
 
-/** Every value under a prefix, re-read only when the generation key changed. */
-class GenerationCache<T> {
-  #version: number | undefined;
-  #values: Map<string, T> | undefined;
-  #loading: Promise<Map<string, T>> | undefined;
+const SEQ_DIGITS = 16;
+const seqKey = (n: number) => String(n).padStart(SEQ_DIGITS, '0');
+/** A change entry meaning "many names changed: read them all again" (written by bulk passes). */
+const EVERYTHING = '*';
+/** Change entries kept for readers that fell behind; one further behind reads everything again. */
+const KEEP_CHANGES = 5000;
+/** How long a hole in the change log (a writer that took a number and stopped) holds a reader back. */
+const HOLE_WAIT_MS = 5000;
 
-  constructor(private readonly kv: KeyValueSpace, private readonly prefix: string, private readonly genKey: string) {}
+/**
+ * One change log in the MetaStore: `<counter>` holds the number of the last change (taken by compare-and-set,
+ * so every change has its own), `<log><n>` the name change n touched. Writers write the value first, then
+ * take a number, then log it; a reader that has seen change k reads the entries after k and re-reads only
+ * those names.
+ */
+class ChangeLog {
+  constructor(private readonly kv: KeyValueSpace, readonly counter: string, readonly log: string) {}
+
+  async last(): Promise<number> {
+    const e = await this.kv.get(this.counter);
+    return e ? decode<number>(e.value) : 0;
+  }
+
+  async record(name: string): Promise<void> {
+    for (;;) {
+      const current = await this.kv.get(this.counter);
+      const n = (current ? decode<number>(current.value) : 0) + 1;
+      if (!(await this.kv.compareAndSet(this.counter, current?.version, encode(n))).ok) continue;
+      await this.kv.put(`${this.log}${seqKey(n)}`, encode(name));
+      if (n % 500 === 0) await this.#prune(n - KEEP_CHANGES);
+      return;
+    }
+  }
+
+  /** Changes after `after`, in order: numbers and names. */
+  async since(after: number): Promise<Array<{ n: number; name: string }>> {
+    const out: Array<{ n: number; name: string }> = [];
+    for (let from = `${this.log}${seqKey(after)}`; ;) {
+      const page = await this.kv.list(this.log, { after: from, limit: PAGE });
+      for (const e of page) out.push({ n: Number(e.key.slice(this.log.length)), name: decode<string>(e.value) });
+      if (page.length < PAGE) return out;
+      from = page[page.length - 1]!.key;
+    }
+  }
+
+  async oldest(): Promise<number | undefined> {
+    const [first] = await this.kv.list(this.log, { limit: 1 });
+    return first ? Number(first.key.slice(this.log.length)) : undefined;
+  }
+
+  async #prune(below: number): Promise<void> {
+    if (below <= 0) return;
+    for (const e of await this.kv.list(this.log, { limit: PAGE })) {
+      if (Number(e.key.slice(this.log.length)) >= below) return;
+      await this.kv.delete(e.key);
+    }
+  }
+}
+
+/**
+ * Every value under a prefix, mirrored in memory and kept current through its {@link ChangeLog}: a read when
+ * nothing changed costs one key; after a change, the changed names only. At 10k repositories, reading and
+ * decoding every summary takes hundreds of milliseconds; a page must not.
+ */
+class MirroredPrefix<T> {
+  #seen = -1;
+  #values = new Map<string, T>();
+  #loading: Promise<void> | undefined;
+  #holeSince: number | undefined;
+
+  constructor(private readonly kv: KeyValueSpace, private readonly prefix: string, private readonly changes: ChangeLog) {}
 
   async all(): Promise<Map<string, T>> {
-    const gen = (await this.kv.get(this.genKey))?.version ?? 0;
-    if (this.#values && gen === this.#version) return this.#values;
-    // Concurrent readers of a stale cache share one reload.
-    this.#loading ??= (async () => {
-      try {
-        const values = new Map<string, T>();
-        for (let after: string | undefined; ;) {
-          const page = await this.kv.list(this.prefix, { after, limit: PAGE });
-          for (const e of page) values.set(e.key.slice(this.prefix.length), decode<T>(e.value));
-          if (page.length < PAGE) break;
-          after = page[page.length - 1]!.key;
-        }
-        this.#values = values;
-        this.#version = gen;
-        return values;
-      } finally {
-        this.#loading = undefined;
+    const last = await this.changes.last();
+    if (last !== this.#seen) {
+      // Concurrent readers of a stale mirror share one update.
+      this.#loading ??= this.#update(last).finally(() => (this.#loading = undefined));
+      await this.#loading;
+    }
+    return this.#values;
+  }
+
+  async #update(last: number): Promise<void> {
+    if (this.#seen < 0) return this.#readAll(last);
+    const changes = await this.changes.since(this.#seen);
+    // Fallen behind what the log keeps (the next change it needs was pruned): everything again.
+    if (changes.length > 0 && changes[0]!.n > this.#seen + 1 && ((await this.changes.oldest()) ?? Infinity) > this.#seen + 1) return this.#readAll(last);
+    // Only a run without holes counts as seen: a hole is a writer between taking its number and logging it.
+    let upTo = this.#seen;
+    const names = new Set<string>();
+    for (const c of changes) {
+      if (c.n !== upTo + 1) {
+        this.#holeSince ??= Date.now();
+        if (Date.now() - this.#holeSince < HOLE_WAIT_MS) break;
       }
-    })();
-    return this.#loading;
+      this.#holeSince = undefined;
+      if (c.name === EVERYTHING) return this.#readAll(last);
+      names.add(c.name);
+      upTo = c.n;
+    }
+    const values = new Map(this.#values);
+    for (const name of names) {
+      const e = await this.kv.get(`${this.prefix}${name}`);
+      if (e) values.set(name, decode<T>(e.value));
+      else values.delete(name);
+    }
+    this.#values = values;
+    this.#seen = upTo;
+  }
+
+  async #readAll(last: number): Promise<void> {
+    const values = new Map<string, T>();
+    for (let after: string | undefined; ;) {
+      const page = await this.kv.list(this.prefix, { after, limit: PAGE });
+      for (const e of page) values.set(e.key.slice(this.prefix.length), decode<T>(e.value));
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]!.key;
+    }
+    this.#values = values;
+    this.#seen = last;
+    this.#holeSince = undefined;
   }
 }
 
 export class SearchStore {
-  readonly #summaries: GenerationCache<RepoSummaryRecord>;
-  readonly #records: GenerationCache<RepoRecord>;
-  readonly #stats: GenerationCache<RepoStats>;
+  readonly #repoChanges: ChangeLog;
+  readonly #statsChanges: ChangeLog;
+  readonly #summaries: MirroredPrefix<RepoSummaryRecord>;
+  readonly #records: MirroredPrefix<RepoRecord>;
+  readonly #stats: MirroredPrefix<RepoStats>;
 
   constructor(private readonly kv: KeyValueSpace) {
-    this.#summaries = new GenerationCache(kv, 'sum/', 'gen');
-    this.#records = new GenerationCache(kv, 'repo/', 'gen');
-    this.#stats = new GenerationCache(kv, 'stats/', 'statsgen');
+    this.#repoChanges = new ChangeLog(kv, 'seq', 'chg/');
+    this.#statsChanges = new ChangeLog(kv, 'statsseq', 'statschg/');
+    this.#summaries = new MirroredPrefix(kv, 'sum/', this.#repoChanges);
+    this.#records = new MirroredPrefix(kv, 'repo/', this.#repoChanges);
+    this.#stats = new MirroredPrefix(kv, 'stats/', this.#statsChanges);
   }
 
   async record(repo: string): Promise<RepoRecord | undefined> {
@@ -64,17 +162,24 @@ export class SearchStore {
     return e ? decode<RepoRecord>(e.value) : undefined;
   }
 
-  /** Writes a repository's record and summary, then the generation (readers see both or neither as new). */
-  async putRepo(record: RepoRecord, summary: RepoSummaryRecord): Promise<void> {
+  /**
+   * Writes a repository's record and summary, then logs the change (unless `deferLog`: a bulk pass
+   * calls {@link logBulkChange} now and then instead, which has readers read everything again).
+   */
+  async putRepo(record: RepoRecord, summary: RepoSummaryRecord, opts: { deferLog?: boolean } = {}): Promise<void> {
     await this.kv.put(`repo/${record.name}`, encode(record));
     await this.kv.put(`sum/${record.name}`, encode(summary));
-    await this.kv.put('gen', encode(Date.now()));
+    if (!opts.deferLog) await this.#repoChanges.record(record.name);
+  }
+
+  async logBulkChange(): Promise<void> {
+    await this.#repoChanges.record(EVERYTHING);
   }
 
   async deleteRepo(repo: string): Promise<void> {
     await this.kv.delete(`repo/${repo}`);
     await this.kv.delete(`sum/${repo}`);
-    await this.kv.put('gen', encode(Date.now()));
+    await this.#repoChanges.record(repo);
   }
 
   summaries(): Promise<Map<string, RepoSummaryRecord>> {
@@ -103,7 +208,7 @@ export class SearchStore {
       d.count += 1;
       d.last = Math.max(d.last, at);
     });
-    await this.kv.put('statsgen', encode(at));
+    await this.#statsChanges.record(repo);
   }
 
   async prefs(user: string): Promise<UserPrefs> {
@@ -122,7 +227,7 @@ export class SearchStore {
       await this.#update(`stats/${repo}`, emptyStats, (s) => {
         s.stars = set ? [...new Set([...s.stars, user])].sort() : s.stars.filter((u) => u !== user);
       });
-      await this.kv.put('statsgen', encode(Date.now()));
+      await this.#statsChanges.record(repo);
     }
     return set;
   }

@@ -179,3 +179,42 @@ describe('search: CVE answers and the background index of existing content', () 
     assert.ok(discover.extensions[0].endpoints.includes('/v2/_zot/ext/search'));
   });
 });
+
+describe('search: two berths on one root and MetaStore', () => {
+  let a: RunningBerth;
+  let b: RunningBerth;
+
+  before(async () => {
+    await ensureTools(['skopeo', 'umoci']);
+    const root = join(await mkdtemp(join(tmpdir(), 'berth-search-shared-')), 'root');
+    a = await startBerth({ storage: { rootDirectory: root }, extensions: { search: {} } });
+    b = await startBerth({ storage: { rootDirectory: root }, extensions: { search: {} } });
+  });
+
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await cleanupTempDirs();
+  });
+
+  it('shows on one what was pushed through the other, and what changed after it first answered', async () => {
+    const work = await tempDir('search-shared');
+    const image = await buildOciImage(join(work, 'img'), { tag: 'v1', layers: [{ files: { '/s': 's\n' } }] });
+    await skopeoCopy(image.ref, `${a.url}/shared/one:v1`);
+    await eventually(async () => names(await gqlData(b.url, REPO_LIST)).includes('shared/one'));
+    // b now holds the summaries in memory: a later push through a must still reach it.
+    await skopeoCopy(image.ref, `${a.url}/shared/two:v1`);
+    await eventually(async () => names(await gqlData(b.url, REPO_LIST)).includes('shared/two'));
+    await skopeoCopy(image.ref, `${a.url}/shared/one:v2`);
+    await eventually(async () => {
+      const info = await gqlData(b.url, '{ ExpandedRepoInfo(repo: "shared/one") { Images { Tag } } }');
+      return info.ExpandedRepoInfo.Images.length === 2;
+    });
+    const out = await tempDir('search-shared-pull');
+    await skopeoCopy(`${b.url}/shared/two:v1`, `dir:${out}`);
+    await eventually(async () => {
+      const repo = (await gqlData(a.url, '{ GlobalSearch(query: "shared/two") { Repos { Name DownloadCount } } }')).GlobalSearch.Repos[0];
+      return repo?.DownloadCount === 1;
+    });
+  });
+});
