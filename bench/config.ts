@@ -28,7 +28,9 @@ export interface BenchConfig {
   berthNodeFlags: string[];
   /** Repositories generated for the catalog-at-scale section (bench/catalog-scale.ts). */
   repos: number;
-  /** Subset of phases to run: get, manifest, push, rss, catalog (default all). */
+  /** Repositories generated for the search section (bench/search-scale.ts). */
+  searchRepos: number;
+  /** Subset of phases to run: get, manifest, push, rss, catalog, gc, search (default all). */
   only: Set<string>;
   /** Write the results as JSON to this file as well. */
   jsonOut?: string;
@@ -47,7 +49,7 @@ function num(name: string, fallback: number): number {
 export function loadConfig(): BenchConfig {
   const quick = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
   const onlyRaw = process.env.BENCH_ONLY ?? '';
-  const phases = ['get', 'manifest', 'push', 'rss', 'catalog', 'gc'];
+  const phases = ['get', 'manifest', 'push', 'rss', 'catalog', 'gc', 'search'];
   const only = new Set(onlyRaw ? onlyRaw.split(',').map((s) => s.trim()).filter(Boolean) : phases);
   for (const p of only) if (!phases.includes(p)) throw new Error(`BENCH_ONLY: unknown phase ${p} (use ${phases.join(',')})`);
   const client = process.env.BENCH_MANIFEST_CLIENT ?? 'auto';
@@ -64,6 +66,7 @@ export function loadConfig(): BenchConfig {
     uploadBytes: Math.round(num('BENCH_UPLOAD_MIB', quick ? 200 : 2048) * MiB),
     concurrency: Math.round(num('BENCH_CONCURRENCY', 16)),
     repos: Math.round(num('BENCH_REPOS', quick ? 10_000 : 100_000)),
+    searchRepos: Math.round(num('BENCH_SEARCH_REPOS', quick ? 2_000 : 10_000)),
     rounds: Math.round(num('BENCH_ROUNDS', quick ? 3 : 7)),
     manifestSeconds: num('BENCH_MANIFEST_SECONDS', quick ? 2 : 5),
     manifestClient: client,

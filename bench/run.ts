@@ -13,6 +13,7 @@ import { runCatalogScale } from './catalog-scale.js';
 import { runDedupeBench } from './dedupe-bench.js';
 import { runExtensionsCost } from './extensions-cost.js';
 import { runGcScale } from './gc-scale.js';
+import { runSearchScale } from './search-scale.js';
 import { runSyncBench } from './sync-bench.js';
 
 const loadavg = (): string => {
@@ -109,6 +110,11 @@ async function main(): Promise<number> {
     await runDedupeBench(cfg, rows, targets, log); // dedupe on vs off: two berths of its own, likewise
     await runExtensionsCost(cfg, rows, targets, log); // extensions on vs all off: berths of its own, likewise
     if (cfg.only.has('gc')) rows.push(...(await runGcScale(cfg.repos, log))); // berth only: Distribution's GC is offline
+    if (cfg.only.has('search')) {
+      const search = await runSearchScale(cfg.searchRepos, log); // berth only: Distribution has no search
+      rows.push(...search.rows);
+      targets.push(...search.targets);
+    }
   } finally {
     const stops = await Promise.allSettled(servers.map((s) => s.stop()));
     stops.forEach((s, i) => s.status === 'rejected' && log(`stopping ${servers[i]!.name}: ${String(s.reason)}`));

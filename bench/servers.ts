@@ -28,8 +28,11 @@ function repoRoot(): string {
   throw new Error(`cannot find bin/berth.js above ${__dirname}`);
 }
 
-/** `opts.root`: serve an existing (generated) root; `opts.logLevel`: instead of warn. */
-export async function startBerthProcess(nodeFlags: string[], opts: { root?: string; logLevel?: string } = {}): Promise<Server & { stdoutFile: string }> {
+/** `opts.root`: serve an existing (generated) root; `opts.logLevel`: instead of warn; `opts.extensions`: the config's. */
+export async function startBerthProcess(
+  nodeFlags: string[],
+  opts: { root?: string; logLevel?: string; extensions?: Record<string, unknown> } = {},
+): Promise<Server & { stdoutFile: string }> {
   const dir = await tempDir('bench-berth');
   const root = opts.root ?? join(dir, 'root');
   if (!opts.root) await mkdir(root);
@@ -40,6 +43,7 @@ export async function startBerthProcess(nodeFlags: string[], opts: { root?: stri
     storage: { rootDirectory: root, gc: false },
     http: { address: '127.0.0.1', port: String(port) },
     log: { level: opts.logLevel ?? 'warn' },
+    ...(opts.extensions ? { extensions: opts.extensions } : {}),
   };
   await writeFile(configFile, JSON.stringify(config, null, 2));
   // BENCH_BERTH_BIN points at another build's bin/berth.js, to A/B a change against the same Distribution.
