@@ -1,6 +1,16 @@
 import type { Context, Next } from 'koa';
 import { toRegistryError } from '../registry/errors';
 
+/**
+ * Zot's web UI marks its requests `X-ZOT-API-CLIENT: zot-ui` and signs in with its own form; as Zot does, its
+ * 401s carry no `WWW-Authenticate`, which would make the browser open its own login dialog over the page.
+ */
+function withoutChallengeForUi(ctx: Context, headers: Record<string, string>): Record<string, string> {
+  if (ctx.get('x-zot-api-client') !== 'zot-ui' || !('WWW-Authenticate' in headers)) return headers;
+  const { 'WWW-Authenticate': _challenge, ...rest } = headers;
+  return rest;
+}
+
 /** The one place registry errors become HTTP: `{"errors":[{code,message,detail}]}` with the error's status. */
 export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
   try {
@@ -23,7 +33,7 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     // An error is about this request: never cached (a blob route may have set a year-long Cache-Control, and
     // a shared cache must not hand one client's challenge, with its realm, to another).
     ctx.set('Cache-Control', 'no-store');
-    ctx.set(error.headers);
+    ctx.set(withoutChallengeForUi(ctx, error.headers));
     ctx.status = error.status;
     ctx.body = { errors: [error.toJSON()] };
   }

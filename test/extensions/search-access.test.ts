@@ -71,6 +71,19 @@ describe('search: access, userprefs and mgmt with htpasswd and accessControl', (
     assert.doesNotMatch(JSON.stringify(body), /htpasswd"?:\s*\{\s*"path/);
   });
 
+  it('challenges zui\'s requests without WWW-Authenticate (a browser would open its own login dialog)', async () => {
+    const url = `${berth.url}/v2/_zot/ext/search?query=${encodeURIComponent(REPO_LIST)}`;
+    const wrong = basicAuth('alice', 'nope');
+    const fromUi = await fetch(url, { headers: { ...wrong, 'X-ZOT-API-CLIENT': 'zot-ui' } });
+    assert.equal(fromUi.status, 401);
+    assert.equal(fromUi.headers.get('www-authenticate'), null);
+    const fromCli = await fetch(url, { headers: wrong });
+    assert.equal(fromCli.status, 401);
+    assert.match(fromCli.headers.get('www-authenticate') ?? '', /realm=/); // Bearer here: berth's token service (anonymous and signed-in rules mix)
+    const signIn = await fetch(`${berth.url}/v2/`, { headers: { ...ALICE, 'X-ZOT-API-CLIENT': 'zot-ui' } });
+    assert.equal(signIn.status, 200); // what zui's sign-in form asks
+  });
+
   it('lists only what each caller may read', async () => {
     assert.deepEqual(names(await gqlData(berth.url, REPO_LIST, undefined, ALICE)), ['public/base', 'team/app']);
     assert.deepEqual(names(await gqlData(berth.url, REPO_LIST, undefined, BOB)), ['bob/tool', 'public/base']);
