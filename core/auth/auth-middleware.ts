@@ -18,7 +18,7 @@ import { TOKEN_PATH } from './token-service';
  * Probes stay outside authentication, as in Zot (orchestrators call them without credentials); so do the
  * extension routes declared `access: 'public'` (route-access.ts).
  */
-const PUBLIC_PATHS = new Set(['/livez', '/readyz', '/startupz', '/v2/_zot/ext/mgmt']);
+const PUBLIC_PATHS = new Set(['/livez', '/readyz', '/startupz']);
 // containers/image (skopeo, podman) answers a Basic challenge without credentials with `Basic Og==`.
 const EMPTY_BASIC = /^Basic\s+Og==\s*$/i;
 

@@ -32,10 +32,10 @@ export function mgmtBody(server: ServerInfo) {
 }
 
 export function registerMgmtRoutes(routes: RouteRegistrar, ctx: ExtensionContext<unknown>): void {
-  // Public (core/auth: PUBLIC_PATHS): a browser must learn how to sign in before it has signed in.
+  // Public: a browser must learn how to sign in before it has signed in.
   routes.get('/v2/_zot/ext/mgmt', (http) => {
     http.body = mgmtBody(ctx.server);
-  });
+  }, { access: 'public' });
   routes.get('/v2/_oci/ext/discover', (http) => {
     http.body = {
       extensions: [{
