@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry as PromRegistry } from 'prom-client';
 import type {
-  AccessCheck, AuthenticatorFactory, Extension, ExtensionContext, HttpContext, RegistryFacade, RouteAccess, RouteHandler, ServerInfo,
+  AccessCheck, AuthenticatorFactory, Extension, ExtensionContext, HttpContext, RegistryEventMap, RegistryFacade, RouteAccess, RouteHandler, ServerInfo,
 } from './api';
 import { EXTENSION_API_VERSION } from './api';
 import type { PreparedChange } from '../config/live-reload';
@@ -287,7 +287,13 @@ export class ExtensionHost {
         require: (c, repo, action) => host.#usable(name, host.#access).require(c, repo, action),
         readable: (c, repos) => host.#usable(name, host.#access).readable(c, repos),
       },
-      events: { on: (event, handler) => contributions.on(event, handler) },
+      events: {
+        on: (event, handler) => contributions.on(event, handler),
+        emit: (event, payload) => {
+          if (!event.startsWith(`${name}.`)) throw new ExtensionError(name, `may emit only its own events (${name}.*), not ${event}`);
+          this.events.emit(event, payload as RegistryEventMap[typeof event]);
+        },
+      },
       manifestValidators: { add: (validator) => contributions.validate(validator) },
       get metaStore(): MetaStore {
         if (!host.#metaStore) throw new ExtensionError(name, 'ctx.metaStore is usable once start-up has opened it (in authenticator factories, handlers, schedules, events)');

@@ -6,7 +6,7 @@ import { MAX_MANIFEST_BYTES } from '../registry/manifest-parse';
 import { MANIFEST_MEDIA_TYPES } from '../registry/media-types';
 import { assertTag, isTag } from '../registry/names';
 import type { Registry } from '../registry/registry';
-import { type AccessControl, noContent, paginate, readLimited, repoName } from './route-helpers';
+import { type AccessControl, noContent, paginate, readLimited, repoName, requestOrigin } from './route-helpers';
 
 /** Manifests by tag or digest, tag listing and the referrers API. */
 export function registerManifestRoutes(router: Router, registry: Registry, access: AccessControl): void {
@@ -44,7 +44,7 @@ export function registerManifestRoutes(router: Router, registry: Registry, acces
       await access.require(ctx, repo, exists ? 'update' : 'create');
     }
     const bytes = await readLimited(ctx.req, MAX_MANIFEST_BYTES);
-    const result = await registry.pushManifest(repo, reference, ctx.get('Content-Type') || undefined, bytes, { writer: 'push', extraTags });
+    const result = await registry.pushManifest(repo, reference, ctx.get('Content-Type') || undefined, bytes, { writer: 'push', extraTags, origin: requestOrigin(ctx) });
     ctx.set('Location', `/v2/${repo}/manifests/${result.digest}`);
     ctx.set('Docker-Content-Digest', result.digest);
     if (result.info.subject) ctx.set('OCI-Subject', result.info.subject.digest);
@@ -56,7 +56,7 @@ export function registerManifestRoutes(router: Router, registry: Registry, acces
     const repo = repoName(ctx);
     const reference = existingReference(ctx.params.reference);
     await access.require(ctx, repo, 'delete');
-    await registry.deleteManifest(repo, reference);
+    await registry.deleteManifest(repo, reference, requestOrigin(ctx));
     noContent(ctx, 202);
   });
 

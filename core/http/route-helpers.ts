@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { Readable } from 'node:stream';
 import { assertRepositoryName } from '../registry/names';
+import type { RequestOrigin } from '../extensions/api';
 import { ManifestTooLarge, PaginationInvalid } from '../registry/errors';
 
 export type Action = 'read' | 'create' | 'update' | 'delete';
@@ -27,6 +28,15 @@ export const allowAll: AccessControl = {
 export function repoName(ctx: Context): string {
   const raw = (ctx.params as { name?: string | string[] }).name;
   return assertRepositoryName(Array.isArray(raw) ? raw.join('/') : String(raw ?? ''));
+}
+
+/** Who made the request, for events (as Zot: the socket's `ip:port`, the method and User-Agent, the user). */
+export function requestOrigin(ctx: Context): RequestOrigin {
+  const { remoteAddress, remotePort } = ctx.req.socket;
+  const addr = remoteAddress?.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+  const user = (ctx.state.user as { user?: string } | undefined)?.user;
+  const userAgent = ctx.get('User-Agent');
+  return { ...(user ? { user } : {}), addr, method: ctx.method, ...(userAgent ? { userAgent } : {}) };
 }
 
 /** Ends the response with a status and no body (koa would otherwise write a text status message). */

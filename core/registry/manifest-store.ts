@@ -1,6 +1,6 @@
 import { inject, injectable } from 'tsyringe';
 import type { Readable } from 'node:stream';
-import type { Descriptor, ManifestWriter, ParsedManifest, RegistryEventMap, StoredManifest } from '../extensions/api';
+import type { Descriptor, ManifestWriter, ParsedManifest, RegistryEventMap, RequestOrigin, StoredManifest } from '../extensions/api';
 import type { EventBus } from '../extensions/events';
 import type { ManifestValidators } from '../extensions/manifest-validators';
 import { TOKENS } from '../di/tokens';
@@ -19,6 +19,16 @@ export type BlobOpener = (digest: ParsedDigest) => Promise<Readable | undefined>
 
 // A config read for validators is at most this big (Zot's image configs are JSON of a few KiB).
 const MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES;
+
+export interface PutManifestOptions {
+  writer: ManifestWriter;
+  extraTags?: string[];
+  trusted?: boolean;
+  /** Opens a blob the manifest names that is not stored here yet, for validators (pull-through). */
+  openMissing?: BlobOpener;
+  /** The request that pushed it, for the events (`writer: 'push'`). */
+  origin?: RequestOrigin;
+}
 
 export interface PutManifestResult {
   digest: string;
@@ -67,10 +77,7 @@ export class ManifestStore {
    * yet: a pull-through cache fetches children and blobs lazily. Extensions' validators run before anything
    * is written (the repository is not even created), with `openMissing` for a config not stored here yet.
    */
-  async put(
-    repo: string, reference: string, contentType: string | undefined, bytes: Buffer,
-    opts: { writer: ManifestWriter; extraTags?: string[]; trusted?: boolean; openMissing?: BlobOpener },
-  ): Promise<PutManifestResult> {
+  async put(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: PutManifestOptions): Promise<PutManifestResult> {
     const info = parseManifest(bytes, contentType);
     let digest: string;
     const tags: string[] = [];
@@ -92,16 +99,18 @@ export class ManifestStore {
     // One critical section with GC's deletions in this repository (gc.ts holds the same lock): the references
     // are checked, the manifest's bytes stored and the index updated with no GC in between, so a push racing
     // GC either lands with every blob it names or fails with MANIFEST_BLOB_UNKNOWN.
-    await this.repos.update(repo, async (index) => {
+    const created = await this.repos.update(repo, async (index) => {
       if (!opts.trusted) await this.checkReferences(repo, info, index);
       await this.blobs.putSmall(repo, parseDigest(digest), bytes);
       this.#infos.set(digest, info);
       let next = index;
       if (tags.length === 0) next = setManifest(next, desc, undefined);
       for (const tag of tags) next = setManifest(next, desc, tag);
-      return { index: next, result: undefined };
+      return { index: next, result: index.manifests.length === 0 };
     });
-    const stored = { repo, digest, mediaType: info.mediaType, writer: opts.writer };
+    const origin = opts.origin ? { origin: opts.origin } : {};
+    if (created) this.events.emit('repository.created', { repo, writer: opts.writer, ...origin });
+    const stored = { repo, digest, mediaType: info.mediaType, bytes, writer: opts.writer, ...origin };
     this.emitPerTag('manifest.stored', stored, tags);
     this.emitPerTag('manifest.pushed', stored, tags);
     return { digest, info, tags };
@@ -146,15 +155,16 @@ export class ManifestStore {
   }
 
   /** Deletes a tag (the manifest stays) or a manifest by digest with all its tags. Returns the digest. */
-  async delete(repo: string, reference: string): Promise<{ digest: string; tags: string[] }> {
+  async delete(repo: string, reference: string, origin?: RequestOrigin): Promise<{ digest: string; tags: string[] }> {
     const deleted = await this.repos.update(repo, async (index) => {
       if (!isDigest(reference)) {
         const desc = findByTag(index, assertTag(reference));
         if (!desc) throw ManifestUnknown({ reference });
-        return { index: removeTag(index, reference), result: { digest: desc.digest, tags: [reference] } };
+        return { index: removeTag(index, reference), result: { digest: desc.digest, mediaType: desc.mediaType, tags: [reference] } };
       }
       parseDigest(reference);
-      if (!findByDigest(index, reference)) throw ManifestUnknown({ reference });
+      const desc = findByDigest(index, reference);
+      if (!desc) throw ManifestUnknown({ reference });
       // As Zot: a manifest an index in this repository still lists cannot be deleted on its own.
       for (const d of new Set(index.manifests.map((m) => m.digest))) {
         const info = d === reference ? undefined : await this.info(repo, d);
@@ -165,10 +175,10 @@ export class ManifestStore {
       const tags = index.manifests.filter((m) => m.digest === reference).map(tagOf).filter((t): t is string => t !== undefined);
       await this.blobs.delete(repo, parseDigest(reference));
       this.#bytes.delete(reference);
-      return { index: removeDigest(index, reference), result: { digest: reference, tags } };
+      return { index: removeDigest(index, reference), result: { digest: reference, mediaType: desc.mediaType, tags } };
     });
-    this.emitPerTag('manifest.deleted', { repo, digest: deleted.digest }, deleted.tags);
-    return deleted;
+    this.emitPerTag('manifest.deleted', { repo, digest: deleted.digest, mediaType: deleted.mediaType, ...(origin ? { origin } : {}) }, deleted.tags);
+    return { digest: deleted.digest, tags: deleted.tags };
   }
 
   /** One event per tag a manifest change touched, or one without a tag for a change by digest. */

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { inject, injectable } from 'tsyringe';
-import type { Descriptor, ManifestWriter, RegistryFacade, StoredManifest } from '../extensions/api';
+import type { Descriptor, ManifestWriter, RegistryFacade, RequestOrigin, StoredManifest } from '../extensions/api';
 import type { EventBus } from '../extensions/events';
 import { TOKENS } from '../di/tokens';
 import { BlobStore } from './blob-store';
@@ -9,7 +9,7 @@ import { UploadStore } from './blob-upload';
 import { PullThrough, type BlobHandle } from './pull-through';
 import { isDigest, parseDigest, type ParsedDigest } from './digest';
 import { BlobUnknown, ManifestBlobUnknown, NameUnknown, RegistryError, Unsupported } from './errors';
-import { ManifestStore, type PutManifestResult } from './manifest-store';
+import { ManifestStore, type PutManifestOptions, type PutManifestResult } from './manifest-store';
 import { MediaTypes } from './media-types';
 import { assertRepositoryName } from './names';
 import { RepoStore } from './repo-store';
@@ -69,7 +69,7 @@ export class Registry implements RegistryFacade {
    * fetched first: a blob HEAD answers from the upstream without storing (pull-through.ts), and a client told
    * so skips the upload, so the push must find the blob where the HEAD said it is.
    */
-  async pushManifest(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: { writer: ManifestWriter; extraTags?: string[]; trusted?: boolean }): Promise<PutManifestResult> {
+  async pushManifest(repo: string, reference: string, contentType: string | undefined, bytes: Buffer, opts: PutManifestOptions): Promise<PutManifestResult> {
     assertRepositoryName(repo);
     const filled = new Set<string>();
     for (;;) {
@@ -83,8 +83,8 @@ export class Registry implements RegistryFacade {
     }
   }
 
-  async deleteManifest(repo: string, reference: string): Promise<void> {
-    await this.manifests.delete(assertRepositoryName(repo), reference);
+  async deleteManifest(repo: string, reference: string, origin?: RequestOrigin): Promise<void> {
+    await this.manifests.delete(assertRepositoryName(repo), reference, origin);
   }
 
   /** The facade an extension receives: the same registry, with its manifest writes named after it. */

@@ -10,11 +10,22 @@ import { startBerth, type RunningBerth } from '../helpers/berth';
 const fixture = (name: string) => join(REPO_ROOT, 'test', 'fixtures', 'extensions', name);
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-/** The hello fixture's `manifest.stored` events, once at least `n` arrived (handlers run after the response). */
-async function eventsOf(berth: RunningBerth, n: number): Promise<Array<Record<string, string>>> {
+type StoredEventJson = Record<string, unknown> & { digest: string; bytes: { data: number[] }; origin?: { method: string } };
+
+/**
+ * The hello fixture's `manifest.stored` events, once at least `n` arrived (handlers run after the response),
+ * with `bytes` checked against the digest and `origin` against the writer, then left out.
+ */
+async function eventsOf(berth: RunningBerth, n: number): Promise<Array<Record<string, unknown>>> {
   for (let i = 0; ; i++) {
-    const events = (await (await fetch(`${berth.url}/hello/events`)).json()) as Array<Record<string, string>>;
-    if (events.length >= n || i === 100) return events;
+    const events = (await (await fetch(`${berth.url}/hello/events`)).json()) as StoredEventJson[];
+    if (events.length >= n || i === 100) {
+      return events.map(({ bytes, origin, ...rest }) => {
+        assert.equal(sha(Buffer.from(bytes.data)), rest.digest, 'the event carries the bytes stored');
+        assert.equal(origin?.method, rest.writer === 'push' ? 'PUT' : undefined, 'a push names its request, other writers none');
+        return rest;
+      });
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
