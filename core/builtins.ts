@@ -8,6 +8,7 @@ import syncExtension from '../extensions/sync';
 import lintExtension from '../extensions/lint';
 import scrubExtension from '../extensions/scrub';
 import metricsExtension from '../extensions/metrics';
+import eventsExtension from '../extensions/events';
 import apikeyAuth from '../auth-providers/apikey';
 import bearerAuth from '../auth-providers/bearer';
 import htpasswdAuth from '../auth-providers/htpasswd';
@@ -35,6 +36,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
   { extension: scrubExtension as Extension<unknown>, configKey: 'scrub' },
   { extension: metricsExtension as Extension<unknown>, configKey: 'metrics' },
   { extension: searchExtension as Extension<unknown>, configKey: 'search' },
+  { extension: eventsExtension as Extension<unknown>, configKey: 'events' },
 ];
 
 /**
@@ -44,7 +46,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
  */
 export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
   'http.auth.htpasswd', 'http.auth.ldap', 'http.auth.bearer', 'http.auth.apikey', 'http.auth.mtls', 'http.accessControl',
-  'http.accessControl.metrics', 'extensions.sync', 'extensions.search', 'extensions.lint', 'extensions.scrub', 'extensions.metrics', 'storage.retention', 'storage.maxRepos', 'storage.subPaths', 'storage.fastRestart', 'storage.dedupe',
+  'http.accessControl.metrics', 'extensions.sync', 'extensions.search', 'extensions.lint', 'extensions.scrub', 'extensions.metrics', 'extensions.events', 'storage.retention', 'storage.maxRepos', 'storage.subPaths', 'storage.fastRestart', 'storage.dedupe',
   'storage.gc', 'storage.gcTimeWindow',
   'http.externalUrl', // the token service's realm (OpenID, its other user, refuses to start on its own)
   // Never accepted and ignored: a registered MetaStore kind serves it, an unregistered one refuses to start.

@@ -171,7 +171,7 @@ const FEATURES = {
   'extensions.lint': { note: 'manifests are not checked for mandatory annotations', at: (c) => extensionOn(c, 'lint') },
   'extensions.ui': { note: 'no web UI', at: (c) => extensionOn(c, 'ui') },
   'extensions.trust': { note: 'signatures are not verified', at: (c) => extensionOn(c, 'trust') },
-  'extensions.events': { note: 'no events are sent to sinks', at: (c) => extensionOn(c, 'events') },
+  'extensions.events': { at: (c) => extensionOn(c, 'events') },
   // Zot itself ignores these two legacy blocks (with a warning).
   'extensions.mgmt': { note: 'ignored by Zot too', at: (c) => when(c.extensions?.mgmt !== undefined, 'extensions.mgmt') },
   'extensions.apikey': { note: 'ignored by Zot too; API keys are http.auth.apikey', at: (c) => when(c.extensions?.apikey !== undefined, 'extensions.apikey') },

@@ -64,7 +64,10 @@ export default defineExtension<SyncConfig>({
       }
       // Zot: periodic only with content and a non-zero pollInterval.
       if (reg.pollInterval > 0 && router.rules.length > 0) {
-        const task = (signal: AbortSignal) => runPeriodicSync({ reg, router, client, registry: () => ctx.registry, metrics, logger: logger.child({ upstream: router.host }), signal });
+        const task = (signal: AbortSignal) => runPeriodicSync({
+          reg, router, client, registry: () => ctx.registry, metrics, logger: logger.child({ upstream: router.host }), signal,
+          onResult: (result) => ctx.events.emit('sync.result', result),
+        });
         ctx.schedule(reg.pollInterval, task, { initialDelay: 0 }); // as Zot: the first run does not wait a whole interval
       }
     }

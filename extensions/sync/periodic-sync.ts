@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import picomatch from 'picomatch';
-import type { RegistryFacade } from '../../core/extensions/api';
+import type { RegistryFacade, SyncResultEvent } from '../../core/extensions/api';
 import type { SyncRegistryConfig } from './schema';
 import type { RegistryRouter } from './routing';
 import { cosignTag, isSigned } from './signatures';
@@ -41,6 +41,8 @@ export interface PeriodicSyncOptions {
   logger: Logger;
   /** Aborted when the schedule stops (shutdown, reload): no new image is started. */
   signal?: AbortSignal;
+  /** Told of each image copied or failed (after its retries); not of images already up to date. */
+  onResult?: (result: SyncResultEvent) => void;
 }
 
 /**
@@ -75,14 +77,18 @@ export async function runPeriodicSync(o: PeriodicSyncOptions): Promise<void> {
   const limited = new LimitedUpstream(client, reg.reqConcurrent);
   const copyOne = async ({ repo, tag, platforms }: Image) => {
     const attempt = () => limited.operation(reg.syncTimeout, (up) => copyImage({ ...o, client: up }, run, repo, tag, platforms));
-    const result = await withRetries(reg, attempt, (err, n) => {
+    const outcome: CopyOutcome = await withRetries<CopyOutcome>(reg, attempt, (err, n) => {
       logger.warn({ upstream: label, repo, tag, attempt: n, err }, 'failed to sync image, retrying');
     }).catch((err: unknown) => {
       logger.warn({ upstream: label, repo, tag, err }, 'failed to sync image');
-      return 'failed' as const;
+      return { result: 'failed' as const, error: err instanceof Error ? err.message : String(err) };
     });
-    run.imageDone(result);
-    logger.info({ upstream: label, repo, tag, result, done: run.done, total: images.length, bytes: run.bytes }, 'periodic sync progress');
+    run.imageDone(outcome.result);
+    if (outcome.result !== 'skipped') {
+      const { result, ...rest } = outcome;
+      o.onResult?.({ upstream: label, upstreamRepo: repo, repo: router.localFor(repo) ?? repo, tag, status: result, ...rest });
+    }
+    logger.info({ upstream: label, repo, tag, result: outcome.result, done: run.done, total: images.length, bytes: run.bytes }, 'periodic sync progress');
   };
   // As many images at once as requests may run: the limit itself is on requests (LimitedUpstream).
   const queue = [...images];
@@ -106,19 +112,21 @@ async function withRetries<T>(reg: SyncRegistryConfig, work: () => Promise<T>, o
   }
 }
 
+type CopyOutcome = { result: 'synced'; digest: string } | { result: 'skipped' } | { result: 'failed'; error: string };
+
 /**
  * Copies one tag (its manifest tree and blobs, children first); 'skipped' when unchanged or unsigned. With a
  * platform allowlist, an index keeps its upstream bytes and digest and only the listed platforms are copied.
  */
-async function copyImage(o: PeriodicSyncOptions, run: SyncRun, repo: string, tag: string, platforms: PlatformFilter): Promise<'synced' | 'skipped'> {
+async function copyImage(o: PeriodicSyncOptions, run: SyncRun, repo: string, tag: string, platforms: PlatformFilter): Promise<CopyOutcome> {
   const local = o.router.localFor(repo);
-  if (!local) return 'skipped';
+  if (!local) return { result: 'skipped' };
   const top = await getManifest(o.client, repo, tag);
   const current = await o.registry().getManifest(local, tag);
-  if (current?.digest === top.digest) return 'skipped';
+  if (current?.digest === top.digest) return { result: 'skipped' };
   if (o.reg.onlySigned && !(await isSigned(o.client, repo, top.digest))) {
     o.logger.info({ upstream: o.router.host, repo, tag }, 'skipping unsigned image (onlySigned)');
-    return 'skipped';
+    return { result: 'skipped' };
   }
   const sparse = await copyTree(o, run, repo, local, top, platforms);
   await o.registry().putManifest(local, tag, top.mediaType, top.bytes, { sparse });
@@ -130,7 +138,7 @@ async function copyImage(o: PeriodicSyncOptions, run: SyncRun, repo: string, tag
       await o.registry().putManifest(local, sig, signature.mediaType, signature.bytes);
     }
   }
-  return 'synced';
+  return { result: 'synced', digest: top.digest };
 }
 
 interface Fetched {

@@ -29,6 +29,7 @@ const PACKAGE_OF: Record<string, string> = {
   sqlite3: 'sqlite3',
   prometheus: 'prometheus',
   promtool: 'prometheus',
+  'nats-server': 'nats-server',
 };
 
 export interface RunOptions {
