@@ -1,6 +1,7 @@
 import { defineExtension } from '../../core/extensions/api';
 import { scrubSchema, type ScrubConfig } from './schema';
 import { runScrubPass, type ScrubPassSummary } from './scrub-pass';
+import type { ScrubImageResult } from './check';
 import { ScrubMetrics } from './scrub-metrics';
 
 // The first pass starts soon after start-up, as Zot's scheduler runs the scrub generator once it is submitted;
@@ -35,7 +36,11 @@ export default defineExtension<ScrubConfig>({
     };
     const task = async (signal: AbortSignal) => {
       try {
-        report(await runScrubPass({ registry: ctx.registry, logger, signal, metrics }));
+        // Each image's result as a scrub.result event (the events extension sends them as image.scrubbed).
+        const onRepository = (rows: ScrubImageResult[]) => {
+          for (const r of rows) ctx.events.emit('scrub.result', { repo: r.imageName, digest: r.digest, reference: r.tag || undefined, status: r.status, blob: r.affectedDigest });
+        };
+        report(await runScrubPass({ registry: ctx.registry, logger, signal, metrics, onRepository }));
       } catch (err) {
         metrics.ended('failed');
         throw err;

@@ -11,6 +11,7 @@ import { BERTH_BIN } from '../helpers/berth-process.js';
 import { buildOciImage, type BuiltImage } from '../helpers/images.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
 import { eventually } from '../helpers/eventually.js';
+import { startEventReceiver } from '../helpers/event-receiver.js';
 import { cleanupTempDirs, ensureTools, run, tempDir } from '../helpers/tools.js';
 
 const hexOf = (digest: string) => digest.split(':')[1];
@@ -96,8 +97,13 @@ describe('scrub: blobs re-hashed against their digests', () => {
     await running.stop();
   });
 
-  it('extensions.scrub: the running server reports the affected images and blobs in its metrics', async () => {
-    const berth = await startBerth({ storage: { rootDirectory: root, dedupe: false }, extensions: { scrub: { interval: '24h' } } });
+  it('extensions.scrub: the running server reports the affected images and blobs in its metrics and as events', async () => {
+    const receiver = await startEventReceiver();
+    after(() => receiver.close());
+    const berth = await startBerth({
+      storage: { rootDirectory: root, dedupe: false },
+      extensions: { scrub: { interval: '24h' }, events: { enable: true, sinks: [{ type: 'http', address: receiver.url }] } },
+    });
     berths.push(berth);
     const metric = async (name: string) => (await berth.app.metrics.getSingleMetric(name)!.get()).values;
     await eventually(async () => (await metric('berth_scrub_passes_total')).some((v) => v.labels.result === 'completed' && v.value === 1), 60_000);
@@ -112,6 +118,15 @@ describe('scrub: blobs re-hashed against their digests', () => {
     assert.deepEqual(repos, { total: 2, done: 2 });
     assert.equal((await metric('berth_scrub_running'))[0].value, 0);
     assert.ok((await metric('berth_scrub_hashed_bytes_total'))[0].value >= 500_000); // every layer streamed through
+    // One image.scrubbed CloudEvent per image, through the events extension's HTTP sink.
+    const scrubbed = () => receiver.received.filter((r) => r.headers['ce-type'] === 'zotregistry.image.scrubbed').map((r) => JSON.parse(r.body.toString()) as Record<string, string>);
+    await eventually(async () => scrubbed().length === 3, 20_000);
+    const byImage = Object.fromEntries(scrubbed().map((d) => [`${d.name}:${d.reference}`, { status: d.status, blob: d.blob }]));
+    assert.deepEqual(byImage, {
+      'other:v1': { status: 'affected', blob: removed },
+      'team/app:v1': { status: 'affected', blob: flipped },
+      'team/app:v2': { status: 'ok', blob: undefined },
+    });
   });
 });
 
