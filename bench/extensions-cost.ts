@@ -1,10 +1,12 @@
 // What extensions cost a manifest push and pull (issue 10: at most 10%): one berth process per configuration
-// in CONFIGS, identical but for `extensions`, take the same manifest PUTs and GETs one at a time, alternating
+// in configs(), identical but for `extensions`, take the same manifest PUTs and GETs one at a time, alternating
 // which server goes first each round, and each configuration's median latency is printed as a ratio to "all
-// off". To measure another extension, add a line to CONFIGS. Part of `npm run bench` (skipped with
+// off". To measure another extension, add a line to configs(). Part of `npm run bench` (skipped with
 // BENCH_EXTENSIONS=0; with BENCH_ONLY set it runs only when BENCH_EXTENSIONS=1), or alone:
 //   npx tsc -p . && node dist/bench/extensions-cost.js
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { httpMetrics } from '../extensions/metrics/http-metrics.js';
@@ -19,12 +21,13 @@ import { runAlone } from './standalone.js';
  * The configurations compared; the first is the baseline every other is divided by. A `control` runs the
  * baseline again in a process of its own: how far two identical servers differ on this machine now (no target).
  */
-const CONFIGS: Array<{ name: string; extensions: Record<string, unknown>; control?: boolean }> = [
+const configs = (sink: string): Array<{ name: string; extensions: Record<string, unknown>; control?: boolean }> => [
   { name: 'all off', extensions: {} },
   { name: 'metrics', extensions: { metrics: {} } },
+  { name: 'search', extensions: { search: {} } },
+  { name: 'events', extensions: { events: { enable: true, sinks: [{ type: 'http', address: sink }] } } },
+  { name: 'metrics+search+events', extensions: { metrics: {}, search: {}, events: { enable: true, sinks: [{ type: 'http', address: sink }] } } },
   { name: 'all off again', extensions: {}, control: true },
-  // { name: 'search', extensions: { search: {} } },
-  // { name: 'metrics+search+events', extensions: { metrics: {}, search: {}, events: { enable: true, sinks: [] } } },
 ];
 /** The issue's goal: an extension costs a manifest push or pull at most this much. */
 const MAX_RATIO = 1.1;
@@ -95,6 +98,16 @@ export async function runExtensionsCost(cfg: BenchConfig, rows: Row[], targets: 
   const perRound = Math.max(1, Number(process.env.BENCH_EXTENSIONS_OPS ?? 40));
   const img = image();
   const servers: Server[] = [];
+  // The events sink: a local HTTP receiver that answers at once, counting what it got.
+  let delivered = 0;
+  const sink = createServer((req, res) => {
+    req.resume().on('end', () => {
+      delivered++;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const CONFIGS = configs(`http://127.0.0.1:${(sink.address() as AddressInfo).port}/events`);
   try {
     for (const c of CONFIGS) {
       const berth = await spawnBerth({ storage: { gc: false }, log: { level: 'warn' }, extensions: c.extensions });
@@ -130,6 +143,12 @@ export async function runExtensionsCost(cfg: BenchConfig, rows: Row[], targets: 
       const text = (await request('GET', `${s.berth.url}/metrics`)).body.toString('utf8');
       if (!/^zot_repo_uploads_total\{repo="cost\/app"\} [1-9]/m.test(text)) throw new Error(`${s.name}: the metrics route does not show the pushes`);
     }
+    if (delivered === 0) throw new Error('events: the sink received nothing');
+    for (const s of servers.filter((x) => 'search' in (CONFIGS.find((c) => c.name === x.name)?.extensions ?? {}))) {
+      const reply = await request('GET', `${s.berth.url}/v2/_zot/ext/search?query=${encodeURIComponent('{ ExpandedRepoInfo(repo: "cost/app") { Images { Tag } } }')}`);
+      const tags = (JSON.parse(reply.body.toString('utf8')) as { data?: { ExpandedRepoInfo?: { Images?: unknown[] } } }).data?.ExpandedRepoInfo?.Images?.length ?? 0;
+      if (tags === 0) throw new Error(`${s.name}: search does not show the pushes`);
+    }
     const micros = observerMicros();
     log(`extensions metrics: request observer ${micros.toFixed(2)} µs per request (in-process)`);
     rows.push({ metric: 'metrics request observer, in-process (µs per request) [columns: metrics | none]', unit: 'µs', berth: micros, distribution: 0, better: 'lower' });
@@ -155,6 +174,7 @@ export async function runExtensionsCost(cfg: BenchConfig, rows: Row[], targets: 
     }
   } finally {
     await Promise.allSettled(servers.map((s) => s.berth.stop()));
+    await new Promise<void>((resolve) => sink.close(() => resolve()));
   }
 }
 
