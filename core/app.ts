@@ -39,6 +39,7 @@ import { BlobArrivals } from './registry/blob-arrivals';
 import { GarbageCollector } from './registry/gc';
 import { createGcMetrics, startStoreGcs, type GcSchedule } from './registry/gc-schedule';
 import { startSpoolSweep } from './registry/spool';
+import { SESSIONS_NAMESPACE } from './auth/session-service';
 import { STARTUP_WALKS_NAMESPACE, StartupWalks, storageFingerprint } from './registry/startup-walks';
 import { berthVersion } from './version';
 import { BUILT_FEATURES } from './builtins';
@@ -106,7 +107,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     host.setMetaStore(metaStore);
     await importLegacyFiles(config.storage.rootDirectory, metaStore, logger);
     times = await AccessTimes.open(metaStore, logger);
-    auth = await AuthService.create(config, host.authenticators, logger, metaStore.signingKeys, metrics);
+    auth = await AuthService.create(config, host.authenticators, logger, metaStore.signingKeys, metaStore.kv(SESSIONS_NAMESPACE), metrics);
   } catch (err) {
     await metaStore?.close();
     if (openedStores) await closeStores(openedStores);

@@ -3,10 +3,11 @@ import { Counter, type Registry as PromRegistry } from 'prom-client';
 /**
  * What went wrong when a request was refused: `credentials` (a wrong password, unknown user or malformed
  * header), `token` (a bearer token that does not verify), `certificate` (a client certificate no method
- * accepts), `denied` (authenticated, but the policies do not allow it: a 403). Anonymous requests asked to log
+ * accepts), `session` (a browser session cookie that is tampered with, expired or ended), `denied`
+ * (authenticated, but the policies do not allow it: a 403). Anonymous requests asked to log
  * in are not failures: every client's first request to /v2/ is one.
  */
-export type AuthFailureReason = 'credentials' | 'token' | 'certificate' | 'denied';
+export type AuthFailureReason = 'credentials' | 'token' | 'certificate' | 'session' | 'denied';
 
 /** berth's authentication series (Zot has none). */
 export interface AuthMetrics {

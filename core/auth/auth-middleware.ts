@@ -2,8 +2,10 @@
  * Authentication, before any route runs (zot-reference §3). One snapshot of the auth config per request.
  * Method choice as in Zot: `Authorization` present → bearer (when configured, exclusively) or the Basic chain
  * (with berth's token service in use, also its own `Bearer` tokens); else a verified client certificate →
- * mTLS; else anonymous, which only gets further when some policy grants anonymous access. The identity lands
- * in `ctx.state.user`; authorization is left to the routes' AccessControl.
+ * mTLS; else anonymous, which only gets further when some policy grants anonymous access. Requests from Zot's
+ * web UI (`X-ZOT-API-CLIENT: zot-ui`) without `Authorization` are authenticated by their session cookie, and
+ * their successful password logins open one (session-service.ts). The identity lands in `ctx.state.user`;
+ * authorization is left to the routes' AccessControl.
  */
 import type { Context, Next } from 'koa';
 import type { TLSSocket } from 'node:tls';
@@ -13,6 +15,8 @@ import type { AuthState } from './auth-state';
 import { routeAccessOf } from '../http/route-access';
 import { requestSettings, scopeOfRequest, unauthorized } from './challenge';
 import { TOKEN_PATH } from './token-service';
+import { clearSessionCookies, sessionCookieOf, setSessionCookies } from './session-cookies';
+import { UI_CLIENT, UI_CLIENT_HEADER } from './session-service';
 
 /**
  * Probes stay outside authentication, as in Zot (orchestrators call them without credentials); so do the
@@ -44,6 +48,8 @@ export function authMiddleware(current: () => AuthState, metrics: AuthMetrics) {
     let identity: Identity | undefined;
     // A valid anonymous token from berth's token service: the request is anonymous, but it was let in at /v2/.
     let anonymousToken = false;
+    const fromUi = ctx.get(UI_CLIENT_HEADER) === UI_CLIENT;
+    const sessionCookie = fromUi && state.sessions ? sessionCookieOf(ctx) : undefined;
     if (header !== undefined) {
       const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
       let kind: AuthFailureReason = 'token';
@@ -65,6 +71,14 @@ export function authMiddleware(current: () => AuthState, metrics: AuthMetrics) {
         }
       }
       if (!identity && !anonymousToken) await fail(kind);
+      // Only with the credentials just checked: other credentials that fail never fall back to a session.
+      if (fromUi && identity && state.sessions?.sessions.opensSession(identity)) setSessionCookies(ctx, state.sessions, identity);
+    } else if (sessionCookie !== undefined && state.sessions) {
+      const checked = await state.sessions.sessions.verify(sessionCookie);
+      if (!('identity' in checked)) {
+        clearSessionCookies(ctx, state.sessions); // tells zui the session is over, as Zot does
+        await fail('session');
+      } else identity = checked.identity;
     } else if (state.mtls) {
       const certificate = verifiedClientCertificate(ctx);
       if (certificate) {

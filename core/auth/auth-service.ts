@@ -11,7 +11,9 @@ import { apiKeyRoutes } from './apikey-routes';
 import { authMiddleware } from './auth-middleware';
 import { type AuthState, buildAuthState, closeReplaced } from './auth-state';
 import { tokenRoute } from './token-route';
-import type { SigningKeys } from '../metastore/meta-store';
+import type { KeyValueSpace, SigningKeys } from '../metastore/meta-store';
+import { logoutRoute } from './session-cookies';
+import { SessionService } from './session-service';
 import { TokenService } from './token-service';
 
 /**
@@ -28,6 +30,7 @@ export class AuthService {
     private readonly initial: BerthConfig,
     state: AuthState,
     private readonly tokens: TokenService,
+    private readonly sessions: SessionService,
     private readonly factories: ReadonlyMap<string, AuthenticatorFactory>,
     private readonly logger: Logger,
     registry: PromRegistry,
@@ -43,6 +46,7 @@ export class AuthService {
         (id) => this.#state.policy?.groups(id) ?? id.groups,
       ),
       tokenRoute(metrics),
+      logoutRoute(),
     ];
   }
 
@@ -51,12 +55,16 @@ export class AuthService {
     factories: ReadonlyMap<string, AuthenticatorFactory>,
     logger: Logger,
     keys: SigningKeys,
+    sessionsKv: KeyValueSpace,
     metrics: PromRegistry,
   ): Promise<AuthService> {
     const log = logger.child({ component: 'auth' });
-    // One signing key, shared through the MetaStore: tokens outlive reloads and restarts (docs/auth.md).
+    // One signing key each, shared through the MetaStore: tokens and sessions outlive reloads and restarts,
+    // and every replica on the store accepts them (docs/auth.md).
     const tokens = await TokenService.create(keys);
-    return new AuthService(config, await buildAuthState(config, factories, log, tokens), tokens, factories, log, metrics);
+    const sessions = await SessionService.create(keys, sessionsKv);
+    const state = await buildAuthState(config, factories, log, tokens, sessions);
+    return new AuthService(config, state, tokens, sessions, factories, log, metrics);
   }
 
   /**
@@ -65,7 +73,7 @@ export class AuthService {
    */
   async prepareReload(config: BerthConfig): Promise<PreparedChange> {
     const previous = this.#state;
-    const next = await buildAuthState(this.#reloadable(config), this.factories, this.logger, this.tokens, previous);
+    const next = await buildAuthState(this.#reloadable(config), this.factories, this.logger, this.tokens, this.sessions, previous);
     return {
       commit: async () => {
         this.#state = next;

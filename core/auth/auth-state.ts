@@ -12,6 +12,8 @@ import type { ApiKeyManager } from './apikey-routes';
 import type { ChallengeSettings } from './challenge';
 import { PolicyEngine } from './policy-engine';
 import { TOKEN_PATH, type TokenService } from './token-service';
+import type { SessionSettings } from './session-cookies';
+import type { SessionService } from './session-service';
 
 export interface AuthState {
   settings: ChallengeSettings;
@@ -29,6 +31,8 @@ export interface AuthState {
    */
   tokens?: TokenService;
   apiKeys?: ApiKeyManager;
+  /** Browser sessions for zui, in use when htpasswd or LDAP logins are (session-service.ts). */
+  sessions?: SessionSettings;
   /** `http.accessControl`; undefined means authenticated users may do everything. */
   policy?: PolicyEngine;
   /** Every authenticator by kind, with the config it was built from (for reuse across reloads). */
@@ -44,13 +48,15 @@ export class AuthConfigError extends Error {
 
 /**
  * Builds a snapshot; throws {@link AuthConfigError} naming the key when a file is missing or a provider refuses.
- * `tokens` is the app's token service (one signing key per process), used when the config calls for it.
+ * `tokens` is the app's token service (one signing key per process), used when the config calls for it;
+ * `sessions` the app's session service, used when password logins are.
  */
 export async function buildAuthState(
   config: BerthConfig,
   factories: ReadonlyMap<string, AuthenticatorFactory>,
   logger: Logger,
   tokens: TokenService,
+  sessions: SessionService,
   previous?: AuthState,
 ): Promise<AuthState> {
   const { auth, tls, accessControl } = config.http;
@@ -106,6 +112,9 @@ export async function buildAuthState(
     }
   }
   warnUnenforced(config, logger);
+  const passwords = !bearer && (members.has('htpasswd') || members.has('ldap'));
+  // Zot's UseSecureSession: the key when set, else whether berth itself serves TLS.
+  const secure = auth.secureSession ?? Boolean(tls?.cert && tls.key);
   return {
     settings: {
       realm: config.http.realm,
@@ -119,6 +128,7 @@ export async function buildAuthState(
     mtls: get('mtls'),
     tokens: useTokens ? tokens : undefined,
     apiKeys: (get('apikey') as { keys?: ApiKeyManager } | undefined)?.keys,
+    sessions: passwords ? { sessions, secure } : undefined,
     policy: bearer ? undefined : policy,
     members,
   };

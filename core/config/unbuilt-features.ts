@@ -117,14 +117,14 @@ const FEATURES = {
     refuses: true,
     at: (c) => (c.http.auth.mtls ? ['http.auth.mtls'] : when(Boolean(c.http.tls?.cert && c.http.tls.key && c.http.tls.cacert), 'http.tls.cacert')),
   },
+  // Browser sessions for zui run (secureSession applies); their key and revocations live in the MetaStore.
   'http.auth.sessions': {
-    note: 'browser sessions belong to OpenID login and the UI, which are not built',
+    note: "session cookies are signed with a key in the MetaStore and ended there: berth reads no key file and needs no session store",
     at: (c) => {
       const auth = c.http.auth;
       return [
         ...when(Boolean(auth.sessionKeysFile), 'http.auth.sessionKeysFile'),
         ...when(auth.sessionDriver !== undefined, 'http.auth.sessionDriver'),
-        ...when(auth.secureSession !== undefined, 'http.auth.secureSession'),
       ];
     },
   },
