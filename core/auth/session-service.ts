@@ -40,7 +40,7 @@ interface SessionClaims {
   exp: number;
 }
 
-export type SessionCheck = { identity: Identity; sid: string } | { failure: 'malformed' | 'signature' | 'expired' | 'revoked' };
+export type SessionCheck = { identity: Identity; sid: string; exp: number } | { failure: 'malformed' | 'signature' | 'expired' | 'revoked' };
 
 export class SessionService {
   private constructor(
@@ -83,7 +83,7 @@ export class SessionService {
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as SessionClaims;
     if (claims.exp * 1000 <= now) return { failure: 'expired' };
     if (await this.revoked.get(REVOKED + claims.sid)) return { failure: 'revoked' };
-    return { identity: { user: claims.user, groups: claims.groups, via: claims.via }, sid: claims.sid };
+    return { identity: { user: claims.user, groups: claims.groups, via: claims.via }, sid: claims.sid, exp: claims.exp };
   }
 
   /**
@@ -94,8 +94,7 @@ export class SessionService {
   async revoke(value: string, now = Date.now()): Promise<void> {
     const checked = await this.verify(value, now);
     if (!('sid' in checked)) return;
-    const claims = JSON.parse(Buffer.from(value.slice(0, value.indexOf('.')), 'base64url').toString('utf8')) as SessionClaims;
-    await this.revoked.put(REVOKED + checked.sid, new TextEncoder().encode(String(claims.exp)));
+    await this.revoked.put(REVOKED + checked.sid, new TextEncoder().encode(String(checked.exp)));
     await this.pruneRevoked(now);
   }
 
