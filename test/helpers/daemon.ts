@@ -125,3 +125,18 @@ export async function waitReady(d: Daemon, probe: () => Promise<unknown>, timeou
   await d.stop();
   throw new Error(`${d.name} not ready after ${timeoutMs} ms: ${String(last)}\n${d.tail()}`);
 }
+
+/** Waits for the `READY <port>` line a test server written for these helpers prints on stdout; its port. */
+export async function readyPort(daemon: Daemon, stdoutFile: string, timeoutMs = 20_000): Promise<number> {
+  let exited: number | string | undefined;
+  void daemon.exited.then((c) => (exited = c));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = /READY (\d+)/.exec(readFileSync(stdoutFile, 'utf8'));
+    if (m) return Number(m[1]);
+    if (exited !== undefined) throw new Error(`${daemon.name} exited (${exited}) before it was ready\n${daemon.tail()}`);
+    await sleep(25);
+  }
+  await daemon.stop();
+  throw new Error(`${daemon.name} printed no READY line within ${timeoutMs / 1000} s\n${daemon.tail()}`);
+}

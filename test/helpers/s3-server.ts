@@ -3,10 +3,9 @@
 // disk-backed @20minutes/s3rver (run with the legacy OpenSSL provider for its V2 page tokens, and with
 // allowMismatchedSignatures because it canonicalises bucket paths unlike SDK v3) for big objects and e2e.
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Daemon, startDaemon } from './daemon.js';
-import { sleep, tempDir } from './tools.js';
+import { type Daemon, readyPort, startDaemon } from './daemon.js';
+import { tempDir } from './tools.js';
 
 export type S3Kind = 'fauxqs' | 's3rver';
 
@@ -86,18 +85,4 @@ export async function startS3Server(kind: S3Kind): Promise<S3Server> {
     client,
     stop: () => daemon.stop(),
   };
-}
-
-async function readyPort(daemon: Daemon, stdoutFile: string): Promise<number> {
-  let exited: number | string | undefined;
-  void daemon.exited.then((c) => (exited = c));
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const m = /READY (\d+)/.exec(readFileSync(stdoutFile, 'utf8'));
-    if (m) return Number(m[1]);
-    if (exited !== undefined) throw new Error(`${daemon.name} exited (${exited}) before it was ready\n${daemon.tail()}`);
-    await sleep(25);
-  }
-  await daemon.stop();
-  throw new Error(`${daemon.name} printed no READY line within 20 s\n${daemon.tail()}`);
 }
