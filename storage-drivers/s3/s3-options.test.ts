@@ -2,14 +2,10 @@
 // (AWS_CA_BUNDLE trusted, skipverify, the AWS default credential chain, session tokens), through an HTTPS
 // proxy on loopback in front of fauxqs that records each request's headers.
 import assert from 'node:assert/strict';
-import { request, type IncomingHttpHeaders } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { makeCa, makeCert } from '../../test/helpers/certs';
 import { startS3Server, type S3Server } from '../../test/helpers/s3-server';
-import { tempDir } from '../../test/helpers/tools';
+import { startTlsProxy, type TlsProxy } from '../../test/helpers/tls-proxy';
 import { parseS3Options } from './options';
 import { createS3Driver } from './s3-driver';
 
@@ -62,34 +58,20 @@ describe('s3 driver options', () => {
 
 describe('s3 driver over TLS', () => {
   let s3: S3Server;
-  let proxy: Server;
+  let proxy: TlsProxy;
   let endpoint: string;
   let caFile: string;
-  const seen: IncomingHttpHeaders[] = [];
+  let seen: IncomingHttpHeaders[];
 
   before(async () => {
     s3 = await startS3Server('fauxqs');
     await s3.createBucket('tls');
-    const dir = await tempDir('s3-tls');
-    const ca = await makeCa(dir, 'ca');
-    const cert = await makeCert(dir, ca, 's3', '/CN=127.0.0.1', { san: 'IP:127.0.0.1', server: true });
-    caFile = ca.cert;
-    proxy = createServer({ cert: readFileSync(cert.cert), key: readFileSync(cert.key) }, (req, res) => {
-      seen.push(req.headers);
-      const up = request({ host: '127.0.0.1', port: s3.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    endpoint = `https://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    proxy = await startTlsProxy(s3.port);
+    ({ endpoint, caFile, seen } = proxy);
   });
 
   after(async () => {
-    proxy?.closeAllConnections();
-    await new Promise((resolve) => proxy?.close(resolve));
+    await proxy?.close();
     await s3?.stop();
   });
 

@@ -17,8 +17,8 @@ import { dynamoUploads } from './dynamodb-uploads';
  * so an unreachable endpoint or refused credentials stop start-up naming `storage.cacheDriver`. Afterwards a
  * failed request rejects with UNAVAILABLE (503) and the next call simply tries again.
  */
-export async function createDynamoMetaStore(options: Pick<MetaStoreOptions, 'params'> & { logger?: Logger }): Promise<MetaStore> {
-  const o = parseDynamoOptions(options.params);
+export async function createDynamoMetaStore(options: Pick<MetaStoreOptions, 'params'> & { logger?: Logger; env?: NodeJS.ProcessEnv }): Promise<MetaStore> {
+  const o = parseDynamoOptions(options.params, options.env);
   const client = new DynamoDBClient(o.client);
   const table = new Table(client, o.table, options.logger);
   try {
