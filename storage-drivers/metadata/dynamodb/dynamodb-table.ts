@@ -38,6 +38,9 @@ function unavailable(cause: unknown): RegistryError {
   return err;
 }
 
+/** Errors DynamoDB gives for a malformed request; everything else (network, throttling, 5xx, credentials) is an outage. */
+const BUGS = new Set(['ValidationException', 'SerializationException']);
+
 type Conditional = { condition?: string; values?: Item };
 
 export class Table {
@@ -53,7 +56,8 @@ export class Table {
   private run<T>(send: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the DynamoDB metadata store is closed'));
     const p = send().catch((err: unknown) => {
-      if (err instanceof ConditionalCheckFailedException) throw err;
+      // A refused request shape is berth's bug, not an outage: it surfaces as itself (a 500, logged by the edge).
+      if (err instanceof ConditionalCheckFailedException || BUGS.has((err as Error).name)) throw err;
       this.logger?.warn({ err, table: this.name }, 'DynamoDB request failed');
       throw unavailable(err);
     });
