@@ -1,10 +1,10 @@
-// The DynamoDB MetaStore's reading of Zot's cacheDriver keys: errors naming the key, berth's table name, and
-// what reaches the wire over TLS (AWS_CA_BUNDLE trusted, the AWS default credential chain), through an HTTPS
-// proxy on loopback in front of dynalite that records each request's headers.
+// The DynamoDB MetaStore beyond the conformance suite: its reading of Zot's cacheDriver keys (errors naming the key,
+// berth's table name), what reaches the wire over TLS (AWS_CA_BUNDLE trusted, the AWS default credential chain)
+// through an HTTPS proxy in front of dynalite that records each request's headers, and an empty kv key.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createDynamoMetaStore, parseDynamoOptions } from '../../storage-drivers/metadata/dynamodb';
-import { startDynamoServer, type DynamoServer } from '../helpers/dynamodb-server';
+import { DYNAMO_ENV, startDynamoServer, type DynamoServer } from '../helpers/dynamodb-server';
 import { startTlsProxy, type TlsProxy } from '../helpers/tls-proxy';
 
 describe('dynamodb cacheDriver options', () => {
@@ -66,5 +66,30 @@ describe('dynamodb MetaStore over TLS', () => {
   it('without the CA, refuses the certificate and stops start-up naming storage.cacheDriver', async () => {
     const env = { AWS_CA_BUNDLE: '' };
     await assert.rejects(open(env), /^Error: storage\.cacheDriver: cannot use DynamoDB table tls\.berth at https:\/\/127\.0\.0\.1:\d+: .*(self[- ]signed|unable to (verify|get))/i);
+  });
+});
+
+describe('dynamodb MetaStore beyond the suite', () => {
+  let dynamo: DynamoServer;
+  before(async () => {
+    Object.assign(process.env, DYNAMO_ENV);
+    dynamo = await startDynamoServer();
+  });
+  after(() => dynamo?.stop());
+
+  it('keeps an empty kv key (DynamoDB refuses empty sort keys) and lists it first', async () => {
+    const store = await createDynamoMetaStore({ params: dynamo.cacheDriver('emptykey') });
+    try {
+      const kv = store.kv('ext');
+      await kv.put('a', Buffer.from('A'));
+      const created = await kv.compareAndSet('', undefined, Buffer.from('root'));
+      assert.ok(created.ok);
+      assert.equal(Buffer.from((await kv.get(''))!.value).toString(), 'root');
+      assert.deepEqual((await kv.list('', { limit: 10 })).map((e) => e.key), ['', 'a']);
+      assert.equal(await kv.delete('', created.value.version), true);
+      assert.equal(await kv.get(''), undefined);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -1,19 +1,24 @@
 import type { CasResult, KeyValueSpace, KvEntry } from '../../../core/extensions/api';
 import { B, bin, N, num, S, str, type Item, type Table } from './dynamodb-table';
 
-const entry = (item: Item): KvEntry => ({ key: str(item, 'sk')!, value: bin(item, 'v') ?? new Uint8Array(), version: num(item, 'ver')! });
+/**
+ * A key is stored as `=` + key: DynamoDB refuses an empty sort key, and a key may be ''. A common first
+ * character keeps the byte order of the keys.
+ */
+const sortKey = (key: string) => `=${key}`;
+const entry = (item: Item): KvEntry => ({ key: str(item, 'sk')!.slice(1), value: bin(item, 'v') ?? new Uint8Array(), version: num(item, 'ver')! });
 
 /** A namespace is a partition (`kv/<namespace>`): namespaces never see each other's keys, and list is one Query. */
 export function dynamoKv(table: Table): (namespace: string) => KeyValueSpace {
   return (ns) => {
     const pk = `kv/${ns}`;
     const get = async (key: string) => {
-      const item = await table.get(pk, key);
+      const item = await table.get(pk, sortKey(key));
       return item && entry(item);
     };
     const write = async (key: string, value: Uint8Array, condition?: string, values?: Item) => {
       const version = await table.nextVersion();
-      const ok = await table.put({ pk: S(pk), sk: S(key), v: B(value), ver: N(version) }, { condition, values });
+      const ok = await table.put({ pk: S(pk), sk: S(sortKey(key)), v: B(value), ver: N(version) }, { condition, values });
       return ok ? version : undefined;
     };
     return {
@@ -27,13 +32,13 @@ export function dynamoKv(table: Table): (namespace: string) => KeyValueSpace {
         return { ok: false, current: await get(key) };
       },
       delete: async (key, expected) =>
-        (await table.delete(pk, key, expected === undefined ? {} : { condition: '#ver = :expected', values: { ':expected': N(expected) } })) !== undefined,
+        (await table.delete(pk, sortKey(key), expected === undefined ? {} : { condition: '#ver = :expected', values: { ':expected': N(expected) } })) !== undefined,
       list: async (prefix, { after, limit }) => {
         if (limit <= 0) return [];
         // Keys before the prefix cannot match: start after `after` only when it lies at or past the prefix;
         // the listing ends at the first key without the prefix (keys come in byte order).
-        const from = after !== undefined && after >= prefix ? { after } : prefix === '' ? {} : { from: prefix };
-        const items = await table.query(pk, { ...from, limit, accept: (item) => str(item, 'sk')!.startsWith(prefix) });
+        const from = after !== undefined && after >= prefix ? { after: sortKey(after) } : { from: sortKey(prefix) };
+        const items = await table.query(pk, { ...from, limit, accept: (item) => str(item, 'sk')!.startsWith(sortKey(prefix)) });
         return items.map(entry);
       },
     };

@@ -4,16 +4,16 @@
  * is a Query of one partition, which DynamoDB returns in the UTF-8 byte order of `sk`.
  */
 import {
-  ConditionalCheckFailedException, CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, ResourceNotFoundException,
+  BatchGetItemCommand, BatchWriteItemCommand, ConditionalCheckFailedException, CreateTableCommand, DeleteItemCommand, DescribeTableCommand,
+  DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, ResourceInUseException, ResourceNotFoundException, UpdateItemCommand,
   type AttributeValue, type DeleteItemCommandInput, type GetItemCommandInput, type PutItemCommandInput, type QueryCommandInput,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand, BatchGetItemCommand, BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import { RegistryError, type Logger } from '../../../core/extensions/api';
 
 export type Item = Record<string, AttributeValue>;
 
-/** Attribute values from plain ones; `undefined` fields are left out. */
+/** Attribute values from plain ones, and plain ones read back from an item (undefined when absent). */
 export const S = (s: string): AttributeValue => ({ S: s });
 export const N = (n: number): AttributeValue => ({ N: String(n) });
 export const B = (b: Uint8Array): AttributeValue => ({ B: b });
