@@ -1,7 +1,9 @@
 // berth on S3 storage (fauxqs) with Zot's DynamoDB cacheDriver (dynalite), driven by skopeo: a Zot-style
-// config (Zot's key spellings and table names) starts berth, pushes and pulls byte-identical, a second berth
+// config (Zot's key spellings and table names) starts berth, pushes and pulls byte-identical, dedupes a second
+// repository to placeholders resolved through the index in DynamoDB, a second berth
 // on the same bucket and table sees what the first one did, an unreachable DynamoDB stops start-up naming
 // storage.cacheDriver, and a DynamoDB that goes away mid-run gives 503s that end by themselves when it is back.
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -81,6 +83,24 @@ describe('berth with a DynamoDB MetaStore (dynalite) on S3 (fauxqs), with skopeo
       const pushed = await readFile(join(image.layoutDir, 'blobs', 'sha256', hex(layer.digest)));
       assert.ok(pulled.equals(pushed), `layer ${layer.digest} byte-identical`);
     }
+  });
+
+  it('dedupes the second repository on S3 to placeholders resolved through the DynamoDB index', async () => {
+    const hex = (d: string) => d.slice('sha256:'.length);
+    const manifest = JSON.parse(await readFile(join(image.layoutDir, 'blobs', 'sha256', hex(image.descriptor.digest)), 'utf8')) as Manifest;
+    const big = manifest.layers!.reduce((a, b) => (b.size > a.size ? b : a));
+    const client = s3.client();
+    try {
+      const head = (repo: string) => client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `zot/${repo}/blobs/sha256/${hex(big.digest)}` }));
+      assert.equal((await head('team/app')).ContentLength, big.size, 'the first copy holds the bytes');
+      assert.equal((await head('other/app')).ContentLength, 0, 'the second is a zero-byte placeholder');
+    } finally {
+      client.destroy();
+    }
+    const res = await fetch(`${berth.url}/v2/other/app/blobs/${big.digest}`);
+    assert.equal(res.status, 200);
+    const body = Buffer.from(await res.arrayBuffer());
+    assert.ok(body.equals(await readFile(join(image.layoutDir, 'blobs', 'sha256', hex(big.digest)))), 'served from the original');
   });
 
   it('a second berth with the same config shares the state: catalog and an upload begun on the first', async () => {
