@@ -4,6 +4,7 @@ import filesystemDriver from '../storage-drivers/filesystem';
 import s3Driver from '../storage-drivers/s3';
 import sqliteMetaStore from '../storage-drivers/metadata/sqlite';
 import dynamoMetaStore from '../storage-drivers/metadata/dynamodb';
+import redisMetaStore from '../storage-drivers/metadata/redis';
 import searchExtension from '../extensions/search';
 import syncExtension from '../extensions/sync';
 import lintExtension from '../extensions/lint';
@@ -31,6 +32,7 @@ export const BUILTIN_MODULES: BuiltinModule[] = [
   { extension: s3Driver as Extension<unknown> },
   { extension: sqliteMetaStore as Extension<unknown> },
   { extension: dynamoMetaStore as Extension<unknown> },
+  { extension: redisMetaStore as Extension<unknown> },
   // Authentication methods: always registered; core/auth builds the ones http.auth configures.
   ...[htpasswdAuth, ldapAuth, apikeyAuth, bearerAuth, mtlsAuth].map((extension) => ({ extension: extension as Extension<unknown> })),
   { extension: syncExtension as Extension<unknown>, configKey: 'sync' },
@@ -62,7 +64,7 @@ export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
 export const BUILT_STORAGE_DRIVERS: ReadonlySet<string> = new Set<string>(['filesystem', 's3']);
 
 /** The MetaStore kinds BUILTIN_MODULES register (kept in step by the same test). */
-export const BUILT_META_STORES: ReadonlySet<string> = new Set<string>(['sqlite', 'dynamodb']);
+export const BUILT_META_STORES: ReadonlySet<string> = new Set<string>(['sqlite', 'redis', 'dynamodb']);
 
 /** What this build runs, as `berth verify` judges a config. */
 export const BUILD: Build = { features: BUILT_FEATURES, storageDrivers: BUILT_STORAGE_DRIVERS, metaStores: BUILT_META_STORES };

@@ -5,8 +5,8 @@
 import type { z } from 'zod';
 import { onlyAnonymousPolicies } from './access-control-schema';
 import { basicAuthEnabled } from './auth-schema';
-import { configuredStorageDrivers } from './driver-availability';
-import { isZotStorageDriver } from './driver-schema';
+import { configuredStorageDrivers, configuredStores } from './driver-availability';
+import { CACHE_DRIVERS, isZotStorageDriver } from './driver-schema';
 import { type ExtensionsConfig, thirdPartyExtensions } from './extensions-schema';
 import type { HttpConfig } from './http-schema';
 import type { StorageConfig } from './storage-schema';
@@ -28,6 +28,13 @@ export function checkAcrossSections(config: Sections, ctx: z.RefinementCtx): voi
   for (const driver of configuredStorageDrivers(config)) {
     if (!isZotStorageDriver(driver.name) && !modules) {
       fail(driver.at, `unsupported storage driver ${JSON.stringify(driver.name)} (expected s3, gcs or azure, or a kind that a third-party extension in extensions.<name>.module registers)`);
+    }
+  }
+
+  for (const { at, store } of configuredStores(storage)) {
+    const cache = store.cacheDriver;
+    if (cache && store.remoteCache && !(CACHE_DRIVERS as readonly string[]).includes(cache.name) && !modules) {
+      fail([...at, 'cacheDriver', 'name'], `unsupported cache driver ${JSON.stringify(cache.name)} (expected redis or dynamodb, or a kind that a third-party extension in extensions.<name>.module registers)`);
     }
   }
 

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import {
   type CacheDriverConfig,
+  CACHE_DRIVERS,
   cacheDriverSchema,
   type StorageDriverConfig,
   storageDriverSchema,
@@ -131,7 +132,8 @@ function checkStore(store: StoreConfig, at: PropertyKey[], isSubPath: boolean, c
   }
   if (!cache || !store.remoteCache) return; // Zot ignores a cacheDriver without remoteCache (with a warning)
   const allowed = isSubPath ? ['dynamodb'] : store.storageDriver ? ['dynamodb', 'redis'] : ['redis'];
-  if (!allowed.includes(cache.name)) {
+  // A name Zot does not know may be a kind a third-party extension registers (metaStores.add): cross-checks.ts.
+  if ((CACHE_DRIVERS as readonly string[]).includes(cache.name) && !allowed.includes(cache.name)) {
     const why = !store.storageDriver && cache.name === 'dynamodb' ? 'local storage cannot use a remote dynamodb cache' : `expected ${allowed.join(' or ')} here`;
     fail(ctx, [...at, 'cacheDriver', 'name'], `unsupported cache driver ${JSON.stringify(cache.name)}: ${why}`);
   }

@@ -10,6 +10,9 @@ export const REDACT_PATHS = [
   'authorization', 'headers.authorization', 'req.headers.authorization', 'req.headers.cookie', 'cookie',
   'password', '*.password', 'bindPassword', '*.bindPassword', 'secretkey', '*.secretkey', 'accesskey', '*.accesskey', 'sessiontoken', '*.sessiontoken', 'token', '*.token',
   'err.config.headers.authorization',
+  // storage.cacheDriver (and a MetaStore factory's params): Zot's redis keys, whose url may carry credentials.
+  'sentinel_password', '*.sentinel_password', 'cacheDriver.url', '*.cacheDriver.url', 'cacheDriver.password', '*.cacheDriver.password',
+  'cacheDriver.sentinel_password', '*.cacheDriver.sentinel_password', 'params.url', 'params.password', 'params.sentinel_password',
 ];
 
 export interface LogOptions {

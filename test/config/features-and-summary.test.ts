@@ -144,12 +144,15 @@ describe('describeConfig', () => {
       'extensions: search with CVE scanning every 2h; metrics at /metrics; scrub every 24h; lint (2 mandatory annotation(s)); ui');
   });
 
-  it('a cloud store whose driver is not built: said on the storage line and refused', async () => {
+  it('s3 with a redis cache runs; a store or cache not built is said on its line and refused', async () => {
     const c = await loadConfigFile(path.join(examples, 's3-redis.json'));
     const lines = describeConfig(c, build).join('\n');
     assert.match(lines, /storage: \/var\/lib\/zot \(s3 zot-storage prefix \/zot\)/);
-    assert.match(lines, /cache and metadata: redis \(remote\): not available in this build/);
-    assert.deepEqual(startupRefusals(c, build), [
+    assert.match(lines, /cache and metadata: redis \(remote\)\n/, 'the redis MetaStore is built in');
+    assert.deepEqual(startupRefusals(c, build), []);
+    const noRedis: Build = { ...build, metaStores: new Set(['sqlite']) };
+    assert.match(describeConfig(c, noRedis).join('\n'), /cache and metadata: redis \(remote\): not available in this build/);
+    assert.deepEqual(startupRefusals(c, noRedis), [
       'storage.cacheDriver: the "redis" metadata store is not available in this build; berth refuses to start rather than keep shared state on this node only',
     ]);
     const gcs = parseConfig({ storage: { rootDirectory: '/x', remoteCache: false, storageDriver: { name: 'gcs', bucket: 'b' } } });

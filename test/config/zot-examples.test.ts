@@ -13,18 +13,14 @@ const files = readdirSync(dir).filter((f) => /\.(json|ya?ml)$/.test(f)).sort();
 const build: Build = BUILD;
 
 // Valid Zot configs that berth serve refuses in this build, and the keys it names: a storageDriver not built
-// (gcs, azure: serving the local disk instead would split the data), a redis cacheDriver (shared state would
-// stay on one node) or OpenID login (serving without it would open the registry). s3 and dynamodb are built.
+// (gcs, azure: serving the local disk instead would split the data) or OpenID login (serving without it would open
+// the registry). s3 and the redis and dynamodb caches are built.
 const driver = 'storage.storageDriver.name';
-const cache = 'storage.cacheDriver';
 const REFUSED: Record<string, string[]> = {
   'config-azure.json': [driver],
   'config-gcs.json': [driver],
   'config-openid-claim-mapping.json': ['http.auth.openid'],
   'config-openid.json': ['http.auth.openid'],
-  'config-redis-all-options.json': [cache],
-  'config-redis-cluster.json': [cache],
-  'config-redis.json': [cache],
 };
 
 describe("Zot's example configs", () => {

@@ -1,5 +1,5 @@
 // A third-party MetaStore kind, loaded by `extensions.remotefixture.module` as an outside package would be:
-// it registers `redis` and keeps its data in the SQLite store under a directory named by its params.
+// it registers `remotefixture` and keeps its data in the SQLite store under a directory named by its params.
 import { defineExtension, type MetaStore } from '../../core/extensions/api';
 import { createSqliteMetaStore } from '../../storage-drivers/metadata/sqlite';
 
@@ -10,11 +10,11 @@ export default defineExtension({
   name: 'remotefixture',
   apiVersion: 1,
   register(ctx) {
-    ctx.metaStores.add('redis', ({ params }) => {
+    ctx.metaStores.add('remotefixture', ({ params }) => {
       const call = { params, closed: false };
       opened.push(call);
       const inner = createSqliteMetaStore({ rootDirectory: String(params.url).replace('file://', '') });
-      const store: MetaStore = { ...inner, kind: 'redis', kv: (ns) => inner.kv(ns), close: async () => { call.closed = true; await inner.close(); } };
+      const store: MetaStore = { ...inner, kind: 'remotefixture', kv: (ns) => inner.kv(ns), close: async () => { call.closed = true; await inner.close(); } };
       return store;
     });
   },

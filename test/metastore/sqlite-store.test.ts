@@ -111,21 +111,26 @@ describe('choosing the metastore from storage.cacheDriver', () => {
 
   it('refuses to start with a remote cacheDriver no extension provides, naming storage.cacheDriver', async () => {
     const root = await tempDir('meta-remote');
-    const config = parseConfig({ storage: { rootDirectory: root, remoteCache: true, cacheDriver: { name: 'redis', url: 'redis://127.0.0.1:1' } }, log: { level: 'error' } }, 'test');
-    await assert.rejects(createApp(config), /^Error: storage\.cacheDriver: the "redis" metadata store is not available in this build/);
+    // A third-party kind named by config whose module is loaded but registers nothing under that name.
+    const config = parseConfig({
+      storage: { rootDirectory: root, remoteCache: true, cacheDriver: { name: 'etcd', url: 'etcd://127.0.0.1:1' } },
+      extensions: { remotefixture: { module: join(__dirname, 'remote-store-fixture.js') } },
+      log: { level: 'error' },
+    }, 'test');
+    await assert.rejects(createApp(config), /^Error: storage\.cacheDriver: the "etcd" metadata store is not available in this build/);
     await assert.rejects(stat(sqliteFile(root)), { code: 'ENOENT' }, 'nothing written to the root');
   });
 
   it('uses a remote kind registered by an extension with metaStores.add, and closes it with the app', async () => {
     const elsewhere = await tempDir('meta-elsewhere');
     const berth = await startBerth({
-      storage: { remoteCache: true, cacheDriver: { name: 'redis', url: `file://${elsewhere}` } },
+      storage: { remoteCache: true, cacheDriver: { name: 'remotefixture', url: `file://${elsewhere}` } },
       extensions: { remotefixture: { module: join(__dirname, 'remote-store-fixture.js') } },
     });
     let stopped = false;
     try {
       assert.equal((await fetch(`${berth.url}/v2/`)).status, 200);
-      assert.deepEqual(opened.map((o) => o.params), [{ name: 'redis', url: `file://${elsewhere}`, keyprefix: 'zot' }]);
+      assert.deepEqual(opened.map((o) => o.params), [{ name: 'remotefixture', url: `file://${elsewhere}` }]);
       await assert.rejects(stat(sqliteFile(berth.root)), { code: 'ENOENT' }, 'no local database beside a remote one');
       await berth.stop();
       stopped = true;
