@@ -77,7 +77,7 @@ const NO_EFFECT: Record<string, string> = {
   min_idle_conns: 'no connection pool', max_idle_conns: 'no connection pool', max_active_conns: 'no connection pool',
   conn_max_idle_time: 'no connection pool', conn_max_lifetime: 'no connection pool', context_timeout_enabled: 'no per-request contexts',
   read_only: 'reads go to the primary', route_by_latency: 'reads go to the primary', route_randomly: 'reads go to the primary',
-  max_retries: 'a write whose reply was lost is never resent', write_timeout: 'read_timeout bounds the whole call', unstable_resp3: 'RESP2 is used',
+  max_retries: 'a write whose reply was lost is never resent', write_timeout: 'read_timeout bounds the whole call', unstable_resp3: 'maps arrive as arrays whatever the protocol',
 };
 
 function warnIgnored(params: Record<string, unknown>, log: MetaStoreOptions['logger'] | undefined): void {

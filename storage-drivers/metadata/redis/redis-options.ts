@@ -64,6 +64,7 @@ export function parseRedisParams(params: Record<string, unknown>): RedisParams {
   }
   const p = parsed.data;
   if (!p.url && !p.addr?.length) throw new Error('storage.cacheDriver.url: redis needs url or addr');
+  if (p.protocol !== undefined && p.protocol !== 2 && p.protocol !== 3) throw new Error('storage.cacheDriver.protocol: expected 2 or 3');
   return p;
 }
 
@@ -87,6 +88,7 @@ export function redisTarget(p: RedisParams): RedisTarget {
     connectTimeout: positive(p.dial_timeout) ?? 5_000,
     commandTimeout: p.read_timeout !== undefined && p.read_timeout < 0 ? undefined : positive(p.read_timeout) ?? 3_000,
     retryStrategy: backoff,
+    ...(p.protocol === 2 || p.protocol === 3 ? { protocol: p.protocol } : {}),
     ...(p.client_name !== undefined ? { connectionName: p.client_name } : {}),
     ...(p.disable_identity ? { disableClientInfo: true } : {}),
     ...(p.identity_suffix !== undefined ? { clientInfoTag: p.identity_suffix } : {}),
@@ -158,7 +160,8 @@ function fromUrl(raw: string, common: RedisOptions, auth: RedisOptions, p: Redis
   const read = seconds('read_timeout');
   if (read !== undefined) options.commandTimeout = read < 0 ? undefined : read > 0 ? read : options.commandTimeout;
   if (q.get('client_name')) options.connectionName = q.get('client_name')!;
-  if (q.get('protocol') === '3' || p.protocol === 3) options.protocol = 3;
+  const protocol = Number(q.get('protocol'));
+  if (protocol === 2 || protocol === 3) options.protocol = protocol;
   if (url.protocol === 'rediss:') {
     options.tls = { servername: url.hostname, ...(q.get('skip_verify') === 'true' ? { rejectUnauthorized: false } : {}) };
   }

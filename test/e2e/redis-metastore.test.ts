@@ -1,0 +1,93 @@
+// berth started from a Zot-style redis cacheDriver config: skopeo pushes and pulls with every upload session,
+// catalog entry and dedupe record in a real redis-server, and a restart of redis-server mid-run (its data gone:
+// no persistence) is answered with 503s while it is down and recovered from without restarting berth.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { spawnBerth, type BerthProcess } from '../helpers/berth-process.js';
+import { eventually } from '../helpers/eventually.js';
+import { buildOciImage, type BuiltImage } from '../helpers/images.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { skopeoCopy, skopeoInspect, type Manifest } from '../helpers/skopeo.js';
+import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+
+const PASSWORD = 'redis-never-logged';
+const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** Pulls `ref` into a `dir:` copy and checks the manifest and every blob against the source layout. */
+async function assertPullsIdentical(ref: string, image: BuiltImage): Promise<void> {
+  const out = await tempDir('redis-pull');
+  await skopeoCopy(ref, `dir:${out}`);
+  const manifest = await readFile(join(out, 'manifest.json'));
+  assert.equal(sha256(manifest), image.descriptor.digest, `${ref}: manifest bytes`);
+  const m = JSON.parse(manifest.toString()) as Manifest;
+  for (const d of [m.config!.digest, ...(m.layers ?? []).map((l) => l.digest)]) {
+    assert.equal(sha256(await readFile(join(out, d.slice('sha256:'.length)))), d, `${ref}: blob ${d}`);
+  }
+}
+
+describe('berth on the Redis MetaStore', () => {
+  let redis: RedisServer;
+  let berth: BerthProcess;
+  let work: string;
+  let first: BuiltImage;
+  let second: BuiltImage;
+
+  before(async () => {
+    await ensureTools(['skopeo', 'umoci']);
+    work = await tempDir('e2e-redis');
+    redis = await startRedisServer({ password: PASSWORD });
+    first = await buildOciImage(join(work, 'first'), { tag: 'v1', layers: [{ files: { '/etc/motd': 'first\n' } }, { randomBytes: 3 * 1024 * 1024, path: '/data/a.bin' }] });
+    second = await buildOciImage(join(work, 'second'), { tag: 'v2', layers: [{ files: { '/etc/motd': 'second\n' } }, { randomBytes: 2 * 1024 * 1024, path: '/data/b.bin' }] });
+    // Zot's example config-redis.json with the endpoint changed, local storage instead of S3.
+    berth = await spawnBerth({
+      storage: {
+        dedupe: true, gc: true, remoteCache: true,
+        cacheDriver: { name: 'redis', url: `redis://:${PASSWORD}@127.0.0.1:${redis.port}`, keyprefix: 'zot', dial_timeout: '2s' },
+      },
+    });
+  });
+
+  after(async () => {
+    await berth?.stop();
+    await redis?.stop();
+    await cleanupTempDirs();
+  });
+
+  it('pushes and pulls with skopeo; the shared state is in Redis, not in a local database', async () => {
+    await skopeoCopy(first.ref, `${berth.url}/team/app:v1`, { format: 'oci' });
+    assert.equal(sha256((await skopeoInspect(`${berth.url}/team/app:v1`, { raw: true })).text), first.descriptor.digest);
+    await assertPullsIdentical(`${berth.url}/team/app:v1`, first);
+    const catalog = (await (await fetch(`${berth.url}/v2/_catalog`)).json()) as { repositories: string[] };
+    assert.deepEqual(catalog.repositories, ['team/app']);
+    assert.equal(await redis.cli('ZRANGE', '{zot:berth}:cat:', '0', '-1'), 'team/app', 'the catalog index lives in Redis');
+    await assert.rejects(stat(join(berth.root, '_berth', 'berth.db')), { code: 'ENOENT' }, 'no local database beside the remote one');
+  });
+
+  it('a redis-server restart mid-run: 503 with Retry-After while it is down, then berth recovers by itself', async () => {
+    await redis.stop();
+    const down = await fetch(`${berth.url}/v2/team/other/blobs/uploads/`, { method: 'POST' });
+    assert.equal(down.status, 503);
+    assert.ok(down.headers.get('retry-after'), 'Retry-After is set');
+    const body = (await down.json()) as { errors: Array<{ code: string }> };
+    assert.equal(body.errors[0].code, 'UNAVAILABLE');
+
+    await redis.restart();
+    // The client reconnects in the background: no berth restart, the next calls succeed.
+    await eventually(async () => (await fetch(`${berth.url}/v2/team/other/blobs/uploads/`, { method: 'POST' })).status === 202);
+    await skopeoCopy(second.ref, `${berth.url}/team/other:v2`, { format: 'oci' });
+    await assertPullsIdentical(`${berth.url}/team/other:v2`, second);
+    // What was pushed before the restart is on storage and still pulls byte-identical.
+    await assertPullsIdentical(`${berth.url}/team/app:v1`, first);
+  });
+
+  it('never writes the redis password to its log', async () => {
+    // A graceful stop flushes the log, which by now holds the start-up and the outage.
+    await berth.stop();
+    const log = await readFile(berth.logFile, 'utf8');
+    assert.ok(log.length > 0);
+    assert.ok(!log.includes(PASSWORD));
+  });
+});
