@@ -71,8 +71,9 @@ describe('berth on the Redis MetaStore', () => {
     const down = await fetch(`${berth.url}/v2/team/other/blobs/uploads/`, { method: 'POST' });
     assert.equal(down.status, 503);
     assert.ok(down.headers.get('retry-after'), 'Retry-After is set');
-    const body = (await down.json()) as { errors: Array<{ code: string }> };
+    const body = (await down.json()) as { errors: Array<{ code: string; message: string }> };
     assert.equal(body.errors[0].code, 'UNAVAILABLE');
+    assert.match(body.errors[0].message, new RegExp(`storage\\.cacheDriver redis at 127\\.0\\.0\\.1:${redis.port}\\) failed: not connected`));
 
     await redis.restart();
     // The client reconnects in the background: no berth restart, the next calls succeed.

@@ -92,7 +92,9 @@ export class RedisDb {
     if (this.closed) return new Error('the redis metadata store is closed');
     const message = (err as Error).message ?? String(err);
     if (err instanceof ReplyError && message.includes(REFUSED)) return new Error(message.slice(message.indexOf(REFUSED) + REFUSED.length + 1).trim());
-    return new RegistryError('UNAVAILABLE', 503, `the metadata store (storage.cacheDriver redis at ${this.target.where}) failed: ${message}`, undefined, { 'Retry-After': '1' });
+    // While disconnected ioredis refuses calls with "Stream isn't writeable...": say what it means.
+    const why = this.client.status === 'ready' ? message : `not connected (${this.client.status})`;
+    return new RegistryError('UNAVAILABLE', 503, `the metadata store (storage.cacheDriver redis at ${this.target.where}) failed: ${why}`, undefined, { 'Retry-After': '1' });
   }
 
   async close(): Promise<void> {
