@@ -2,6 +2,7 @@ import { defineExtension, type HttpContext, type Identity } from '../../core/ext
 import { createGraphQLHandler, graphqlSchema } from './graphql-endpoint';
 import { SearchIndexer } from './indexer';
 import { registerMgmtRoutes } from './mgmt-routes';
+import { PullCounter } from './pull-counter';
 import { createResolvers, type SearchCaller } from './resolvers';
 import { searchSchema, type SearchConfig } from './schema';
 import { SearchStore } from './search-store';
@@ -31,9 +32,12 @@ export default defineExtension<SearchConfig>({
     const searchStore = () => store!;
     const searchIndexer = () => indexer!;
 
-    ctx.events.on('manifest.stored', (e) => searchIndexer().refresh(e.repo));
-    ctx.events.on('manifest.deleted', (e) => searchIndexer().refresh(e.repo));
-    ctx.events.on('image.pulled', (e) => searchStore().recordPull(e.repo, e.digest, Date.now()));
+    const pulls = new PullCounter(searchStore, ctx.logger);
+    ctx.onShutdown(() => pulls.flush());
+
+    ctx.events.on('manifest.stored', (e) => searchIndexer().stored(e));
+    ctx.events.on('manifest.deleted', (e) => searchIndexer().deleted(e));
+    ctx.events.on('image.pulled', (e) => pulls.pulled(e.repo, e.digest));
     // One berth among those sharing the MetaStore walks storage; the records it writes serve them all.
     ctx.schedule(RECONCILE_EVERY_MS, async (signal) => {
       const full = !(await searchStore().isBuilt());

@@ -3,7 +3,7 @@
  * Only the manifest and the config JSON are read, never a layer; a config larger than {@link MAX_CONFIG} is
  * not read (its platform, labels and history stay unknown) rather than held in memory.
  */
-import type { RegistryFacade } from '../../core/extensions/api';
+import type { RegistryFacade, StoredManifest } from '../../core/extensions/api';
 import type { HistoryMeta, ManifestMeta, PlatformMeta } from './meta-model';
 
 const MAX_CONFIG = 4 * 1024 * 1024;
@@ -38,7 +38,14 @@ export const platformOf = (p: { os?: string; architecture?: string; variant?: st
 /** The manifest `reference` of `repo` as search keeps it, or undefined when it is not stored or not JSON. */
 export async function readManifest(registry: RegistryFacade, repo: string, reference: string, now: number): Promise<ManifestMeta | undefined> {
   const stored = await registry.getManifest(repo, reference);
-  if (!stored) return undefined;
+  return stored ? manifestMeta(registry, repo, stored, now) : undefined;
+}
+
+/**
+ * A manifest whose bytes are at hand (a `manifest.stored` event carries them) as search keeps it: only an
+ * image's config is read from storage. Undefined when the bytes are not JSON.
+ */
+export async function manifestMeta(registry: RegistryFacade, repo: string, stored: StoredManifest, now: number): Promise<ManifestMeta | undefined> {
   let raw: RawManifest;
   try {
     raw = JSON.parse(stored.bytes.toString('utf8')) as RawManifest;

@@ -2,7 +2,7 @@
  * Search's layout in its MetaStore namespace (`kv('search')`), shared by every berth on the MetaStore:
  *   repo/<name>   the repository's record (tags, manifests)        written on every manifest write or delete
  *   sum/<name>    its summary (repository listings and search)     written with the record
- *   stats/<name>  downloads per digest and who starred it          written on pulls and star toggles
+ *   stats/<name>  downloads per digest and who starred it          written on pulls (batched, about once a second) and star toggles
  *   user/<name>   a user's stars and bookmarks
  *   seq, chg/<n>  the change log of repo/ and sum/ (ChangeLog): each berth mirrors the summaries in memory
  *                 and re-reads only the names changed since it last looked, so a page over 10k
@@ -12,7 +12,7 @@
  */
 import type { KeyValueSpace } from '../../core/extensions/api';
 import { emptyPrefs, emptyStats, type RepoRecord, type RepoStats, type UserPrefs } from './meta-model';
-import type { RepoSummaryRecord } from './repo-summary';
+import { summarize, type RepoSummaryRecord } from './repo-summary';
 
 const PAGE = 1000;
 const encode = (v: unknown) => Buffer.from(JSON.stringify(v));
@@ -142,6 +142,11 @@ class MirroredPrefix<T> {
   }
 }
 
+export interface VersionedRecord {
+  record: RepoRecord;
+  version: number;
+}
+
 export class SearchStore {
   readonly #repoChanges: ChangeLog;
   readonly #statsChanges: ChangeLog;
@@ -158,28 +163,52 @@ export class SearchStore {
   }
 
   async record(repo: string): Promise<RepoRecord | undefined> {
+    return (await this.recordEntry(repo))?.record;
+  }
+
+  /** The record with its version, for {@link putRepo} and {@link deleteRepo} to write only over it. */
+  async recordEntry(repo: string): Promise<VersionedRecord | undefined> {
     const e = await this.kv.get(`repo/${repo}`);
-    return e ? decode<RepoRecord>(e.value) : undefined;
+    return e ? { record: decode<RepoRecord>(e.value), version: e.version } : undefined;
   }
 
   /**
-   * Writes a repository's record and summary, then logs the change (unless `deferLog`: a bulk pass
-   * calls {@link logBulkChange} now and then instead, which has readers read everything again).
+   * Writes a repository's record, if it is still at `expected` (undefined: absent), and its summary, then logs
+   * the change (unless `deferLog`: a bulk pass calls {@link logBulkChange} now and then instead, which has
+   * readers read everything again). False, writing nothing, when another writer changed the record meanwhile:
+   * read it again and redo the change.
    */
-  async putRepo(record: RepoRecord, summary: RepoSummaryRecord, opts: { deferLog?: boolean } = {}): Promise<void> {
-    await this.kv.put(`repo/${record.name}`, encode(record));
-    await this.kv.put(`sum/${record.name}`, encode(summary));
+  async putRepo(record: RepoRecord, expected: number | undefined, opts: { deferLog?: boolean } = {}): Promise<boolean> {
+    const written = await this.kv.compareAndSet(`repo/${record.name}`, expected, encode(record));
+    if (!written.ok) return false;
+    await this.#putSummary(record, written.value.version);
     if (!opts.deferLog) await this.#repoChanges.record(record.name);
+    return true;
+  }
+
+  /**
+   * The summary of the record written as `version`. Two writers (berths on one MetaStore) can write their
+   * summaries in the other order than their records; whoever then finds a newer record writes its summary.
+   */
+  async #putSummary(record: RepoRecord, version: number): Promise<void> {
+    for (;;) {
+      await this.kv.put(`sum/${record.name}`, encode(summarize(record)));
+      const now = await this.recordEntry(record.name);
+      if (!now || now.version === version) return;
+      ({ record, version } = now);
+    }
   }
 
   async logBulkChange(): Promise<void> {
     await this.#repoChanges.record(EVERYTHING);
   }
 
-  async deleteRepo(repo: string): Promise<void> {
-    await this.kv.delete(`repo/${repo}`);
+  /** Deletes a repository's record if it is still at `expected` (any version when not given); see {@link putRepo}. */
+  async deleteRepo(repo: string, expected?: number): Promise<boolean> {
+    if (!(await this.kv.delete(`repo/${repo}`, expected)) && expected !== undefined) return false;
     await this.kv.delete(`sum/${repo}`);
     await this.#repoChanges.record(repo);
+    return true;
   }
 
   summaries(): Promise<Map<string, RepoSummaryRecord>> {
@@ -202,11 +231,14 @@ export class SearchStore {
     await this.kv.put('built', encode(Date.now()));
   }
 
-  async recordPull(repo: string, digest: string, at: number): Promise<void> {
+  /** Adds pulls to a repository's download counts: per digest, how many and the last (ms). */
+  async addPulls(repo: string, pulls: ReadonlyMap<string, { count: number; last: number }>): Promise<void> {
     await this.#update(`stats/${repo}`, emptyStats, (s) => {
-      const d = (s.downloads[digest] ??= { count: 0, last: 0 });
-      d.count += 1;
-      d.last = Math.max(d.last, at);
+      for (const [digest, p] of pulls) {
+        const d = (s.downloads[digest] ??= { count: 0, last: 0 });
+        d.count += p.count;
+        d.last = Math.max(d.last, p.last);
+      }
     });
     await this.#statsChanges.record(repo);
   }
