@@ -147,13 +147,24 @@ function manifestView(record: RepoRecord, m: ManifestMeta): ManifestView {
   };
 }
 
+const imagesOf = (record: RepoRecord, m: ManifestMeta): ManifestMeta[] =>
+  isIndex(m) ? (m.children ?? []).map((c) => record.manifests[c.digest]).filter((c): c is ManifestMeta => c !== undefined) : [m];
+
+/** An index's descriptive annotations are its own, else those of its first image (as Zot reads them). */
+const describedBy = (m: ManifestMeta, children: ManifestMeta[]): ManifestMeta => (isIndex(m) && children[0] && !Object.keys(m.annotations).length ? children[0] : m);
+
+/** The image's `Vendor` alone: what a repository summary needs of every image, without building each view. */
+export function imageVendor(record: RepoRecord, digest: string): string {
+  const m = record.manifests[digest];
+  return m ? annotation(describedBy(m, imagesOf(record, m)), 'org.opencontainers.image.vendor', 'org.label-schema.vendor') : '';
+}
+
 /** The ImageSummary of `digest` in `record`, as `tag` (empty for an untagged image). */
 export function imageView(record: RepoRecord, digest: string, tag: string): ImageView | undefined {
   const m = record.manifests[digest];
   if (!m) return undefined;
-  const children = isIndex(m) ? (m.children ?? []).map((c) => record.manifests[c.digest]).filter((c): c is ManifestMeta => c !== undefined) : [m];
-  // An index's descriptive annotations are its own, else those of its first image (as Zot reads them).
-  const described = isIndex(m) && children[0] && !Object.keys(m.annotations).length ? children[0] : m;
+  const children = imagesOf(record, m);
+  const described = describedBy(m, children);
   const signatures = signaturesOf(record, digest);
   return {
     RepoName: record.name,
@@ -176,7 +187,7 @@ export function imageView(record: RepoRecord, digest: string, tag: string): Imag
     Title: annotation(described, 'org.opencontainers.image.title', 'org.label-schema.name'),
     Source: annotation(described, 'org.opencontainers.image.source', 'org.label-schema.vcs-url'),
     Documentation: annotation(described, 'org.opencontainers.image.documentation', 'org.label-schema.usage'),
-    Vendor: annotation(described, 'org.opencontainers.image.vendor', 'org.label-schema.vendor'),
+    Vendor: imageVendor(record, digest),
     Authors: described.annotations['org.opencontainers.image.authors'] ?? '',
     Referrers: referrersOf(record, digest),
     IsDeletable: false,

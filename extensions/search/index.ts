@@ -33,7 +33,9 @@ export default defineExtension<SearchConfig>({
     const searchIndexer = () => indexer!;
 
     const pulls = new PullCounter(searchStore, ctx.logger);
-    ctx.onShutdown(() => pulls.flush());
+    ctx.onShutdown(async () => {
+      await Promise.all([pulls.flush(), indexer?.flush()]);
+    });
 
     ctx.events.on('manifest.stored', (e) => searchIndexer().stored(e));
     ctx.events.on('manifest.deleted', (e) => searchIndexer().deleted(e));

@@ -3,7 +3,8 @@
  * updates only what it touched in its repository's record, with work bounded by that manifest (its bytes come
  * with the event; an image's config, an index's new children and the tag's current digest are read from
  * storage), never by the size of the repository. Per repository, changes apply in the order their events
- * came, and those arriving while one is being written go together into the next write. Records are written
+ * came, and those arriving within BATCH_MS of each other, or while one is being written, go together into
+ * one record write. Records are written
  * by compare-and-set, so berths sharing the MetaStore redo a change rather than lose another's. A full
  * `refresh` re-indexes a repository from what storage holds: for a repository without a record yet, and for
  * `reconcile`, which indexes what events never announced (content written before search was on, by Zot, or
@@ -15,6 +16,14 @@ import { manifestMeta, readManifest } from './manifest-reader';
 import type { SearchStore, VersionedRecord } from './search-store';
 
 const PUBLISH_EVERY_MS = 1000;
+/**
+ * How long a write's change waits for others to the same repository before its record is written: every
+ * record write is a handful of MetaStore commits (each synced to disk), and a CI pushing many tags one after
+ * another then pays them once per window rather than once per tag. Search shows a push this much later.
+ */
+const BATCH_MS = 100;
+/** Changes held for one repository before its record is written at once (each holds a manifest's bytes). */
+const MAX_BATCH = 500;
 
 type Change =
   | { kind: 'stored'; digest: string; mediaType: string; bytes: Buffer; tag?: string }
@@ -22,6 +31,11 @@ type Change =
   | { kind: 'full' };
 
 interface Queue {
+  /** Set while the queue waits for its window to close (BATCH_MS); cleared to start at once. */
+  timer?: NodeJS.Timeout;
+  /** The drain running or due; resolves when the queue is empty. */
+  draining?: Promise<void>;
+  start?: () => void;
   pending: Change[];
   waiters: Array<() => void>;
   /** Whether every pending change may leave the change log to a bulk entry (reconcile's passes). */
@@ -78,14 +92,32 @@ export class SearchIndexer {
     if (full && !signal.aborted) await this.store.markBuilt();
   }
 
+  /** Writes every change still waiting for its window, now; for shutdown. */
+  async flush(): Promise<void> {
+    const queues = [...this.#queues.values()];
+    for (const q of queues) q.start?.();
+    await Promise.all(queues.map((q) => q.draining));
+  }
+
   #enqueue(repo: string, change: Change, deferLog = false): Promise<void> {
     let queue = this.#queues.get(repo);
-    const start = !queue;
-    if (!queue) this.#queues.set(repo, (queue = { pending: [], waiters: [], deferLog: true }));
+    if (!queue) {
+      const q: Queue = { pending: [], waiters: [], deferLog: true };
+      q.draining = new Promise<void>((resolve) => {
+        q.start = () => {
+          clearTimeout(q.timer);
+          q.start = undefined;
+          resolve(this.#drain(repo, q));
+        };
+      });
+      // A full pass (reconcile's, one repository after another) starts at once; a write's change waits.
+      if (change.kind !== 'full') q.timer = setTimeout(() => q.start?.(), BATCH_MS);
+      this.#queues.set(repo, (queue = q));
+    }
     queue.pending.push(change);
     if (!deferLog) queue.deferLog = false;
     const done = new Promise<void>((resolve) => queue.waiters.push(resolve));
-    if (start) void this.#drain(repo, queue);
+    if (change.kind === 'full' || queue.pending.length >= MAX_BATCH) queue.start?.();
     return done;
   }
 

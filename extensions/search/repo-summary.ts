@@ -3,7 +3,7 @@
  * when the repository's record changes so a page over thousands of repositories reads small records only.
  */
 import type { RepoRecord } from './meta-model';
-import { createdAt, imageView, isIndex, taggedImages, type ImageView, type PlatformView } from './image-view';
+import { createdAt, imageVendor, imageView, isIndex, taggedImages, type ImageView, type PlatformView } from './image-view';
 
 export interface RepoSummaryRecord {
   name: string;
@@ -37,8 +37,8 @@ export function summarize(record: RepoRecord): RepoSummaryRecord {
     const taggedAt = record.tags[tag]!.taggedAt;
     if (!newest || at > newest.at || (at === newest.at && taggedAt > newest.taggedAt)) newest = { tag, digest, at, taggedAt };
   }
-  for (const { tag, digest } of images) {
-    const vendor = imageView(record, digest, tag)?.Vendor;
+  for (const { digest } of images) {
+    const vendor = imageVendor(record, digest);
     if (vendor) vendors.add(vendor);
   }
   return {

@@ -193,9 +193,9 @@ export class SearchStore {
   async #putSummary(record: RepoRecord, version: number): Promise<void> {
     for (;;) {
       await this.kv.put(`sum/${record.name}`, encode(summarize(record)));
-      const now = await this.recordEntry(record.name);
+      const now = await this.kv.get(`repo/${record.name}`);
       if (!now || now.version === version) return;
-      ({ record, version } = now);
+      ({ record, version } = { record: decode<RepoRecord>(now.value), version: now.version });
     }
   }
 
