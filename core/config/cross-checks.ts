@@ -44,10 +44,9 @@ export function checkAcrossSections(config: Sections, ctx: z.RefinementCtx): voi
     fail(['extensions', 'search', 'cve'], 'CVE scanning does not work with a cloud storageDriver; remove cve');
   }
 
+  // Zot demands downloadDir with a cloud storageDriver; berth does not: fills spool on the local disk under
+  // storage.rootDirectory/_berth/spool whatever the store, and commit the verified blob to the store.
   const sync = extensions?.sync;
-  if (sync?.enable && cloud && !sync.downloadDir) {
-    fail(['extensions', 'sync', 'downloadDir'], 'required when sync is used with a cloud storageDriver');
-  }
   sync?.registries.forEach((reg, i) => {
     if (reg.preserveDigest && http.compat.length === 0) {
       fail(['extensions', 'sync', 'registries', i, 'preserveDigest'], 'needs http.compat (e.g. ["docker2s2"])');

@@ -75,7 +75,8 @@ describe("Zot's fatal combinations", () => {
     const reg = { urls: ['https://r'] };
     assertFatal({ storage: { rootDirectory: '/x' }, extensions: { sync: { registries: [{ ...reg, maxRetries: 3 }] } } }, /^extensions\.sync\.registries\[0\]\.retryDelay: required when maxRetries/);
     assertFatal({ storage: { rootDirectory: '/x' }, extensions: { sync: { registries: [{ ...reg, preserveDigest: true }] } } }, /^extensions\.sync\.registries\[0\]\.preserveDigest: needs http\.compat/);
-    assertFatal({ storage: { rootDirectory: '/x', storageDriver: s3, remoteCache: false }, extensions: { sync: { registries: [reg] } } }, /^extensions\.sync\.downloadDir: required/);
+    // Zot's downloadDir rule with cloud storage does not apply: the spool is local whatever the store.
+    assert.deepEqual(issuesOf({ storage: { rootDirectory: '/x', storageDriver: s3, remoteCache: false }, extensions: { sync: { registries: [reg] } } }), []);
     assertFatal({ storage: { rootDirectory: '/x' }, extensions: { sync: { registries: [{ ...reg, content: [{ prefix: 'a', destination: '/', stripPrefix: true }] }] } } }, /^extensions\.sync\.registries\[0\]\.content\[0\]\.stripPrefix/);
     assertFatal({ storage: { rootDirectory: '/x' }, extensions: { sync: { registries: [{ ...reg, content: [{ prefix: 'a', tags: { regex: '(' } }] }] } } }, /content\[0\]\.tags\.regex: regex does not compile/);
   });
