@@ -3,7 +3,7 @@
 // bucket's rootdirectory with nothing temporary left, mounts (dedupe placeholders), delete, and
 // redirectBlobURL: whole-blob GETs answered 307 to a presigned URL, Range requests (and a subPaths store
 // without the key) served by berth.
-import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type RunningBerth } from '../helpers/berth.js';
 import { buildOciImage, type BuiltImage } from '../helpers/images.js';
-import { startS3Server, type S3Server } from '../helpers/s3-server.js';
+import { listKeys, startS3Server, type S3Server } from '../helpers/s3-server.js';
 import { skopeoCopy, skopeoDelete, skopeoInspect, skopeoListTags, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 
@@ -21,16 +21,7 @@ const PREFIX = 'registry/';
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const hex = (digest: string) => digest.slice('sha256:'.length);
 
-async function keys(client: S3Client, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) if (o.Key) out.push(o.Key);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out;
-}
+const keys = (client: S3Client, prefix: string) => listKeys(client, BUCKET, prefix);
 
 describe('berth on S3 storage (s3rver) with skopeo', () => {
   let s3: S3Server;

@@ -2,7 +2,7 @@
 // fauxqs (faithful listings and multipart rules, bodies <= 11 MiB, in memory) for driver conformance, and the
 // disk-backed @20minutes/s3rver (run with the legacy OpenSSL provider for its V2 page tokens, and with
 // allowMismatchedSignatures because it canonicalises bucket paths unlike SDK v3) for big objects and e2e.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { join, resolve } from 'node:path';
 import { type Daemon, readyPort, startDaemon } from './daemon.js';
 import { tempDir } from './tools.js';
@@ -85,4 +85,16 @@ export async function startS3Server(kind: S3Kind): Promise<S3Server> {
     client,
     stop: () => daemon.stop(),
   };
+}
+
+/** Every key in `bucket` under `prefix`, across listing pages. */
+export async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key) out.push(o.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
 }
