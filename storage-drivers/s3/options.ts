@@ -17,7 +17,13 @@ export const MAX_PART = 5 * GiB;
 
 export interface S3Options {
   bucket: string;
-  /** Key prefix of every path: `rootdirectory` without its slashes, plus '/' ('' for the bucket's top). */
+  /**
+   * Key prefix of every path: `rootdirectory` without its slashes, twice, each followed by '/' ('' for the
+   * bucket's top). Zot passes `rootdirectory` both to Distribution's driver, which prefixes every key with it
+   * (s3-aws/s3.go s3Path), and to its image store as the root of every path it builds (pkg/api/controller.go,
+   * pkg/storage/storage.go RootDir: kept so for S3 "for backward compatibility"), so `/zot` gives
+   * `zot/zot/<repo>/…`. berth uses the same keys, uploads included, to serve and write a bucket Zot wrote.
+   */
   prefix: string;
   chunkSize: number;
   multipartCopyChunkSize: number;
@@ -95,7 +101,7 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
 
   return {
     bucket,
-    prefix: root === '' ? '' : `${root}/`,
+    prefix: root === '' ? '' : `${root}/${root}/`,
     chunkSize,
     multipartCopyChunkSize: int(params, 'multipartcopychunksize', 32 * MiB, MIN_PART, MAX_PART),
     multipartCopyMaxConcurrency: int(params, 'multipartcopymaxconcurrency', 100, 1, 10_000),

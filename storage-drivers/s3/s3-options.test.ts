@@ -26,8 +26,11 @@ describe('s3 driver options', () => {
     assert.equal(o.client.forcePathStyle, false);
   });
 
-  it('reads rootdirectory as a key prefix, storageclass NONE as none, and the endpoint with secure', () => {
-    assert.equal(parseS3Options({ ...base, rootdirectory: '/zot/' }, {}).prefix, 'zot/');
+  it('reads rootdirectory as a key prefix (twice, as Zot\'s keys have it), storageclass NONE as none, and the endpoint with secure', () => {
+    assert.equal(parseS3Options({ ...base, rootdirectory: '/zot/' }, {}).prefix, 'zot/zot/');
+    assert.equal(parseS3Options({ ...base, rootdirectory: '/a/b' }, {}).prefix, 'a/b/a/b/');
+    assert.equal(parseS3Options({ ...base, rootdirectory: '/' }, {}).prefix, '');
+    assert.equal(parseS3Options(base, {}).prefix, '');
     assert.equal(parseS3Options({ ...base, storageclass: 'NONE' }, {}).storageClass, undefined);
     assert.equal(parseS3Options({ ...base, regionendpoint: 'minio.local:9000' }, {}).client.endpoint, 'https://minio.local:9000');
     assert.equal(parseS3Options({ ...base, regionendpoint: 'minio.local:9000', secure: false }, {}).client.endpoint, 'http://minio.local:9000');

