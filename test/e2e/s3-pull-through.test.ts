@@ -19,7 +19,9 @@ import { startUpstreamProxy, type UpstreamProxy } from '../helpers/upstream-prox
 
 const MiB = 1024 * 1024;
 const BUCKET = 'berth-pull';
-const PREFIX = 'registry/';
+// rootdirectory `/registry`: Zot's keys carry it twice (see storage-drivers/s3/options.ts).
+const ROOTDIR = 'registry';
+const PREFIX = `${ROOTDIR}/${ROOTDIR}/`;
 const CHUNK = 5 * MiB; // the S3 driver's multipart part size (Zot's chunksize; S3's minimum part)
 const BIG = 3 * CHUNK + 123_457; // a layer over more than two chunks
 // The upstream blob bodies are throttled so the fill of the big layer takes seconds: the window in which
@@ -89,7 +91,7 @@ describe('pull-through onto S3 storage (s3rver) from a Distribution upstream', (
     berth = await startBerth({
       storage: {
         remoteCache: false,
-        storageDriver: s3.driverParams(BUCKET, { rootdirectory: `/${PREFIX}`, chunksize: CHUNK }),
+        storageDriver: s3.driverParams(BUCKET, { rootdirectory: `/${ROOTDIR}/`, chunksize: CHUNK }),
       },
       extensions: { sync: { registries: [{ urls: [proxy.url], onDemand: true, content: [{ prefix: '**', destination: '/mirror' }] }] } },
     });
