@@ -19,6 +19,7 @@ import type { MetaStore } from './metastore/meta-store';
 import { importLegacyFiles } from './metastore/legacy-import';
 import { openMetaStore } from './metastore/open-meta-store';
 import type { HealthState } from './http/base-routes';
+import { Readiness } from './http/readiness';
 import type { AccessControl } from './http/route-helpers';
 import { createAuditLogger, createLogger } from './log/logger';
 import { BlobStore } from './registry/blob-store';
@@ -114,6 +115,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     await host.close(); // stop schedules and shutdown hooks of the extensions that did register
     throw err;
   }
+  const readiness = new Readiness(stores, metaStore);
+  health.reachable = () => readiness.check();
   scope.value(TOKENS.Config, config);
   scope.value(TOKENS.Logger, logger);
   scope.value(TOKENS.Metrics, metrics);

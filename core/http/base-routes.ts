@@ -1,11 +1,14 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Registry } from '../registry/registry';
+import type { ReadinessReport } from './readiness';
 import { type AccessControl, pageParams, setNextLink } from './route-helpers';
 
 export interface HealthState {
   started: boolean;
   ready: boolean;
+  /** The stores' and MetaStore's reachability (readiness.ts), asked only while `ready`. */
+  reachable?: () => Promise<ReadinessReport>;
 }
 
 /** `/v2/`, `_catalog` and Zot's health probes. */
@@ -29,9 +32,20 @@ export function registerBaseRoutes(router: Router, registry: Registry, access: A
   router.get('/livez', (ctx) => {
     ctx.body = 'ok';
   });
-  router.get('/readyz', (ctx) => {
-    ctx.status = health.ready ? 200 : 503;
-    ctx.body = health.ready ? 'ok' : 'not ready';
+  router.get('/readyz', async (ctx) => {
+    if (!health.ready) {
+      ctx.status = 503;
+      ctx.body = 'not ready';
+      return;
+    }
+    const report = await health.reachable?.();
+    if (!report || report.ok) {
+      ctx.body = 'ok';
+      return;
+    }
+    ctx.status = 503;
+    ctx.set('Retry-After', '1');
+    ctx.body = { status: 'unavailable', checks: report.checks };
   });
   router.get('/startupz', (ctx) => {
     ctx.status = health.started ? 200 : 503;

@@ -46,6 +46,11 @@ export interface MetaStore {
    * other's keys; the core uses names starting with `berth.`.
    */
   kv(namespace: string): KeyValueSpace;
+  /**
+   * A cheap round trip to the store, optional: `/readyz` calls it (bounded in time, cached briefly) and
+   * answers 503 naming the MetaStore while it rejects. A store without it counts as reachable.
+   */
+  ping?(): Promise<void>;
   /** Releases files or connections. Pending calls complete first; later calls reject. */
   close(): Promise<void>;
 }

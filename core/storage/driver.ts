@@ -137,6 +137,11 @@ export interface StorageDriver {
   copy?(from: string, to: string): Promise<void>;
   /** A URL clients may be redirected to for a blob (e.g. presigned S3); optional. */
   redirectURL?(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
+  /**
+   * A cheap round trip to the backing store (one small request), optional: `/readyz` calls it (bounded in
+   * time, cached briefly) and answers 503 while it rejects. A driver without it counts as reachable.
+   */
+  ping?(): Promise<void>;
   /** Releases connections and handles. */
   close?(): Promise<void>;
 }

@@ -100,6 +100,8 @@ export function wrapDriver(inner: StorageDriver, opts: WrapDriverOptions): Stora
     const redirectURL = inner.redirectURL.bind(inner);
     wrapped.redirectURL = (path, method) => op('redirectURL', [path], () => redirectURL(path, method));
   }
+  // Not through op: /readyz probes every second or two during an outage, and it reports the failure itself.
+  if (inner.ping) wrapped.ping = inner.ping.bind(inner);
   if (inner.close) {
     const close = inner.close.bind(inner);
     wrapped.close = () => op('close', [], close);

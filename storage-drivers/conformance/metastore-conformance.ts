@@ -51,6 +51,12 @@ export function runMetaStoreConformance(name: string, setup: () => Promise<MetaS
     recordTests(check);
     catalogTests(check);
     kvTests(check);
+    check('ping, when the store has one, resolves while it is reachable and rejects once closed', async (store) => {
+      if (!store.ping) return; // optional: /readyz counts a store without it as reachable
+      await store.ping();
+      await store.close();
+      await assert.rejects(store.ping());
+    });
     check('rejects calls once closed', async (store) => {
       await store.close();
       await assert.rejects(store.catalog.count());

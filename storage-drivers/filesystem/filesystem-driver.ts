@@ -77,6 +77,11 @@ export function createFilesystemDriver(opts: FilesystemDriverOptions): StorageDr
   return {
     name: 'filesystem',
 
+    // The root is still there and a directory (an unmounted or removed volume is not).
+    async ping() {
+      if (!(await fs.stat(root)).isDirectory()) throw new Error(`${root} is not a directory`);
+    },
+
     async stat(path) {
       try {
         const s = await fs.stat(abs(path));

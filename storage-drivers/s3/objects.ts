@@ -22,6 +22,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
 import { MAX_PART, type S3Options } from './options';
+import { mapOutages } from './outage';
 
 export interface ObjectInfo {
   size: number;
@@ -58,6 +59,7 @@ export class Objects {
   constructor(readonly opts: S3Options) {
     this.client = new S3Client(opts.client);
     this.chunkSize = opts.chunkSize;
+    mapOutages(this.client, where(opts));
   }
 
   /** The key of a driver path ('' is the prefix itself, for listings). */
@@ -142,6 +144,11 @@ export class Objects {
       yield page;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** One listing of at most one key below the prefix: reaches the bucket with the driver's credentials. */
+  async ping(): Promise<void> {
+    await this.client.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.opts.prefix, MaxKeys: 1 }));
   }
 
   /** Whether any key starts with `prefix`. */
@@ -230,4 +237,11 @@ export class Objects {
   close(): void {
     this.client.destroy();
   }
+}
+
+/** The bucket and the endpoint's host (never a URL's user part) for error messages. */
+function where(opts: S3Options): string {
+  const endpoint = opts.client.endpoint;
+  const host = typeof endpoint === 'string' ? new URL(endpoint).host : typeof opts.client.region === 'string' ? opts.client.region : 'AWS';
+  return `bucket ${opts.bucket} at ${host}`;
 }

@@ -140,6 +140,10 @@ class S3Driver implements StorageDriver {
     return this.objects.presign(path, method);
   }
 
+  ping(): Promise<void> {
+    return this.objects.ping();
+  }
+
   async close(): Promise<void> {
     this.objects.close();
   }

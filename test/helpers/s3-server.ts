@@ -23,31 +23,33 @@ export interface S3Server {
   /** A client for checks from the test itself. */
   client(): S3Client;
   stop(): Promise<void>;
+  /** Starts it again on the same port (after stop); s3rver keeps its objects, fauxqs starts empty. */
+  start(): Promise<void>;
 }
 
 const REPO = resolve(__dirname, '../../..');
 // The credentials s3rver knows; fauxqs accepts any.
 const CREDS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
-const LAUNCH: Record<S3Kind, (dir: string) => { args: string[] }> = {
+const LAUNCH: Record<S3Kind, (dir: string, port: number) => { args: string[] }> = {
   // startFauxqs binds 0.0.0.0; the app is built and bound to loopback instead.
-  fauxqs: () => ({
+  fauxqs: (_dir, port) => ({
     args: [
       '--input-type=module',
       '-e',
       `const { buildApp } = await import('fauxqs');
        const app = buildApp({ logger: false });
-       await app.listen({ port: 0, host: '127.0.0.1' });
+       await app.listen({ port: ${port}, host: '127.0.0.1' });
        process.stdout.write('READY ' + app.server.address().port + '\\n');
        process.on('SIGTERM', () => app.close().then(() => process.exit(0)));`,
     ],
   }),
-  s3rver: (dir) => ({
+  s3rver: (dir, port) => ({
     args: [
       '--openssl-legacy-provider',
       '-e',
       `const S3rver = require('@20minutes/s3rver');
-       const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(dir)}, allowMismatchedSignatures: true });
+       const server = new S3rver({ port: ${port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(dir)}, allowMismatchedSignatures: true });
        server.run().then(({ port }) => process.stdout.write('READY ' + port + '\\n'));
        process.on('SIGTERM', () => server.close().then(() => process.exit(0)));`,
     ],
@@ -57,10 +59,15 @@ const LAUNCH: Record<S3Kind, (dir: string) => { args: string[] }> = {
 export async function startS3Server(kind: S3Kind): Promise<S3Server> {
   const dir = await tempDir(`s3-${kind}`);
   const data = join(dir, 'data');
-  const stdoutFile = join(dir, 'stdout.log');
   // AWS_CA_BUNDLE plays no part on plain HTTP; the server gets the environment as it is.
-  const daemon: Daemon = startDaemon(kind, process.execPath, LAUNCH[kind](data).args, { cwd: REPO, stdoutFile, stderrFile: join(dir, 'stderr.log') });
-  const port = await readyPort(daemon, stdoutFile);
+  let launches = 0;
+  const launch = async (at: number) => {
+    // A file per launch: readyPort looks for the READY line, and the earlier one would be found at once.
+    const stdoutFile = join(dir, `stdout-${launches++}.log`);
+    const d = startDaemon(kind, process.execPath, LAUNCH[kind](data, at).args, { cwd: REPO, stdoutFile, stderrFile: join(dir, 'stderr.log') });
+    return { d, port: await readyPort(d, stdoutFile) };
+  };
+  let { d: daemon, port } = await launch(0);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = () =>
     new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDS, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', maxAttempts: 1 });
@@ -68,7 +75,7 @@ export async function startS3Server(kind: S3Kind): Promise<S3Server> {
     kind,
     endpoint,
     port,
-    pid: daemon.pid,
+    get pid() { return daemon.pid; },
     dir: data,
     driverParams: (bucket, extra = {}) => ({
       name: 's3', bucket, region: 'us-east-1', regionendpoint: endpoint, forcepathstyle: true, secure: false,
@@ -84,6 +91,10 @@ export async function startS3Server(kind: S3Kind): Promise<S3Server> {
     },
     client,
     stop: () => daemon.stop(),
+    async start() {
+      await daemon.stop();
+      ({ d: daemon } = await launch(port));
+    },
   };
 }
 

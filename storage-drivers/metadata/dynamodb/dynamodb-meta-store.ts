@@ -38,6 +38,7 @@ export async function createDynamoMetaStore(options: Pick<MetaStoreOptions, 'par
     catalog: dynamoCatalog(table),
     signingKeys: dynamoSigningKeys(table),
     kv: (namespace) => kv(namespace),
+    ping: () => table.ping(),
     close: () => table.close(),
   };
 }

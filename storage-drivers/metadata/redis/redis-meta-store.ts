@@ -59,6 +59,9 @@ export async function createRedisMetaStore(options: Pick<MetaStoreOptions, 'para
     catalog: redisCatalog(db),
     signingKeys: redisSigningKeys(db),
     kv: (namespace) => kv(namespace),
+    ping: async () => {
+      await db.call('PING');
+    },
     close: () => db.close(),
   };
 }

@@ -42,6 +42,9 @@ export function createSqliteMetaStore(options: Pick<MetaStoreOptions, 'rootDirec
     catalog: sqliteCatalog(db),
     signingKeys: sqliteSigningKeys(db),
     kv: (namespace) => kv(namespace),
+    ping: async () => {
+      db.prepare('SELECT 1').get();
+    },
     close: async () => {
       if (db.open) db.close();
     },
