@@ -3,11 +3,11 @@
  * mean what they mean there (registry/storage/driver/s3-aws/s3.go), with its defaults. A value that driver
  * would refuse stops start-up here, naming the key.
  */
-import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { caBundle, optionalString as str } from '../aws/client-options';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -45,11 +45,6 @@ export class S3ConfigError extends Error {
   }
 }
 
-const str = (p: Record<string, unknown>, key: string): string | undefined => {
-  const v = p[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  return String(v);
-};
 
 const bool = (p: Record<string, unknown>, key: string, dflt: boolean): boolean => {
   const v = p[key];
@@ -130,16 +125,3 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
   };
 }
 
-/**
- * `AWS_CA_BUNDLE`, as the AWS CLI and the other SDKs read it: the certificates trusted instead of Node's
- * built-in list. The JavaScript SDK ignores the variable, so the driver reads it itself.
- */
-function caBundle(env: NodeJS.ProcessEnv): { ca?: Buffer } {
-  const file = env.AWS_CA_BUNDLE;
-  if (!file) return {};
-  try {
-    return { ca: readFileSync(file) };
-  } catch (err) {
-    throw new Error(`AWS_CA_BUNDLE: cannot read ${file}: ${(err as Error).message}`);
-  }
-}

@@ -5,10 +5,10 @@
  * `<cacheTablename>.berth`: a name Zot never gives a table, so a cluster that Zot and berth share cannot mix
  * their records, and two clusters with different Zot tables get different berth tables.
  */
-import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { caBundle, optionalString as str } from '../../aws/client-options';
 
 /** Zot's table keys (lower-cased as the config hands them over), kept for the docs and `berth verify`. */
 export const ZOT_TABLE_KEYS = [
@@ -31,10 +31,6 @@ export class DynamoConfigError extends Error {
   }
 }
 
-const str = (p: Record<string, unknown>, key: string): string | undefined => {
-  const v = p[key];
-  return v === undefined || v === null || v === '' ? undefined : String(v);
-};
 
 /** DynamoDB's rule for table names: 3 to 255 of letters, digits, `_`, `-` and `.`. */
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
@@ -67,16 +63,3 @@ export function parseDynamoOptions(params: Record<string, unknown>, env: NodeJS.
   };
 }
 
-/**
- * `AWS_CA_BUNDLE`, as the AWS CLI and the other SDKs read it (the JavaScript SDK ignores it): the certificates
- * trusted instead of Node's built-in list. The S3 driver reads it the same way.
- */
-function caBundle(env: NodeJS.ProcessEnv): { ca?: Buffer } {
-  const file = env.AWS_CA_BUNDLE;
-  if (!file) return {};
-  try {
-    return { ca: readFileSync(file) };
-  } catch (err) {
-    throw new Error(`AWS_CA_BUNDLE: cannot read ${file}: ${(err as Error).message}`);
-  }
-}
