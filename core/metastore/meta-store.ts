@@ -34,6 +34,13 @@ export interface PageOptions {
 export interface MetaStore {
   /** The kind it was registered as (`sqlite`, `redis`, …), for logs. */
   readonly kind: string;
+  /**
+   * True for a store that other hosts share (Redis, DynamoDB): replicas behind a load balancer continue each
+   * other's uploads, so the UploadStore saves each chunk's hash state in the session ({@link
+   * UploadSession.hashState}) and no replica reads an upload back to hash it. An embedded store leaves it
+   * unset: its uploads are served by one host, hashed by the faster node:crypto.
+   */
+  readonly shared?: boolean;
   readonly uploads: UploadSessions;
   readonly leases: Leases;
   readonly dedupe: DedupeIndex;
@@ -82,10 +89,10 @@ export interface UploadSession {
    * The saved state of the running digest at `size` bytes, opaque to the store (a serialized hasher), so
    * any replica can continue hashing without re-reading the upload; absent when none was saved.
    *
-   * berth's UploadStore leaves it unset: node:crypto cannot export a hash state, and the hashers that can
-   * (hash-wasm's save()/load() works on Node 20) hash SHA-256 about 5.5 times slower (310 against 1,720 MiB/s
-   * with SHA-NI on the build machine), which every push would pay. The running hash lives in the process that
-   * streamed the chunks; an upload continued by another process is hashed from its content once, at the PUT.
+   * berth's UploadStore saves it when the store is {@link MetaStore.shared} (hash-wasm's SHA-256 state, 117
+   * bytes). On an embedded store it stays unset: node:crypto cannot export a hash state and is seven times
+   * faster (1,670 against 240 MiB/s with SHA-NI on the build machine), so the running hash lives in the
+   * process that streamed the chunks, and an upload another process continued is hashed once, at the PUT.
    */
   hashState?: Uint8Array;
   createdAt: number;

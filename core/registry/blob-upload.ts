@@ -1,4 +1,4 @@
-import { randomUUID, type Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { inject, injectable } from 'tsyringe';
@@ -12,6 +12,7 @@ import { layout } from './layout';
 import type { RepoLocks } from './repo-lock';
 import { RepoStore } from './repo-store';
 import type { Stores } from './stores';
+import { localDigest, portableDigest, type RunningDigest } from './upload-hash';
 import { hashingTransform } from './verified-write';
 
 // Upload ids are ours (UUIDs); anything else in the URL is rejected before it becomes a path.
@@ -23,7 +24,7 @@ type ChunkRange = { start: number; end: number };
 
 /** sha256 of an upload's bytes [0, size), valid while `size` is the upload's size. */
 interface RunningHash {
-  hash: Hash;
+  hash: RunningDigest;
   size: number;
 }
 
@@ -33,13 +34,17 @@ interface RunningHash {
  * session (the acknowledged offset) is the MetaStore's `uploads` record, so a restart or another process on
  * the same MetaStore resumes an acknowledged chunk. Every offset change is a compare-and-set on the session's
  * version: of two processes advancing one upload, the one that lost answers 416 with the current Range.
- * The running hash is kept in this process (the session's `hashState` stays unused, see meta-store.ts); an
- * upload continued elsewhere is hashed from its content once, at the PUT.
+ * The running hash: on a MetaStore other hosts share ({@link MetaStore.shared}: replicas behind a load
+ * balancer), each chunk's hash state is saved in the session with its offset, so whichever replica gets the
+ * next chunk or the PUT continues it and never reads the upload back. Otherwise it stays in this process
+ * (node:crypto, seven times faster, cannot export it), and an upload another process continued is hashed
+ * from its content once, at the PUT.
  */
 @injectable()
 export class UploadStore {
   readonly #sessions: UploadSessions;
   readonly #hashes = new Map<string, RunningHash>();
+  readonly #portable: boolean;
 
   constructor(
     @inject(TOKENS.Stores) private readonly stores: Stores,
@@ -49,6 +54,7 @@ export class UploadStore {
     @inject(TOKENS.MetaStore) meta: MetaStore,
   ) {
     this.#sessions = meta.uploads;
+    this.#portable = meta.shared === true;
   }
 
   async start(repo: string): Promise<string> {
@@ -58,7 +64,6 @@ export class UploadStore {
     if (!(await this.#sessions.create({ id, repo, path: layout.upload(repo, id), size: 0, createdAt: Date.now() }))) {
       throw new Error(`upload id ${id} exists already`);
     }
-    this.#remember(repo, id, { hash: newHash(), size: 0 });
     return id;
   }
 
@@ -77,9 +82,9 @@ export class UploadStore {
       const opened = await this.#open(await this.#session(repo, id), range);
       if (!opened) throw BlobUploadInvalid({ uuid: id, reason: 'the upload is complete; close it with PUT' });
       const { writer, session } = opened;
-      await this.#receive(session, writer, body);
+      const running = await this.#receive(session, writer, body, false);
       await writer.close();
-      await this.#advance(session, writer.size);
+      await this.#advance(session, writer.size, running?.save());
       return writer.size;
     });
   }
@@ -97,11 +102,10 @@ export class UploadStore {
         await this.#verifyCommitted(repo, id, digest);
       } else {
         const { writer, session } = opened;
-        if (body) await this.#receive(session, writer, body);
+        const running = body ? await this.#receive(session, writer, body, true) : await this.#runningAt(session, writer.size, true);
         size = writer.size;
-        const running = this.#hashes.get(key(repo, id));
-        if (digest.algorithm === 'sha256' && running?.size === size) {
-          const actual = `sha256:${running.hash.copy().digest('hex')}`;
+        if (digest.algorithm === 'sha256' && running) {
+          const actual = running.digest();
           if (actual !== digest.digest) {
             await writer.cancel();
             await this.#forget(repo, id);
@@ -205,8 +209,9 @@ export class UploadStore {
    * Records the new offset if nobody else moved the session since it was read. Losing means another process
    * advanced (or cancelled) the upload meanwhile: answer from the session that won, never overwrite it.
    */
-  async #advance(session: UploadSession, size: number): Promise<UploadSession> {
-    const result = await this.#sessions.update(session.id, session.version, { size });
+  async #advance(session: UploadSession, size: number, hashState?: Uint8Array): Promise<UploadSession> {
+    // Without a state the store clears the saved one: it covered fewer bytes than `size`.
+    const result = await this.#sessions.update(session.id, session.version, hashState ? { size, hashState } : { size });
     if (result.ok) return result.value;
     this.#hashes.delete(key(session.repo, session.id));
     if (!result.current) throw BlobUploadUnknown({ uuid: session.id });
@@ -246,27 +251,44 @@ export class UploadStore {
   }
 
   /**
-   * Streams a chunk into the open writer, through the running hash when it covers every earlier byte. On
-   * failure what landed is kept (closed, durable) and recorded, and the hash survives only if it saw exactly
-   * those bytes.
+   * Streams a chunk into the open writer, through the running hash when one covers every earlier byte, and
+   * returns that hash (now covering the chunk too). On failure what landed is kept (closed, durable) and
+   * recorded, with the hash only if it saw exactly those bytes.
    */
-  async #receive(session: UploadSession, writer: DriverWriter, body: Readable): Promise<void> {
+  async #receive(session: UploadSession, writer: DriverWriter, body: Readable, final: boolean): Promise<RunningDigest | undefined> {
     const k = key(session.repo, session.id);
     const start = writer.size;
-    let running = this.#hashes.get(k);
-    if (running?.size !== start) running = start === 0 ? { hash: newHash(), size: 0 } : undefined;
+    const running = await this.#runningAt(session, start, final);
     const counter = { bytes: 0 };
     try {
-      await (running ? pipeline(body, hashingTransform(running.hash, counter), writer) : pipeline(body, writer));
+      await (running ? pipeline(body, hashingTransform(running, counter), writer) : pipeline(body, writer));
     } catch (err) {
       await writer.close().catch(() => undefined);
-      if (running && counter.bytes === writer.size - start) this.#remember(session.repo, session.id, { hash: running.hash, size: writer.size });
+      const kept = running && counter.bytes === writer.size - start ? running : undefined;
+      if (kept) this.#remember(session.repo, session.id, { hash: kept, size: writer.size });
       else this.#hashes.delete(k);
-      await this.#advance(session, writer.size).catch(() => undefined);
+      await this.#advance(session, writer.size, kept?.save()).catch(() => undefined);
       throw err;
     }
-    if (running) this.#remember(session.repo, session.id, { hash: running.hash, size: writer.size });
+    if (running) this.#remember(session.repo, session.id, { hash: running, size: writer.size });
     else this.#hashes.delete(k);
+    return running;
+  }
+
+  /**
+   * The hash of the upload's first `size` bytes: this process's, the state saved in the session (the
+   * session's offset is `size` whenever it holds one: any other change cleared it), or a new one at 0. A
+   * chunk that ends the upload (`final`) needs no state to hand on, so it gets the faster local hasher.
+   */
+  async #runningAt(session: UploadSession, size: number, final: boolean): Promise<RunningDigest | undefined> {
+    const local = this.#hashes.get(key(session.repo, session.id));
+    if (local?.size === size) return local.hash;
+    if (session.hashState && session.size === size) {
+      const resumed = await portableDigest(session.hashState);
+      if (resumed) return resumed;
+    }
+    if (size !== 0) return undefined;
+    return this.#portable && !final ? portableDigest() : localDigest();
   }
 
   // The fallback when no running hash covers the upload (another process streamed part of it, or sha512):
@@ -282,8 +304,13 @@ export class UploadStore {
     throw DigestInvalid({ expected: digest.digest, actual });
   }
 
+  /** Keeps a local hash for this process's next chunk; a portable one lives in the session and is not kept. */
   #remember(repo: string, id: string, running: RunningHash): void {
     const k = key(repo, id);
+    if (running.hash.portable) {
+      this.#hashes.delete(k);
+      return;
+    }
     this.#hashes.delete(k); // re-inserted last: eviction takes the least recently used
     this.#hashes.set(k, running);
     if (this.#hashes.size > MAX_RUNNING_HASHES) this.#hashes.delete(this.#hashes.keys().next().value as string);

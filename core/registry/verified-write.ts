@@ -4,7 +4,7 @@ import type { Hash } from 'node:crypto';
 import type { DriverWriter } from '../storage/driver';
 
 /** A pass-through that feeds every chunk to a hash (and counts bytes) on its way to storage. */
-export function hashingTransform(hash: Hash, counter: { bytes: number }): Transform {
+export function hashingTransform(hash: { update(chunk: Buffer): unknown }, counter: { bytes: number }): Transform {
   return new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, done) {

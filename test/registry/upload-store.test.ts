@@ -174,6 +174,68 @@ describe('upload store', () => {
     assert.deepEqual(spy.calls.commit, [`${REPO}/.uploads/${id}`]);
   });
 
+  // A MetaStore other hosts share (Redis, DynamoDB): each chunk's hash state is saved in the session.
+  const shared: MetaStore = { ...meta, shared: true, kv: (ns) => meta.kv(ns), close: () => meta.close() };
+
+  it('on a shared MetaStore, chunks PATCHed through two stores and the PUT through a third never read the upload back', async () => {
+    const dir = await root();
+    const [a, b] = [storeOn(createFilesystemDriver({ rootDirectory: dir }), shared), storeOn(createFilesystemDriver({ rootDirectory: dir }), shared)];
+    const data = randomBytes(2_500_000);
+    const id = await a.start(REPO);
+    await a.append(REPO, id, Readable.from([data.subarray(0, 1_000_000)]), { start: 0, end: 999_999 });
+    assert.ok((await meta.uploads.get(id))?.hashState, 'the hash state is in the session');
+    await b.append(REPO, id, Readable.from([data.subarray(1_000_000, 2_000_000)]), { start: 1_000_000, end: 1_999_999 });
+    const spy = counting(createFilesystemDriver({ rootDirectory: dir }));
+    const c = storeOn(spy.driver, shared);
+    await c.finish(REPO, id, digestOf(data), Readable.from([data.subarray(2_000_000)]), { start: 2_000_000, end: data.length - 1 });
+    assert.equal(spy.calls.reader, undefined, 'verified from the saved hash state, not by reading the upload');
+    assert.deepEqual(spy.calls.commit, [`${REPO}/.uploads/${id}`]);
+    assert.ok((await spy.driver.getContent(`${REPO}/blobs/sha256/${digestOf(data).hex}`)).equals(data));
+  });
+
+  it('on a shared MetaStore, a wrong digest is caught from the saved state and stores nothing', async () => {
+    const dir = await root();
+    const a = storeOn(createFilesystemDriver({ rootDirectory: dir }), shared);
+    const id = await a.start(REPO);
+    await a.append(REPO, id, Readable.from([randomBytes(300_000)]));
+    const spy = counting(createFilesystemDriver({ rootDirectory: dir }));
+    await assert.rejects(storeOn(spy.driver, shared).finish(REPO, id, digestOf(Buffer.from('other'))), { code: 'DIGEST_INVALID' });
+    assert.equal(spy.calls.reader, undefined);
+    await assert.rejects(a.status(REPO, id), { code: 'BLOB_UPLOAD_UNKNOWN' });
+    assert.deepEqual(await readdir(join(dir, REPO, 'blobs', 'sha256')).catch(() => []), []);
+  });
+
+  it('a saved hash state berth cannot continue from (another format) costs one read at the PUT, never a wrong digest', async () => {
+    const dir = await root();
+    const a = storeOn(createFilesystemDriver({ rootDirectory: dir }), shared);
+    const data = randomBytes(400_000);
+    const id = await a.start(REPO);
+    await a.append(REPO, id, Readable.from([data.subarray(0, 200_000)]));
+    const session = (await meta.uploads.get(id))!;
+    assert.ok((await meta.uploads.update(id, session.version, { size: session.size, hashState: Buffer.from('\u0007not a state') })).ok);
+    const spy = counting(createFilesystemDriver({ rootDirectory: dir }));
+    await storeOn(spy.driver, shared).finish(REPO, id, digestOf(data), Readable.from([data.subarray(200_000)]), { start: 200_000, end: data.length - 1 });
+    assert.equal(spy.calls.reader?.length, 1, 'hashed from its content once');
+    assert.ok((await spy.driver.getContent(`${REPO}/blobs/sha256/${digestOf(data).hex}`)).equals(data));
+  });
+
+  it('on a shared MetaStore, a chunk cut off midway saves the state of what landed; another store continues without a read', async () => {
+    const dir = await root();
+    const a = storeOn(createFilesystemDriver({ rootDirectory: dir }), shared);
+    const data = randomBytes(3 << 20);
+    const id = await a.start(REPO);
+    async function* cutOff() {
+      yield data.subarray(0, 1 << 20);
+      throw new Error('client went away');
+    }
+    await assert.rejects(a.append(REPO, id, Readable.from(cutOff())), /client went away/);
+    const landed = await a.status(REPO, id);
+    const spy = counting(createFilesystemDriver({ rootDirectory: dir }));
+    await storeOn(spy.driver, shared).finish(REPO, id, digestOf(data), Readable.from([data.subarray(landed)]), { start: landed, end: data.length - 1 });
+    assert.equal(spy.calls.reader, undefined);
+    assert.ok((await spy.driver.getContent(`${REPO}/blobs/sha256/${digestOf(data).hex}`)).equals(data));
+  });
+
   it('cancel discards the data, the marker and the session', async () => {
     const dir = await root();
     const store = storeOn(createFilesystemDriver({ rootDirectory: dir }));

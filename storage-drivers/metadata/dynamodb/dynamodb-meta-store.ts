@@ -30,6 +30,7 @@ export async function createDynamoMetaStore(options: Pick<MetaStoreOptions, 'par
   const kv = dynamoKv(table);
   return {
     kind: 'dynamodb',
+    shared: true,
     uploads: dynamoUploads(table),
     leases: dynamoLeases(table),
     dedupe: dynamoDedupe(table),

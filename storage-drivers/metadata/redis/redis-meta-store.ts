@@ -51,6 +51,7 @@ export async function createRedisMetaStore(options: Pick<MetaStoreOptions, 'para
   const kv = redisKv(db);
   return {
     kind: 'redis',
+    shared: true,
     uploads: redisUploads(db),
     leases: redisLeases(db),
     dedupe: redisDedupe(db),
