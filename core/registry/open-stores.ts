@@ -21,6 +21,8 @@ export async function openStores(storage: StorageConfig, factories: ReadonlyMap<
   const unavailable = unavailableStorageDrivers({ storage }, new Set(factories.keys()));
   if (unavailable.length > 0) throw new Error(unavailable.join('; '));
   const opened: StorageDriver[] = [];
+  const defaultRoot = (storage.storageDriver as Record<string, unknown> | undefined)?.rootdirectory;
+  const imageStoreRoot = typeof defaultRoot === 'string' && defaultRoot !== '' ? defaultRoot : '/';
   const localRoots = new Map<string, StorageDriver>();
   const open = async (store: StoreConfig, route: string): Promise<StorageDriver> => {
     const kind = store.storageDriver?.name ?? LOCAL;
@@ -30,7 +32,7 @@ export async function openStores(storage: StorageConfig, factories: ReadonlyMap<
     const factory = factories.get(kind);
     if (!factory) throw new Error(`${formatPath(route ? ['storage', 'subPaths', route, 'storageDriver'] : ['storage', 'storageDriver'])}: no storage driver "${kind}" is registered`);
     const params = kind === LOCAL ? {} : ((store.storageDriver ?? {}) as Record<string, unknown>);
-    const driver = wrapDriver(await factory({ rootDirectory: store.rootDirectory, commit: store.commit === true, params }), {
+    const driver = wrapDriver(await factory({ rootDirectory: store.rootDirectory, commit: store.commit === true, params, imageStoreRoot }), {
       logger: logger.child({ component: 'storage', ...(route ? { route } : {}) }),
       metrics,
     });

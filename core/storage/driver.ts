@@ -160,4 +160,11 @@ export interface DriverOptions {
   commit: boolean;
   /** The driver's own keys from `storage.storageDriver`, lower-cased as Zot passes them. */
   params: Record<string, unknown>;
+  /**
+   * For a cloud driver, the root Zot's image store puts in front of every path it hands the driver, which
+   * then adds its own `rootdirectory`: the *default* store's `storageDriver.rootdirectory` ('/' when unset or
+   * when the default store is local), for every `subPaths` store too (Zot's pkg/storage/storage.go New and
+   * getSubStore). A driver that keeps Zot's keys builds them from it; others ignore it.
+   */
+  imageStoreRoot?: string;
 }

@@ -13,6 +13,6 @@ export default defineExtension({
   name: 'storage.s3',
   apiVersion: 1,
   register(ctx) {
-    ctx.storageDrivers.add('s3', (o) => createS3Driver(parseS3Options(o.params)));
+    ctx.storageDrivers.add('s3', (o) => createS3Driver(parseS3Options(o.params, process.env, o.imageStoreRoot)));
   },
 });

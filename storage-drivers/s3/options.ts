@@ -18,11 +18,12 @@ export const MAX_PART = 5 * GiB;
 export interface S3Options {
   bucket: string;
   /**
-   * Key prefix of every path: `rootdirectory` without its slashes, twice, each followed by '/' ('' for the
-   * bucket's top). Zot passes `rootdirectory` both to Distribution's driver, which prefixes every key with it
-   * (s3-aws/s3.go s3Path), and to its image store as the root of every path it builds (pkg/api/controller.go,
-   * pkg/storage/storage.go RootDir: kept so for S3 "for backward compatibility"), so `/zot` gives
-   * `zot/zot/<repo>/…`. berth uses the same keys, uploads included, to serve and write a bucket Zot wrote.
+   * Key prefix of every path, as Zot's keys have it: the driver's `rootdirectory`, then the image store's
+   * root, each without its slashes and followed by '/'. Distribution's driver prefixes every key with its
+   * `rootdirectory` (s3-aws/s3.go s3Path), and Zot's image store roots every path it builds at the default
+   * store's `storageDriver.rootdirectory` (pkg/storage/storage.go New and getSubStore; '/' when unset). So the
+   * default store's `/zot` gives `zot/zot/<repo>/…`, and a `subPaths` store with `/team` under it gives
+   * `team/zot/<repo>/…`. berth uses the same keys, uploads included, to serve and write a bucket Zot wrote.
    */
   prefix: string;
   chunkSize: number;
@@ -65,7 +66,11 @@ const int = (p: Record<string, unknown>, key: string, dflt: number, min: number,
   return n;
 };
 
-export function parseS3Options(params: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): S3Options {
+/**
+ * `imageStoreRoot` is the driver factory option of that name; left out (a driver used on its own,
+ * as the conformance suite does), the driver's `rootdirectory` stands for it, as for Zot's default store.
+ */
+export function parseS3Options(params: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, imageStoreRoot?: string): S3Options {
   const bucket = str(params, 'bucket');
   if (!bucket) throw new S3ConfigError('bucket', 'required for the s3 driver');
   const endpointParam = str(params, 'regionendpoint');
@@ -91,12 +96,12 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
   const storageClass = (str(params, 'storageclass') ?? 'STANDARD').toUpperCase();
   const encrypt = bool(params, 'encrypt', false);
   const keyId = str(params, 'keyid');
-  const root = (str(params, 'rootdirectory') ?? '').replace(/^\/+|\/+$/g, '');
+  const root = trimSlashes(str(params, 'rootdirectory') ?? '');
   const chunkSize = int(params, 'chunksize', 10 * MiB, MIN_PART, MAX_PART);
 
   return {
     bucket,
-    prefix: root === '' ? '' : `${root}/${root}/`,
+    prefix: keyPrefix(root, imageStoreRoot === undefined ? root : trimSlashes(imageStoreRoot)),
     chunkSize,
     multipartCopyChunkSize: int(params, 'multipartcopychunksize', 32 * MiB, MIN_PART, MAX_PART),
     multipartCopyMaxConcurrency: int(params, 'multipartcopymaxconcurrency', 100, 1, 10_000),
@@ -125,3 +130,6 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
   };
 }
 
+const trimSlashes = (path: string): string => path.replace(/^\/+|\/+$/g, '');
+
+const keyPrefix = (...roots: string[]): string => roots.filter((r) => r !== '').map((r) => `${r}/`).join('');

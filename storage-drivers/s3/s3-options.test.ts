@@ -31,6 +31,10 @@ describe('s3 driver options', () => {
     assert.equal(parseS3Options({ ...base, rootdirectory: '/a/b' }, {}).prefix, 'a/b/a/b/');
     assert.equal(parseS3Options({ ...base, rootdirectory: '/' }, {}).prefix, '');
     assert.equal(parseS3Options(base, {}).prefix, '');
+    // A subPaths store: its own rootdirectory, then the default store's, as Zot's getSubStore builds its keys.
+    assert.equal(parseS3Options({ ...base, rootdirectory: '/team' }, {}, '/zot').prefix, 'team/zot/');
+    assert.equal(parseS3Options({ ...base, rootdirectory: '/team' }, {}, '/').prefix, 'team/', 'a local default store roots Zot\'s image store at /');
+    assert.equal(parseS3Options({ ...base, rootdirectory: '/zot' }, {}, '/zot').prefix, 'zot/zot/');
     assert.equal(parseS3Options({ ...base, storageclass: 'NONE' }, {}).storageClass, undefined);
     assert.equal(parseS3Options({ ...base, regionendpoint: 'minio.local:9000' }, {}).client.endpoint, 'https://minio.local:9000');
     assert.equal(parseS3Options({ ...base, regionendpoint: 'minio.local:9000', secure: false }, {}).client.endpoint, 'http://minio.local:9000');
