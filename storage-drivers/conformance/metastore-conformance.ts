@@ -349,6 +349,33 @@ function kvTests(check: MetaCheck): void {
     assert.equal(await kv.get('k'), undefined);
   });
 
+  // A search record of a repository with thousands of tags: over DynamoDB's 400 KB item limit, for one.
+  check('kv: values over a megabyte round-trip through put, compareAndSet, get, list and delete', async (store) => {
+    const kv = store.kv('big');
+    const big = (seed: number, size: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + seed) % 251));
+    const first = big(1, 1_200_000);
+    const v1 = await kv.put('repo/a', first);
+    assert.ok(Buffer.from((await kv.get('repo/a'))!.value).equals(first));
+    const second = big(2, 2_500_000);
+    const cas = await kv.compareAndSet('repo/a', v1, second);
+    assert.ok(cas.ok);
+    assert.equal((await kv.compareAndSet('repo/a', v1, big(3, 10))).ok, false, 'a stale version loses');
+    const got = (await kv.get('repo/a'))!;
+    assert.equal(got.version, cas.value.version);
+    assert.ok(Buffer.from(got.value).equals(second), 'the new value whole, not a mix with the old one');
+    await kv.put('repo/b', bytes('small'));
+    const small = await kv.compareAndSet('repo/a', got.version, bytes('shrunk'));
+    assert.ok(small.ok);
+    await kv.put('repo/c', big(4, 900_000));
+    const listed = await kv.list('repo/', { limit: 10 });
+    assert.deepEqual(listed.map((e) => e.key), ['repo/a', 'repo/b', 'repo/c']);
+    assert.equal(text(listed[0].value), 'shrunk');
+    assert.ok(Buffer.from(listed[2].value).equals(big(4, 900_000)));
+    assert.equal(await kv.delete('repo/c'), true);
+    assert.equal(await kv.get('repo/c'), undefined);
+    assert.deepEqual((await kv.list('repo/', { limit: 10 })).map((e) => e.key), ['repo/a', 'repo/b']);
+  });
+
   check('kv: list by prefix in byte order, a page at a time', async (store) => {
     const kv = store.kv('ext');
     const keys = ['p/b', 'o', 'p', 'pa', 'p/a', 'q', 'p/a/1', 'ü', 'üa', 'ý', 'u'];

@@ -85,6 +85,16 @@ export class Table {
     return this.conditional(() => this.client.send(new PutItemCommand(input))).then((r) => r !== undefined);
   }
 
+  /** A put returning the item it replaced (`old`, absent if none); `ok` false when its condition failed. */
+  async replace(item: Item, { condition, values }: Conditional = {}): Promise<{ ok: boolean; old?: Item }> {
+    const input: PutItemCommandInput = {
+      TableName: this.name, Item: item, ConditionExpression: condition, ExpressionAttributeNames: names(condition), ExpressionAttributeValues: values,
+      ReturnValues: 'ALL_OLD',
+    };
+    const r = await this.conditional(() => this.client.send(new PutItemCommand(input)));
+    return r === undefined ? { ok: false } : { ok: true, old: r.Attributes };
+  }
+
   /** An update returning the item after it; undefined when its condition failed. */
   async update(pk: string, sk: string, update: string, { condition, values }: Conditional = {}): Promise<Item | undefined> {
     const input: UpdateItemCommandInput = {
