@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { defineExtension } from '../../core/extensions/api';
 import { syncSchema, type SyncConfig } from './schema';
 import { CacheEviction } from './eviction';
@@ -68,14 +69,23 @@ export default defineExtension<SyncConfig>({
           reg, router, client, registry: () => ctx.registry, metrics, logger: logger.child({ upstream: router.host }), signal,
           onResult: (result) => ctx.events.emit('sync.result', result),
         });
-        ctx.schedule(reg.pollInterval, task, { initialDelay: 0 }); // as Zot: the first run does not wait a whole interval
+        // As Zot, the first run does not wait a whole interval. Global: replicas on one MetaStore sync once per
+        // interval between them, not once each (the upstream's rate limit counts every replica). The id carries
+        // the registry's settings, so a reload that changes them syncs at once instead of waiting for the period.
+        ctx.schedule(reg.pollInterval, task, { id: `periodic-${index}-${settingsId(reg)}`, initialDelay: 0, scope: 'global' });
       }
     }
 
     const ttls = config.registries.map((r) => r.ttl).filter((t) => t > 0);
     if (ttls.length > 0) {
       const every = Math.max(MIN_SWEEP_MS, Math.min(MAX_SWEEP_MS, Math.floor(Math.min(...ttls) / 4)));
-      ctx.schedule(every, () => eviction.sweep());
+      // Every repository is swept from the shared record of pull times: one replica at a time is enough.
+      ctx.schedule(every, () => eviction.sweep(), { id: 'eviction', scope: 'global' });
     }
   },
 });
+
+/** A short fingerprint of one registry's settings (credentials are not in them: they come from a file). */
+function settingsId(reg: unknown): string {
+  return createHash('sha256').update(JSON.stringify(reg)).digest('hex').slice(0, 12);
+}

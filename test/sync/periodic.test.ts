@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBerth, type RunningBerth } from '../helpers/berth.js';
+import { spawnBerth, type BerthProcess } from '../helpers/berth-process.js';
 import { accessLogEntries, startDockerRegistry, type DockerRegistry } from '../helpers/docker-registry.js';
 import { buildOciImage, headManifest, pushArtifactWithSubject, type BuiltImage } from '../helpers/images.js';
 import { skopeoCopy, skopeoInspect, skopeoListTags } from '../helpers/skopeo.js';
@@ -17,6 +18,7 @@ describe('sync: periodic sync and eviction', () => {
   let up: DockerRegistry;
   let img: BuiltImage;
   const berths: RunningBerth[] = [];
+  const replicas: BerthProcess[] = [];
 
   before(async () => {
     await ensureTools(['skopeo', 'umoci', 'docker-registry']);
@@ -35,6 +37,7 @@ describe('sync: periodic sync and eviction', () => {
 
   after(async () => {
     for (const b of berths) await b.stop();
+    await Promise.all(replicas.map((r) => r.stop()));
     await up?.stop();
     await cleanupTempDirs();
   });
@@ -71,6 +74,23 @@ describe('sync: periodic sync and eviction', () => {
     assert.deepEqual(await tagsOf(berth, 'trusted/team/unsigned'), []);
     // The legacy cosign tag came along (syncLegacyCosignTags defaults to true).
     assert.equal((await tagsOf(berth, 'trusted/team/signed')).length, 2);
+  });
+
+  it('two replicas on one MetaStore sync once per interval between them, not once each', async () => {
+    const root = join(await tempDir('sync-replicas'), 'root');
+    const from = (await accessLogEntries(up.logFile)).length;
+    const config = {
+      storage: { rootDirectory: root },
+      extensions: { sync: { registries: [{ urls: [up.url], onDemand: false, pollInterval: '1h', content: [{ prefix: 'team/app', destination: '/pair', tags: { regex: '^v2' } }] }] } },
+    };
+    const [a, b] = await Promise.all([spawnBerth(config), spawnBerth(config)]);
+    replicas.push(a, b);
+    await eventually(async () => (await skopeoListTags(`${a.url}/pair/team/app`).catch(() => [] as string[])).includes('v2.0'));
+    assert.deepEqual(await skopeoListTags(`${b.url}/pair/team/app`), ['v2.0'], 'the other replica serves what one synced');
+    // Both replicas started their schedules at once; give the second every chance to run a pass of its own.
+    await sleep(1500);
+    const tagLists = (await accessLogEntries(up.logFile)).slice(from).filter((e) => e.userAgent === 'berth-sync' && e.path.startsWith('/v2/team/app/tags/list'));
+    assert.equal(tagLists.length, 1, `one sync pass between the two replicas (${tagLists.length} tag listings)`);
   });
 
   it('evicts pulled-through content not pulled within the ttl, and pulls it through again when asked', async () => {
