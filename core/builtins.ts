@@ -55,6 +55,8 @@ export const BUILT_FEATURES: ReadonlySet<string> = new Set<string>([
   'http.externalUrl', // the token service's realm (OpenID, its other user, refuses to start on its own)
   // Never accepted and ignored: a registered MetaStore kind serves it, an unregistered one refuses to start.
   'storage.cacheDriver',
+  // Every member serves every repository; a cluster whose members would not share their state refuses to start.
+  'cluster',
 ]);
 
 /**

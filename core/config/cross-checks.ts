@@ -5,6 +5,8 @@
 import type { z } from 'zod';
 import { onlyAnonymousPolicies } from './access-control-schema';
 import { basicAuthEnabled } from './auth-schema';
+import { isClustered, unsharedState } from './cluster';
+import type { ClusterConfig } from './cluster-schema';
 import { configuredStorageDrivers, configuredStores } from './driver-availability';
 import { CACHE_DRIVERS, isZotStorageDriver } from './driver-schema';
 import { type ExtensionsConfig, thirdPartyExtensions } from './extensions-schema';
@@ -15,11 +17,12 @@ interface Sections {
   storage: StorageConfig;
   http: HttpConfig;
   extensions?: ExtensionsConfig | undefined;
+  cluster?: ClusterConfig | undefined;
 }
 
 export function checkAcrossSections(config: Sections, ctx: z.RefinementCtx): void {
   const fail = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-  const { storage, http, extensions } = config;
+  const { storage, http, extensions, cluster } = config;
   const cloud = storage.storageDriver !== undefined || Object.values(storage.subPaths ?? {}).some((s) => s.storageDriver);
 
   // Zot accepts only its own driver names. berth also accepts another name when the config loads a third-party
@@ -37,6 +40,9 @@ export function checkAcrossSections(config: Sections, ctx: z.RefinementCtx): voi
       fail([...at, 'cacheDriver', 'name'], `unsupported cache driver ${JSON.stringify(cache.name)} (expected redis or dynamodb, or a kind that a third-party extension in extensions.<name>.module registers)`);
     }
   }
+
+  // Zot proxies each repository to one owner; berth has no owner, so its members must share everything.
+  if (isClustered(cluster)) for (const reason of unsharedState(storage)) fail(['cluster'], reason);
 
   const searchOn = extensions?.search?.enable === true;
   if (extensions?.ui?.enable && !searchOn) fail(['extensions', 'ui', 'enable'], 'the ui extension needs the search extension enabled');

@@ -65,6 +65,17 @@ export interface StorageConfig extends StoreConfig {
   fastRestart: boolean;
 }
 
+/**
+ * The cache driver a store's MetaStore comes from, when it is a remote one: Zot uses `cacheDriver` only with
+ * `remoteCache` on (it warns and uses boltdb otherwise), and `boltdb` (or berth's own `sqlite`) is a local file.
+ */
+export function remoteCacheDriver(store: StoreConfig): CacheDriverConfig | undefined {
+  const cache = store.cacheDriver;
+  return cache && store.remoteCache && !LOCAL_CACHE_DRIVERS.includes(cache.name) ? cache : undefined;
+}
+
+const LOCAL_CACHE_DRIVERS = ['boltdb', 'sqlite'];
+
 function resolveStore(input: StoreInput, zeroValued: boolean): StoreConfig {
   const dedupe = input.dedupe ?? !zeroValued;
   const gc = input.gc ?? !zeroValued;

@@ -4,6 +4,7 @@
  * summary never describes a feature that will not run. Secrets never appear: passwords, keys and tokens are not
  * read here, and URLs lose any `user:password@` part.
  */
+import { describeCluster } from './cluster';
 import { unavailableStorageDrivers } from './driver-availability';
 import { EMBEDDED_META_STORE, metaStoreChoice, unavailableMetaStores } from '../metastore/open-meta-store';
 import { formatDuration } from './duration';
@@ -40,6 +41,7 @@ export function describeConfig(config: BerthConfig, build: Build): string[] {
     ...marked('http'),
     ...describeExtensions(config, on),
     ...marked('extensions'),
+    ...(on('cluster') ? describeCluster(config.cluster) : []),
     ...marked('cluster', 'scheduler'),
   ];
   return [...lines, ...inactive.filter((k) => !shown.has(k)).map((k) => `  ${describeInactive(k)}`)];

@@ -176,7 +176,9 @@ const FEATURES = {
   'extensions.mgmt': { note: 'ignored by Zot too', at: (c) => when(c.extensions?.mgmt !== undefined, 'extensions.mgmt') },
   'extensions.apikey': { note: 'ignored by Zot too; API keys are http.auth.apikey', at: (c) => when(c.extensions?.apikey !== undefined, 'extensions.apikey') },
 
-  cluster: { note: 'each replica serves alone; requests are not routed to a repository\'s owner', at: (c) => when(c.cluster !== undefined, 'cluster') },
+  // Built: members share storage and the MetaStore, so none proxies (core/config/cluster.ts); without it each
+  // member would serve alone.
+  cluster: { note: 'each member serves alone; requests are not routed to a repository\'s owner', at: (c) => when(c.cluster !== undefined, 'cluster') },
   'scheduler.numWorkers': { note: 'berth has no worker pool to size', at: (c) => when(c.scheduler !== undefined, 'scheduler.numWorkers') },
 } satisfies Record<string, Feature>;
 

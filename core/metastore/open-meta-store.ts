@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { formatPath } from '../config/config-error';
 import { configuredStores } from '../config/driver-availability';
-import type { StorageConfig, StoreConfig } from '../config/storage-schema';
+import { remoteCacheDriver, type StorageConfig, type StoreConfig } from '../config/storage-schema';
 import type { MetaStore, MetaStoreFactory } from './meta-store';
 
 /** The embedded store: what Zot's local `boltdb` cache and an absent `cacheDriver` become. */
@@ -19,8 +19,8 @@ export interface MetaStoreChoice {
  * uses boltdb otherwise), so anything else, `boltdb` included, is the embedded store under the root.
  */
 export function metaStoreChoice(store: StoreConfig, at: PropertyKey[] = ['storage']): MetaStoreChoice {
-  const cache = store.cacheDriver;
-  if (cache && store.remoteCache && cache.name !== 'boltdb') {
+  const cache = remoteCacheDriver(store);
+  if (cache) {
     return { kind: cache.name, key: formatPath([...at, 'cacheDriver']), params: { ...cache } };
   }
   return { kind: EMBEDDED_META_STORE, key: formatPath([...at, 'rootDirectory']), params: {} };

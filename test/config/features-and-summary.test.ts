@@ -53,7 +53,6 @@ describe('configuredButUnbuilt', () => {
       'extensions.sync.downloadDir',
       'extensions.sync.registries[0].reqPerSec',
       'extensions.sync.registries[0].credentialHelper',
-      'cluster',
       'scheduler.numWorkers',
     ]);
     assert.deepEqual(configuredButUnbuilt(c, new Set(FEATURE_IDS)), []);
