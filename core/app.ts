@@ -7,7 +7,7 @@ import { Registry as PromRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/schema';
 import { inactiveKeys, NOT_ACTIVE, refusedFeatures } from './config/unbuilt-features';
-import { describeCluster } from './config/cluster';
+import { clusterLogMessage } from './config/cluster';
 import { createScope } from './di/scope';
 import { TOKENS } from './di/tokens';
 import { EventBus } from './extensions/events';
@@ -98,7 +98,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   if (refused.length > 0) throw new Error(refused.join('; '));
   for (const { key, note } of inactive) logger.warn({ key, note }, NOT_ACTIVE);
   // Said in the words `berth verify` prints, so an operator reading either knows nothing is proxied.
-  for (const line of describeCluster(config.cluster)) logger.info({ members: config.cluster?.members }, line.trim());
+  if (config.cluster) logger.info({ members: config.cluster.members }, clusterLogMessage(config.cluster));
   let stores: Stores;
   let openedStores: Stores | undefined;
   let auth: AuthService;

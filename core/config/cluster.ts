@@ -44,13 +44,19 @@ export function unsharedState(storage: StorageConfig): string[] {
   return reasons;
 }
 
-/** The lines `berth verify` prints and start-up logs for a `cluster` section (empty without one). */
+/** The lines `berth verify` prints for a `cluster` section (empty without one). */
 export function describeCluster(cluster: ClusterConfig | undefined): string[] {
   if (!cluster) return [];
-  const n = cluster.members.length;
-  if (!isClustered(cluster)) return [`cluster: 1 member, serving alone (as in Zot, one member is not a cluster)`];
+  if (!isClustered(cluster)) return [`cluster: 1 member, ${CLUSTER_ALONE}`];
   return [
-    `cluster: ${n} members, ${CLUSTER_SERVING}`,
+    `cluster: ${cluster.members.length} members, ${CLUSTER_SERVING}`,
     `  hashKey${cluster.tls ? ' and tls' : ''}: not used (no request is proxied between members); a request carrying ${CLUSTER_HOP_HEADER} is served like any other`,
   ];
+}
+
+const CLUSTER_ALONE = 'serving alone (as in Zot, one member is not a cluster)';
+
+/** The start-up log line in the words of `berth verify` (a fixed message; the members are a field). */
+export function clusterLogMessage(cluster: ClusterConfig): string {
+  return isClustered(cluster) ? `cluster ${CLUSTER_SERVING}` : `cluster of one member: ${CLUSTER_ALONE}`;
 }

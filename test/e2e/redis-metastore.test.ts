@@ -10,26 +10,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnBerth, type BerthProcess } from '../helpers/berth-process.js';
 import { eventually } from '../helpers/eventually.js';
-import { buildOciImage, type BuiltImage } from '../helpers/images.js';
+import { assertPullsIdentical, buildOciImage, type BuiltImage } from '../helpers/images.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startS3Server, type S3Server } from '../helpers/s3-server.js';
-import { skopeoCopy, skopeoInspect, type Manifest } from '../helpers/skopeo.js';
+import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 
 const PASSWORD = 'redis-never-logged';
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** Pulls `ref` into a `dir:` copy and checks the manifest and every blob against the source layout. */
-async function assertPullsIdentical(ref: string, image: BuiltImage): Promise<void> {
-  const out = await tempDir('redis-pull');
-  await skopeoCopy(ref, `dir:${out}`);
-  const manifest = await readFile(join(out, 'manifest.json'));
-  assert.equal(sha256(manifest), image.descriptor.digest, `${ref}: manifest bytes`);
-  const m = JSON.parse(manifest.toString()) as Manifest;
-  for (const d of [m.config!.digest, ...(m.layers ?? []).map((l) => l.digest)]) {
-    assert.equal(sha256(await readFile(join(out, d.slice('sha256:'.length)))), d, `${ref}: blob ${d}`);
-  }
-}
 
 describe('berth on the Redis MetaStore', () => {
   let redis: RedisServer;

@@ -5,6 +5,8 @@ import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import assert from 'node:assert/strict';
+import { skopeoCopy } from './skopeo.js';
 import { ensureTools, run, tempDir } from './tools.js';
 
 // The brief names images.ts as the home of the skopeo wrappers; they live in skopeo.ts to keep files small.
@@ -203,4 +205,17 @@ export async function buildMultiArchIndex(dir: string, opts: MultiArchOptions = 
 export async function layerDigests(dirTransportPath: string): Promise<string[]> {
   const m = JSON.parse(await readFile(join(dirTransportPath, 'manifest.json'), 'utf8')) as { layers?: Descriptor[] };
   return (m.layers ?? []).map((l) => l.digest);
+}
+
+/** Pulls `ref` into a `dir:` copy with skopeo; its manifest and every blob must be `image`'s bytes. */
+export async function assertPullsIdentical(ref: string, image: BuiltImage): Promise<void> {
+  const out = await tempDir('pull-identical');
+  await skopeoCopy(ref, `dir:${out}`);
+  const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  const manifest = await readFile(join(out, 'manifest.json'));
+  assert.equal(sha256(manifest), image.descriptor.digest, `${ref}: manifest bytes`);
+  const m = JSON.parse(manifest.toString()) as { config?: Descriptor; layers?: Descriptor[] };
+  for (const d of [m.config!.digest, ...(m.layers ?? []).map((l) => l.digest)]) {
+    assert.equal(sha256(await readFile(join(out, d.slice('sha256:'.length)))), d, `${ref}: blob ${d}`);
+  }
 }
