@@ -18,6 +18,9 @@ const RELOADABLE: ReadonlyArray<readonly string[]> = [
   ['extensions', 'search', 'cve'],
   ['extensions', 'scrub'],
   ['distSpecVersion'], // informational only
+  // Zot restarts to re-shard; berth reads neither members nor hashKey (no request is proxied), so a member added
+  // to or removed from the list has nothing to restart (core/config/cluster.ts).
+  ['cluster'],
 ];
 
 /** True when `path` lies in a subtree a reload applies in place (`extra`: more such subtrees). */

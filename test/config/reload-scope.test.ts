@@ -21,6 +21,11 @@ describe('changesNeedingRestart', () => {
     assert.deepEqual(changesNeedingRestart(parseConfig(base), parseConfig(next)), []);
   });
 
+  it('cluster members may change without a restart: nothing is proxied, so nothing reads them', () => {
+    const one = (member: string) => parseConfig({ ...base, cluster: { members: [member], hashKey: 'loremipsumdolors' } });
+    assert.deepEqual(changesNeedingRestart(one('10.0.0.1:5000'), one('10.0.0.2:5000')), []);
+  });
+
   it('names the keys that need a restart', () => {
     const next = structuredClone(base) as Record<string, any>;
     next['storage'].rootDirectory = '/z';
