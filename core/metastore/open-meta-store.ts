@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { formatPath } from '../config/config-error';
+import { sameConfig } from '../config/reload-scope';
 import { configuredStores } from '../config/driver-availability';
 import { remoteCacheDriver, type StorageConfig, type StoreConfig } from '../config/storage-schema';
 import type { MetaStore, MetaStoreFactory } from './meta-store';
@@ -52,8 +53,9 @@ export async function openMetaStore(storage: StorageConfig, factories: ReadonlyM
   if (main.kind === EMBEDDED_META_STORE && storage.rootDirectory === '') {
     throw new Error('storage.rootDirectory: required for the embedded metadata database (or configure a remote storage.cacheDriver)');
   }
+  // A route naming its own cache (Zot's config-s3.json gives /c its own DynamoDB table) is told it is not used.
   for (const c of choices.slice(1)) {
-    if (c.kind !== main.kind) logger.warn({ key: c.key, kind: c.kind, using: main.kind }, 'subPaths stores share the default store\'s metadata store for now');
+    if (c.kind !== main.kind || !sameConfig(c.params, main.params)) logger.warn({ key: c.key, kind: c.kind, using: main.kind }, 'subPaths stores share the default store\'s metadata store for now');
   }
   const store = await factories.get(main.kind)!({ rootDirectory: storage.rootDirectory, params: main.params, logger: logger.child({ component: 'metastore' }) });
   logger.debug({ kind: store.kind }, 'metadata store open');

@@ -116,6 +116,9 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
       forcePathStyle,
       useDualstackEndpoint: bool(params, 'usedualstack', false),
       useAccelerateEndpoint: bool(params, 'accelerate', false),
+      useFipsEndpoint: bool(params, 'usefipsendpoint', false),
+      // Distribution appends it to the SDK's own User-Agent; so does customUserAgent.
+      ...(str(params, 'useragent') ? { customUserAgent: str(params, 'useragent') } : {}),
       // Undefined credentials: the SDK's default chain (env, shared files, SSO, web identity, ECS, IMDS).
       ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } } : {}),
       // Checksums only where S3 requires them: S3-compatible servers (MinIO of old, s3rver) store or refuse

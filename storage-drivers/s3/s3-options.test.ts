@@ -45,6 +45,12 @@ describe('s3 driver options', () => {
     assert.equal(parseS3Options({ name: 's3', bucket: 'b', regionendpoint: 'http://10.0.0.7' }, {}).client.region, 'us-east-1');
   });
 
+  it('usefipsendpoint and useragent as Distribution reads them', () => {
+    assert.equal(parseS3Options(base, {}).client.useFipsEndpoint, false);
+    assert.equal(parseS3Options({ ...base, usefipsendpoint: 'true' }, {}).client.useFipsEndpoint, true);
+    assert.equal(parseS3Options({ ...base, useragent: 'registry-eu/1' }, {}).client.customUserAgent, 'registry-eu/1');
+  });
+
   it('refuses values Distribution refuses, naming the key', () => {
     const refused: Array<[Record<string, unknown>, RegExp]> = [
       [{ ...base, chunksize: MiB }, /storage\.storageDriver\.chunksize: 1048576 is outside 5242880\.\./],
@@ -96,6 +102,12 @@ describe('s3 driver over TLS', () => {
     const keys = { accesskey: 'CONFIGURED', secretkey: 'secret' };
     assert.equal(await roundTrip(keys, { AWS_CA_BUNDLE: caFile }), 'over tls');
     await assert.rejects(roundTrip(keys, {}), /self[- ]signed|unable to (verify|get)/i);
+  });
+
+  it('sends useragent with every request, after the SDK\'s own', async () => {
+    seen.length = 0;
+    await roundTrip({ accesskey: 'CONFIGURED', secretkey: 'secret', useragent: 'registry-eu/1' }, { AWS_CA_BUNDLE: caFile });
+    assert.ok(seen.length > 0 && seen.every((h) => /aws-sdk-js.* registry-eu\/1/.test(String(h['user-agent']))), seen.map((h) => h['user-agent']).join('\n'));
   });
 
   it('skipverify accepts a certificate nothing vouches for', async () => {
