@@ -1,7 +1,7 @@
 // Zot's own S3 example configs start berth with only the endpoints changed (and the local roots and port, which
 // name this machine): examples/config-s3.json (S3 for the default store and three subPaths routes, a DynamoDB
-// cache) and examples/config-dynamodb.json (S3 and every one of Zot's DynamoDB table keys), on s3rver and
-// dynalite. Credentials come from the AWS default chain (the environment), since neither config names any.
+// cache), examples/config-dynamodb.json (S3 and every one of Zot's DynamoDB table keys) and a scale-out cluster
+// member's config, on s3rver and dynalite. Credentials come from the AWS default chain (the environment), since neither config names any.
 // skopeo pushes and pulls byte-identical, and the objects land under Zot's keys (a store's rootdirectory, then the default store's).
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import assert from 'node:assert/strict';
@@ -132,5 +132,17 @@ exampleSuite("Zot's config-dynamodb.json (S3, every DynamoDB table key), endpoin
     }
     // berth's one table is named after Zot's cache table; Zot's metadata tables are left to Zot.
     assert.deepEqual(await tables(servers.dynamo), ['ZotBlobTable.berth']);
+  });
+});
+
+// The member config as Zot ships it (DynamoDB): berth reads nothing from `members`, so they stay as written
+// (127.0.0.1:9000-9002) while this member listens on a free port.
+exampleSuite("Zot's scale-out-cluster-cloud member config (S3, DynamoDB, cluster), endpoints changed", 'scale-out-cluster-cloud--config-cluster-member0.json', (suite) => {
+  it('serves as a cluster member: pushes and pulls byte-identical with skopeo', async () => {
+    const { berth, image } = suite();
+    await skopeoCopy(image.ref, `${berth.url}/team/app:v1`, { format: 'oci' });
+    await assertPullsIdentical(`${berth.url}/team/app:v1`, image);
+    const tags = await fetch(`${berth.url}/v2/team/app/tags/list`, { headers: { 'X-Zot-Cluster-Hop-Count': '1' } });
+    assert.deepEqual(await tags.json(), { name: 'team/app', tags: ['v1'] });
   });
 });
