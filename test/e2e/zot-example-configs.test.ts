@@ -1,8 +1,9 @@
 // Zot's own S3 example configs start berth with only the endpoints changed (and the local roots and port, which
 // name this machine): examples/config-s3.json (S3 for the default store and three subPaths routes, a DynamoDB
 // cache), examples/config-dynamodb.json (S3 and every one of Zot's DynamoDB table keys) and a scale-out cluster
-// member's config, on s3rver and dynalite. Credentials come from the AWS default chain (the environment), since neither config names any.
-// skopeo pushes and pulls byte-identical, and the objects land under Zot's keys (a store's rootdirectory, then the default store's).
+// member's config, on s3rver and dynalite. Credentials come from the AWS default chain (the environment), since
+// none of them names any. skopeo pushes and pulls byte-identical, and the objects land under Zot's keys (a
+// store's rootdirectory, then the default store's).
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
