@@ -57,7 +57,8 @@ export async function spawnBerth(config: Json = {}, opts: SpawnOptions = {}): Pr
   const url = `http://127.0.0.1:${port}`;
   await waitReady(daemon, async () => {
     const res = await fetch(`${url}/v2/`);
-    if (res.status !== 200) throw new Error(`status ${res.status}`);
+    // 401: authentication is configured and berth is up.
+    if (res.status !== 200 && res.status !== 401) throw new Error(`status ${res.status}`);
   });
   return {
     url,

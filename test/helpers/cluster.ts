@@ -33,6 +33,8 @@ export interface Cluster {
   replicas: BerthProcess[];
   /** The config every replica runs (before spawnBerth adds its own port, root and log file). */
   config: Json;
+  /** Whether replica i's process is alive. */
+  running(i: number): boolean;
   /** SIGKILL replica i and wait until HAProxy has it DOWN. */
   kill9(i: number): Promise<void>;
   /** Starts replica i again on its port with its root directory, and waits until HAProxy has it UP. */
@@ -77,6 +79,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     redis,
     replicas,
     config,
+    running(i) {
+      try {
+        process.kill(replicas[i].daemon.pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     async kill9(i) {
       await replicas[i].kill9();
       await haproxy.waitStatus(`r${i}`, 'DOWN');

@@ -77,6 +77,8 @@ defaults
     timeout connect 5000
     timeout client  50000
     timeout server  50000
+    # With no replica ready HAProxy answers 503 itself: in the registry's error format, with a retry hint.
+    http-error status 503 content-type application/json string '{"errors":[{"code":"UNAVAILABLE","message":"no registry replica is ready","detail":null}]}' hdr Retry-After 5
 
 frontend berth
     bind 127.0.0.1:${port}

@@ -1,0 +1,376 @@
+// The stateless cluster (issue 11 point 4): three berth replicas with one config, one S3 bucket (s3rver), one
+// Redis (with AOF, as production runs it) and HAProxy round-robin without sticky sessions in front, dedupe and
+// GC on. Clients only know HAProxy's address, so the requests of one upload land on different replicas. The
+// policies mix anonymous reads with alice's writes, so berth's token service is in use: a token one replica
+// signs must be accepted by the others. Cases: skopeo and docker pushes, 8 concurrent pushers into one
+// repository, GC while pushing, kill -9 of a replica mid-push, a Redis restart and an S3 outage.
+// After each case every acknowledged push pulls byte-identical, tags and the catalog list exactly what was
+// acknowledged, and once GC has run the bucket holds exactly the acknowledged blobs and no upload.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { basicAuth, writeHtpasswd } from '../helpers/auth.js';
+import { CLUSTER_BUCKET, CLUSTER_PREFIX, startCluster, type Cluster } from '../helpers/cluster.js';
+import { startDockerd, type Dockerd } from '../helpers/dockerd.js';
+import { eventually } from '../helpers/eventually.js';
+import type { HaproxyLogLine } from '../helpers/haproxy.js';
+import { buildOciImage, type BuiltImage } from '../helpers/images.js';
+import { listKeys } from '../helpers/s3-server.js';
+import { skopeoCopy, skopeoListTags, type Manifest } from '../helpers/skopeo.js';
+import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+
+const MiB = 1024 * 1024;
+const ALICE = 'alice:alicepw';
+const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const hex = (digest: string) => digest.slice('sha256:'.length);
+
+/** A push the client saw succeed: what must pull back byte-identical, whatever happens afterwards. */
+interface Acked {
+  repo: string;
+  tag: string;
+  digest: string;
+  /** The manifest's blobs (config and layers). */
+  blobs: string[];
+}
+
+describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', () => {
+  let cluster: Cluster;
+  let work: string;
+  const acked: Acked[] = [];
+  let built = 0;
+
+  /** A fresh image: a layer shared by all (dedupe), one of its own, a small file layer; about 2.5 MiB. */
+  const newImage = async (name: string): Promise<BuiltImage> =>
+    buildOciImage(join(work, `img-${built++}`), {
+      tag: 'v1',
+      layers: [
+        { files: { '/etc/name': `${name}\n` } },
+        { randomBytes: MiB, seed: 1, path: '/shared.bin' },
+        { randomBytes: 1.5 * MiB, path: '/own.bin' },
+      ],
+    });
+
+  const manifestOf = async (image: BuiltImage): Promise<Manifest> =>
+    JSON.parse(await readFile(join(image.layoutDir, 'blobs', 'sha256', hex(image.descriptor.digest)), 'utf8')) as Manifest;
+
+  const record = async (repo: string, tag: string, image: BuiltImage) => {
+    const m = await manifestOf(image);
+    acked.push({ repo, tag, digest: image.descriptor.digest, blobs: [m.config!.digest, ...m.layers!.map((l) => l.digest)] });
+  };
+
+  /**
+   * skopeo through HAProxy as alice (or with `creds`); a push that fails is not acknowledged and, up to
+   * `attempts` times, is run again as a client's retry would.
+   */
+  const push = async (image: BuiltImage, repo: string, tag: string, opts: { attempts?: number; creds?: string } = {}): Promise<number> => {
+    const attempts = opts.attempts ?? 1;
+    for (let attempt = 1; ; attempt++) {
+      const res = await skopeoCopy(image.ref, `${cluster.url}/${repo}:${tag}`, { creds: opts.creds ?? ALICE, allowFail: true, extraArgs: ['--retry-times', '3'] });
+      if (res.code === 0) {
+        await record(repo, tag, image);
+        return attempt;
+      }
+      if (attempt >= attempts) throw new Error(`push ${repo}:${tag} failed ${attempt} times:\n${res.stderr}`);
+    }
+  };
+
+  /** Pulls `a` anonymously through HAProxy into a `dir:` copy and checks the manifest and every blob. */
+  const assertPullsIdentical = async (a: Acked) => {
+    const out = await tempDir('cluster-pull');
+    await skopeoCopy(`${cluster.url}/${a.repo}:${a.tag}`, `dir:${out}`);
+    const manifest = await readFile(join(out, 'manifest.json'));
+    assert.equal(sha256(manifest), a.digest, `${a.repo}:${a.tag}: manifest bytes`);
+    for (const d of a.blobs) assert.equal(sha256(await readFile(join(out, hex(d)))), d, `${a.repo}:${a.tag}: blob ${d}`);
+  };
+
+  /** The bucket's keys under Zot's layout, without the prefix. */
+  const bucketKeys = async () => {
+    const client = cluster.s3.client();
+    try {
+      return (await listKeys(client, CLUSTER_BUCKET, CLUSTER_PREFIX)).map((k) => k.slice(CLUSTER_PREFIX.length));
+    } finally {
+      client.destroy();
+    }
+  };
+
+  /** What the bucket must hold once GC has removed every leftover: acknowledged content, nothing else. */
+  const expectedKeys = () => {
+    const keys = new Set<string>();
+    for (const a of acked) {
+      keys.add(`${a.repo}/index.json`).add(`${a.repo}/oci-layout`);
+      for (const d of [a.digest, ...a.blobs]) keys.add(`${a.repo}/blobs/sha256/${hex(d)}`);
+    }
+    return [...keys].sort();
+  };
+
+  const catalog = async () => ((await (await fetch(`${cluster.url}/v2/_catalog`)).json()) as { repositories: string[] }).repositories;
+
+  /**
+   * Every acknowledged push pulls byte-identical and its tags are listed; once GC has run (gcDelay 8s,
+   * gcInterval 2s), the catalog and the bucket show nothing else: no upload, no blob, no repository that only
+   * an interrupted or abandoned push made (a repository exists from its first upload on, as in Zot).
+   */
+  const assertConsistent = async () => {
+    const repos = [...new Set(acked.map((a) => a.repo))].sort();
+    for (const repo of repos) {
+      const tags = acked.filter((a) => a.repo === repo).map((a) => a.tag).sort();
+      assert.deepEqual((await skopeoListTags(`${cluster.url}/${repo}`)).sort(), tags, `${repo}: exactly the acknowledged tags`);
+    }
+    // Four pulls at a time: the machine has two cores.
+    for (let i = 0; i < acked.length; i += 4) await Promise.all(acked.slice(i, i + 4).map(assertPullsIdentical));
+    const expected = expectedKeys();
+    let seen = { repos: [] as string[], keys: [] as string[] };
+    await eventually(async () => {
+      seen = { repos: (await catalog()).sort(), keys: (await bucketKeys()).sort() };
+      return JSON.stringify(seen) === JSON.stringify({ repos, keys: expected });
+    }, 40_000).catch(() => assert.deepEqual(seen, { repos, keys: expected }, 'after GC: the acknowledged repositories and content, no upload'));
+  };
+
+  /** The requests of each upload (PATCH/PUT by upload id) and the replicas that served them, since `from`. */
+  const uploadsSince = (from: number) => {
+    const byUpload = new Map<string, Set<string>>();
+    for (const line of cluster.haproxy.log().slice(from)) {
+      const m = /\/blobs\/uploads\/([0-9a-f-]{36})/.exec(line.uri);
+      if (!m || line.server.startsWith('<')) continue;
+      byUpload.set(m[1], (byUpload.get(m[1]) ?? new Set()).add(line.server));
+    }
+    return byUpload;
+  };
+  const served = (lines: HaproxyLogLine[], server: string) => lines.filter((l) => l.server === server && !l.uri.startsWith('/readyz'));
+
+  before(async () => {
+    await ensureTools(['skopeo', 'umoci', 'htpasswd']);
+    work = await tempDir('e2e-cluster');
+    const htpasswd = join(work, 'htpasswd');
+    await writeHtpasswd(htpasswd, [{ user: 'alice', password: 'alicepw' }]);
+    cluster = await startCluster({
+      replicas: 3,
+      gcDelay: '8s',
+      gcInterval: '2s',
+      config: {
+        http: {
+          auth: { htpasswd: { path: htpasswd }, apikey: true },
+          accessControl: { repositories: { '**': { anonymousPolicy: ['read'], policies: [{ users: ['alice'], actions: ['read', 'create', 'update', 'delete'] }] } } },
+        },
+      },
+    });
+  });
+
+  afterEach(async () => {
+    // A case that failed half-way must not leave a replica down for the next one.
+    for (let i = 0; i < cluster.replicas.length; i++) if (!cluster.running(i)) await cluster.restart(i);
+  });
+
+  after(async () => {
+    await cluster?.stop();
+    await cleanupTempDirs();
+  });
+
+  it('skopeo and docker push multi-layer images through HAProxy; the requests of one upload go to different replicas', async () => {
+    const from = cluster.haproxy.log().length;
+    await push(await newImage('skopeo'), 'team/skopeo', 'v1');
+
+    // An upload in four requests from one client, one at a time: round-robin puts them on different replicas.
+    const parts = [Buffer.alloc(300_000, 1), Buffer.alloc(300_000, 2), Buffer.alloc(100_000, 3)];
+    const digest = sha256(Buffer.concat(parts));
+    const auth = basicAuth('alice', 'alicepw');
+    const post = await fetch(`${cluster.url}/v2/team/chunked/blobs/uploads/`, { method: 'POST', headers: auth });
+    assert.equal(post.status, 202);
+    let location = post.headers.get('location')!;
+    let offset = 0;
+    for (const part of parts) {
+      const res = await fetch(new URL(location, cluster.url), {
+        method: 'PATCH', body: part,
+        headers: { ...auth, 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + part.length - 1}` },
+      });
+      assert.equal(res.status, 202, await res.text());
+      offset += part.length;
+      assert.equal(res.headers.get('range'), `0-${offset - 1}`);
+      location = res.headers.get('location')!;
+    }
+    const put = new URL(location, cluster.url);
+    put.searchParams.set('digest', digest);
+    assert.equal((await fetch(put, { method: 'PUT', headers: auth })).status, 201);
+    const got = await fetch(`${cluster.url}/v2/team/chunked/blobs/${digest}`);
+    assert.equal(sha256(Buffer.from(await got.arrayBuffer())), digest);
+    const chunked = uploadsSince(from).get(/uploads\/([0-9a-f-]{36})/.exec(location)![1])!;
+    assert.equal(chunked.size, 3, `the chunked upload's PATCHes and PUT went to all three replicas (${[...chunked].join(', ')})`);
+    // Not a tag: nothing acknowledges this blob as part of an image, so GC may take it; drop it now.
+    assert.equal((await fetch(`${cluster.url}/v2/team/chunked/blobs/${digest}`, { method: 'DELETE', headers: auth })).status, 202);
+
+    // docker: its own daemon, logged in through HAProxy (the token service), pushes a loaded image.
+    const image = await newImage('docker');
+    const archive = join(work, 'docker.tar');
+    await skopeoCopy(image.ref, `docker-archive:${archive}:berth.test/docker:v1`);
+    const dockerd: Dockerd = await startDockerd();
+    try {
+      await dockerd.docker(['load', '-i', archive]);
+      await dockerd.docker(['login', '-u', 'alice', '--password-stdin', cluster.host], { input: 'alicepw\n' });
+      const ref = `${cluster.host}/team/docker:v1`;
+      await dockerd.docker(['tag', 'berth.test/docker:v1', ref]);
+      const out = (await dockerd.docker(['push', ref])).stdout;
+      const pushed = /digest: (sha256:[0-9a-f]{64})/.exec(out)?.[1];
+      assert.ok(pushed, `docker push printed a digest:\n${out}`);
+      const manifest = JSON.parse(await (await fetch(`${cluster.url}/v2/team/docker/manifests/${pushed}`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).text()) as Manifest;
+      acked.push({ repo: 'team/docker', tag: 'v1', digest: pushed, blobs: [manifest.config!.digest, ...manifest.layers!.map((l) => l.digest)] });
+    } finally {
+      await dockerd.stop();
+    }
+
+    const uploads = [...uploadsSince(from).values()];
+    assert.ok(uploads.length >= 8, `skopeo's and docker's layer uploads are in HAProxy's log (${uploads.length})`);
+    const spread = uploads.filter((servers) => servers.size > 1).length;
+    assert.ok(spread >= uploads.length / 2, `most uploads were continued on another replica (${spread} of ${uploads.length})`);
+    const lines = cluster.haproxy.log().slice(from);
+    for (const r of ['r0', 'r1', 'r2']) assert.ok(served(lines, r).length > 0, `${r} served requests`);
+    assert.ok(lines.some((l) => l.uri.startsWith('/berth/auth/token') && l.status === 200), 'docker used the token service');
+    assert.ok(!lines.some((l) => l.status >= 500), 'no 5xx');
+    await assertConsistent();
+  });
+
+  it('8 concurrent pushers of different tags into one repository: all 8 tags are listed and pull', async () => {
+    const images = await Promise.all(Array.from({ length: 8 }, (_, i) => newImage(`many-${i}`)));
+    await Promise.all(images.map((image, i) => push(image, 'team/many', `t${i}`)));
+    assert.deepEqual((await skopeoListTags(`${cluster.url}/team/many`)).sort(), ['t0', 't1', 't2', 't3', 't4', 't5', 't6', 't7']);
+    await assertConsistent();
+  });
+
+  it('GC runs while pushes go on: it takes garbage and nothing acknowledged', async () => {
+    const auth = basicAuth('alice', 'alicepw');
+    // Garbage: a blob no manifest references, and an upload abandoned after its first chunk.
+    const orphan = Buffer.from('an orphan blob nobody tags');
+    const mono = await fetch(`${cluster.url}/v2/team/gc/blobs/uploads/?digest=${sha256(orphan)}`, {
+      method: 'POST', body: orphan, headers: { ...auth, 'content-type': 'application/octet-stream' },
+    });
+    assert.equal(mono.status, 201);
+    const abandoned = await fetch(`${cluster.url}/v2/team/gc/blobs/uploads/`, { method: 'POST', headers: auth });
+    const location = abandoned.headers.get('location')!;
+    const patch = await fetch(new URL(location, cluster.url), { method: 'PATCH', body: Buffer.alloc(200_000, 7), headers: { ...auth, 'content-type': 'application/octet-stream' } });
+    assert.equal(patch.status, 202);
+    // Pushes into the same repository, one after another, until GC has taken the garbage (at least 8 s).
+    const images = await Promise.all(Array.from({ length: 3 }, (_, i) => newImage(`gc-${i}`)));
+    const gone = async () =>
+      (await fetch(`${cluster.url}/v2/team/gc/blobs/${sha256(orphan)}`, { method: 'HEAD' })).status === 404 &&
+      (await fetch(new URL(location, cluster.url), { headers: auth })).status === 404;
+    let n = 0;
+    while (!(await gone())) {
+      assert.ok(n < 12, 'GC removed the orphan blob and the abandoned upload while pushes went on');
+      await push(images[n % images.length], 'team/gc', `g${n}`);
+      n++;
+    }
+    assert.ok(n >= 2, `pushes ran while GC worked (${n})`);
+    await assertConsistent();
+  });
+
+  it('kill -9 of a replica during pushes: retries through HAProxy succeed, an acknowledged chunk survives, the replica comes back', async () => {
+    const auth = basicAuth('alice', 'alicepw');
+    const victim = cluster.replicas[1];
+    // An upload whose first chunk the victim acknowledged: another replica must continue it.
+    const first = Buffer.alloc(400_000, 4);
+    const second = Buffer.alloc(100_000, 5);
+    const post = await fetch(`${victim.url}/v2/team/crash/blobs/uploads/`, { method: 'POST', headers: auth });
+    const patch = await fetch(new URL(post.headers.get('location')!, victim.url), { method: 'PATCH', body: first, headers: { ...auth, 'content-type': 'application/octet-stream' } });
+    assert.equal(patch.status, 202);
+    const location = patch.headers.get('location')!;
+
+    const images = await Promise.all(Array.from({ length: 4 }, (_, i) => newImage(`crash-${i}`)));
+    const from = cluster.haproxy.log().length;
+    const pushes = images.map((image, i) => push(image, 'team/crash', `c${i}`, { attempts: 4 }));
+    // Kill it once it is in the middle of the pushes' uploads.
+    await eventually(async () => cluster.haproxy.log().slice(from).some((l) => l.server === 'r1' && /uploads\//.test(l.uri)), 60_000);
+    await cluster.kill9(1);
+    await Promise.all(pushes);
+
+    const rest = await fetch(new URL(location, cluster.url), {
+      method: 'PATCH', body: second, headers: { ...auth, 'content-type': 'application/octet-stream', 'content-range': `${first.length}-${first.length + second.length - 1}` },
+    });
+    assert.equal(rest.status, 202, await rest.text());
+    const digest = sha256(Buffer.concat([first, second]));
+    const put = new URL(rest.headers.get('location')!, cluster.url);
+    put.searchParams.set('digest', digest);
+    assert.equal((await fetch(put, { method: 'PUT', headers: auth })).status, 201, 'the upload the dead replica began is finished by another');
+    assert.equal(sha256(Buffer.from(await (await fetch(`${cluster.url}/v2/team/crash/blobs/${digest}`)).arrayBuffer())), digest);
+    assert.equal((await fetch(`${cluster.url}/v2/team/crash/blobs/${digest}`, { method: 'DELETE', headers: auth })).status, 202);
+
+    await cluster.restart(1);
+    const back = cluster.haproxy.log().length;
+    await push(await newImage('after-restart'), 'team/crash', 'after');
+    assert.ok(served(cluster.haproxy.log().slice(back), 'r1').length > 0, 'the restarted replica is back in rotation');
+    await assertConsistent();
+  });
+
+  it('Redis restarted mid-run (AOF on): pushes retried through the outage succeed, dedupe and uploads keep their state', async () => {
+    const auth = basicAuth('alice', 'alicepw');
+    // An upload in flight across the restart: its session is in Redis.
+    const first = Buffer.alloc(250_000, 8);
+    const second = Buffer.alloc(50_000, 9);
+    const post = await fetch(`${cluster.url}/v2/team/redis/blobs/uploads/`, { method: 'POST', headers: auth });
+    const patch = await fetch(new URL(post.headers.get('location')!, cluster.url), { method: 'PATCH', body: first, headers: { ...auth, 'content-type': 'application/octet-stream' } });
+    assert.equal(patch.status, 202);
+
+    const images = await Promise.all(Array.from({ length: 2 }, (_, i) => newImage(`redis-${i}`)));
+    const from = cluster.haproxy.log().length;
+    const pushes = images.map((image, i) => push(image, 'team/redis', `r${i}`, { attempts: 4 }));
+    await eventually(async () => cluster.haproxy.log().slice(from).some((l) => /uploads\//.test(l.uri)), 60_000);
+    await cluster.redis.restart();
+    await Promise.all(pushes);
+
+    const rest = await fetch(new URL(patch.headers.get('location')!, cluster.url), {
+      method: 'PATCH', body: second, headers: { ...auth, 'content-type': 'application/octet-stream', 'content-range': `${first.length}-${first.length + second.length - 1}` },
+    });
+    assert.equal(rest.status, 202, `the upload session survived the restart: ${await rest.text()}`);
+    const digest = sha256(Buffer.concat([first, second]));
+    const put = new URL(rest.headers.get('location')!, cluster.url);
+    put.searchParams.set('digest', digest);
+    assert.equal((await fetch(put, { method: 'PUT', headers: auth })).status, 201);
+    assert.equal((await fetch(`${cluster.url}/v2/team/redis/blobs/${digest}`, { method: 'DELETE', headers: auth })).status, 202);
+    // The shared layer was first stored long before the restart; copies in new repositories resolve through Redis.
+    await push(images[0], 'team/redis-copy', 'v1');
+    await assertConsistent();
+  });
+
+  it('S3 stopped: 503 with Retry-After while it is down, and the cluster recovers by itself when it is back', async () => {
+    const [a] = acked;
+    await cluster.s3.stop();
+    const direct = await fetch(`${cluster.replicas[0].url}/v2/${a.repo}/blobs/${a.blobs[1]}`);
+    assert.equal(direct.status, 503, 'a replica answers 503 while S3 is down');
+    assert.ok(direct.headers.get('retry-after'), 'with Retry-After');
+    assert.equal(((await direct.json()) as { errors: Array<{ code: string }> }).errors[0].code, 'UNAVAILABLE');
+    // /readyz fails on every replica, HAProxy takes them all out and answers for them, in the same terms.
+    for (const i of [0, 1, 2]) await cluster.haproxy.waitStatus(`r${i}`, 'DOWN');
+    const viaProxy = await fetch(`${cluster.url}/v2/${a.repo}/manifests/${a.tag}`);
+    assert.equal(viaProxy.status, 503);
+    assert.ok(viaProxy.headers.get('retry-after'));
+    assert.equal(((await viaProxy.json()) as { errors: Array<{ code: string }> }).errors[0].code, 'UNAVAILABLE');
+
+    await cluster.s3.start();
+    for (const i of [0, 1, 2]) await cluster.haproxy.waitStatus(`r${i}`, 'UP');
+    await push(await newImage('after-s3'), 'team/s3', 'v1', { attempts: 2 });
+    await assertConsistent();
+  });
+
+  it('an API key made on one replica and a token one replica signed work on the others', async () => {
+    const [r0, r1, r2] = cluster.replicas;
+    const made = await fetch(`${r0.url}/zot/auth/apikey`, { method: 'POST', headers: basicAuth('alice', 'alicepw'), body: JSON.stringify({ label: 'ci' }) });
+    assert.equal(made.status, 201);
+    const { apiKey } = (await made.json()) as { apiKey: string };
+    for (const r of [r1, r2]) {
+      const res = await fetch(`${r.url}/v2/_catalog`, { headers: basicAuth('alice', apiKey) });
+      assert.equal(res.status, 200, `the key works on ${r.url}`);
+    }
+    // skopeo with the key as the password: it trades it for a token at whichever replica it reaches.
+    await push(await newImage('apikey'), 'team/apikey', 'v1', { creds: `alice:${apiKey}` });
+
+    const tokenRes = await fetch(`${r1.url}/berth/auth/token?service=berth&scope=repository:team/token:pull,push`, { headers: basicAuth('alice', apiKey) });
+    assert.equal(tokenRes.status, 200);
+    const { token } = (await tokenRes.json()) as { token: string };
+    for (const r of [r0, r2]) {
+      const res = await fetch(`${r.url}/v2/team/token/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 202, `${r.url} accepts the token r1 signed`);
+      await fetch(new URL(res.headers.get('location')!, r.url), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    }
+    await assertConsistent();
+  });
+});
