@@ -138,6 +138,12 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
     }
     return byUpload;
   };
+  /** Pushes running at once; `running()` counts those not finished yet. */
+  const concurrently = (runs: Array<Promise<number>>) => {
+    let done = 0;
+    const all = Promise.all(runs.map((r) => r.finally(() => done++)));
+    return { all, running: () => runs.length - done };
+  };
   const served = (lines: HaproxyLogLine[], server: string) => lines.filter((l) => l.server === server && !l.uri.startsWith('/readyz'));
 
   before(async () => {
@@ -264,7 +270,7 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
     await assertConsistent();
   });
 
-  it('kill -9 of a replica during pushes: retries through HAProxy succeed, an acknowledged chunk survives, the replica comes back', async () => {
+  it('kill -9 of a replica during pushes: retries through HAProxy succeed, an acknowledged chunk survives, the replica comes back', async (t) => {
     const auth = basicAuth('alice', 'alicepw');
     const victim = cluster.replicas[1];
     // An upload whose first chunk the victim acknowledged: another replica must continue it.
@@ -277,11 +283,13 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
 
     const images = await Promise.all(Array.from({ length: 4 }, (_, i) => newImage(`crash-${i}`)));
     const from = cluster.haproxy.log().length;
-    const pushes = images.map((image, i) => push(image, 'team/crash', `c${i}`, { attempts: 4 }));
+    const pushes = concurrently(images.map((image, i) => push(image, 'team/crash', `c${i}`, { attempts: 4 })));
     // Kill it once it is in the middle of the pushes' uploads.
     await eventually(async () => cluster.haproxy.log().slice(from).some((l) => l.server === 'r1' && /uploads\//.test(l.uri)), 60_000);
+    const running = pushes.running();
     await cluster.kill9(1);
-    await Promise.all(pushes);
+    assert.ok(running > 0, 'pushes were running when the replica died');
+    t.diagnostic(`${running} of 4 pushes running at the kill; attempts per push: ${(await pushes.all).join(', ')}`);
 
     const rest = await fetch(new URL(location, cluster.url), {
       method: 'PATCH', body: second, headers: { ...auth, 'content-type': 'application/octet-stream', 'content-range': `${first.length}-${first.length + second.length - 1}` },
@@ -301,7 +309,7 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
     await assertConsistent();
   });
 
-  it('Redis restarted mid-run (AOF on): pushes retried through the outage succeed, dedupe and uploads keep their state', async () => {
+  it('Redis restarted mid-run (AOF on): pushes retried through the outage succeed, dedupe and uploads keep their state', async (t) => {
     const auth = basicAuth('alice', 'alicepw');
     // An upload in flight across the restart: its session is in Redis.
     const first = Buffer.alloc(250_000, 8);
@@ -312,10 +320,12 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
 
     const images = await Promise.all(Array.from({ length: 2 }, (_, i) => newImage(`redis-${i}`)));
     const from = cluster.haproxy.log().length;
-    const pushes = images.map((image, i) => push(image, 'team/redis', `r${i}`, { attempts: 4 }));
+    const pushes = concurrently(images.map((image, i) => push(image, 'team/redis', `r${i}`, { attempts: 4 })));
     await eventually(async () => cluster.haproxy.log().slice(from).some((l) => /uploads\//.test(l.uri)), 60_000);
+    const running = pushes.running();
     await cluster.redis.restart();
-    await Promise.all(pushes);
+    assert.ok(running > 0, 'pushes were running when Redis went down');
+    t.diagnostic(`${running} of 2 pushes running at the restart; attempts per push: ${(await pushes.all).join(', ')}`);
 
     const rest = await fetch(new URL(patch.headers.get('location')!, cluster.url), {
       method: 'PATCH', body: second, headers: { ...auth, 'content-type': 'application/octet-stream', 'content-range': `${first.length}-${first.length + second.length - 1}` },
@@ -371,6 +381,23 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
       assert.equal(res.status, 202, `${r.url} accepts the token r1 signed`);
       await fetch(new URL(res.headers.get('location')!, r.url), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
     }
+    await assertConsistent();
+  });
+
+  it('a replica taken out of HAProxy and put back at run time: the others serve alone meanwhile, none restarts', async () => {
+    const pids = cluster.replicas.map((r) => r.daemon.pid);
+    await cluster.haproxy.removeServer('r2');
+    const from = cluster.haproxy.log().length;
+    await push(await newImage('two-replicas'), 'team/resize', 'v1');
+    const lines = cluster.haproxy.log().slice(from);
+    assert.equal(served(lines, 'r2').length, 0, 'the removed replica gets no requests');
+    assert.ok(served(lines, 'r0').length > 0 && served(lines, 'r1').length > 0);
+    await cluster.haproxy.addServer({ name: 'r2', port: Number(new URL(cluster.replicas[2].url).port) });
+    await cluster.haproxy.waitStatus('r2', 'UP');
+    const back = cluster.haproxy.log().length;
+    await push(await newImage('three-again'), 'team/resize', 'v2');
+    assert.ok(served(cluster.haproxy.log().slice(back), 'r2').length > 0, 'the replica added back serves again');
+    assert.deepEqual(cluster.replicas.map((r) => r.daemon.pid), pids, 'no replica was restarted');
     await assertConsistent();
   });
 });

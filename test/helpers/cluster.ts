@@ -5,7 +5,7 @@
 import { spawnBerth, type BerthProcess } from './berth-process.js';
 import { startHaproxy, type Haproxy } from './haproxy.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
-import { startS3Server, type S3Server } from './s3-server.js';
+import { startS3Server, type S3Kind, type S3Server } from './s3-server.js';
 
 type Json = Record<string, unknown>;
 
@@ -15,6 +15,8 @@ export const CLUSTER_PREFIX = 'zot/zot/';
 
 export interface ClusterOptions {
   replicas?: number;
+  /** Default s3rver (disk-backed); fauxqs lists by delimiter as S3 does but keeps bodies <= 11 MiB in memory. */
+  s3?: S3Kind;
   /** Milliseconds or a Zot duration; default 5s / 2s: GC runs often and keeps what is younger than that. */
   gcDelay?: string;
   gcInterval?: string;
@@ -63,7 +65,7 @@ export function clusterConfig(s3: S3Server, redis: RedisServer, opts: ClusterOpt
 
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
   const n = opts.replicas ?? 3;
-  const [s3, redis] = await Promise.all([startS3Server('s3rver'), startRedisServer({ appendonly: true })]);
+  const [s3, redis] = await Promise.all([startS3Server(opts.s3 ?? 's3rver'), startRedisServer({ appendonly: true })]);
   await s3.createBucket(CLUSTER_BUCKET);
   const config = clusterConfig(s3, redis, opts);
   // All at once, as a rolling deployment starts them: they race to create the shared signing keys.

@@ -83,18 +83,24 @@ export function startDaemon(name: string, cmd: string, args: string[], opts: Dae
     return `--- ${name} stderr ---\n${read(opts.stderrFile)}\n--- ${name} stdout ---\n${read(opts.stdoutFile)}`;
   };
 
+  // The child is unref'd: a bare `await exited` (after SIGKILL, say) leaves nothing holding the event loop,
+  // and node:test then abandons the test ("Promise resolution is still pending").
+  const gone = async (): Promise<void> => {
+    const keepAlive = setInterval(() => undefined, 50);
+    await exited.finally(() => clearInterval(keepAlive));
+  };
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 5_000): Promise<void> => {
     stopping ??= (async () => {
       if (!live.has(pid)) return;
-      if (!signal(pid, 'SIGTERM')) return void (await exited);
+      if (!signal(pid, 'SIGTERM')) return gone();
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<false>((r) => (timer = setTimeout(r, graceMs, false)));
       // Cleared once the daemon is gone, so a quick stop does not hold the test process open.
       const done = await Promise.race([exited.then(() => true), grace]).finally(() => clearTimeout(timer));
       if (!done) {
         signal(pid, 'SIGKILL');
-        await exited;
+        await gone();
       }
     })();
     return stopping;
