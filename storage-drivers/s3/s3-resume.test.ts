@@ -1,7 +1,7 @@
 // A closed S3 upload is resumed by another process: all it needs is in the bucket (the `.<name>.open` state
 // and the tail object), since fauxqs, like several S3-compatible servers, answers no ListParts; and what
-// discards one aborts its multipart upload.
-import { HeadObjectCommand, ListObjectsV2Command, UploadPartCommand } from '@aws-sdk/client-s3';
+// discards one aborts its multipart upload and removes its tails, also one no state names.
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -89,6 +89,33 @@ it('cancel, and deleting the directory of a closed upload, abort its multipart u
     }
     const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'abort/' }));
     assert.deepEqual(listed.Contents ?? [], []);
+  } finally {
+    client.destroy();
+    await driver.close?.();
+  }
+});
+
+it('a tail no state names (its writer was killed between the two puts) goes with the commit, cancel or delete of its upload', async () => {
+  const params = s3.driverParams(BUCKET, { rootdirectory: '/orphan', chunksize: 5 * MiB });
+  const driver = createS3Driver(parseS3Options(params));
+  const client = s3.client();
+  const keys = async () => ((await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'orphan/' }))).Contents ?? []).map((o) => o.Key);
+  try {
+    for (const end of ['commit', 'cancel', 'delete'] as const) {
+      // What a killed writer leaves: the tail it put, and no state pointing at it.
+      const dir = `${end === 'delete' ? 'other' : 'repo'}/.uploads`;
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `orphan/orphan/${dir}/.${end}.open.tail-0123456789ab`, Body: Buffer.from('lost tail') }));
+      const w = await driver.writer(`${dir}/${end}`, { append: true });
+      assert.equal(w.size, 0, 'the orphan is not taken for content');
+      await new Promise<void>((done, fail) => w.end(bytes(1000, 4), (err?: Error | null) => (err ? fail(err) : done())));
+      if (end === 'commit') await w.commit();
+      else if (end === 'cancel') await w.cancel();
+      else {
+        await w.close();
+        await driver.delete(dir);
+      }
+    }
+    assert.deepEqual(await keys(), ['orphan/orphan/repo/.uploads/commit'], 'only the committed content is left');
   } finally {
     client.destroy();
     await driver.close?.();

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import type { DriverWriter } from '../../core/extensions/api';
 import { MIN_PART } from './options';
 import type { Objects, Part } from './objects';
-import { discardState, newTailPath, readState, statePath, type UploadState, writeState } from './upload-state';
+import { discardState, discardTails, newTailPath, readState, statePath, type UploadState, writeState } from './upload-state';
 
 type Phase = 'open' | 'closed' | 'committing' | 'committed' | 'cancelled';
 
@@ -173,6 +173,8 @@ class S3Writer extends Writable implements DriverWriter {
     }
     this.#phase = 'committed';
     if (this.#state?.tail) await this.#objects.deleteOne(this.#state.tail.path);
+    // Also when this writer never closed: an earlier one may have died leaving a tail no state names.
+    await discardTails(this.#objects, this.#path);
     if (this.#state) await this.#objects.deleteOne(statePath(this.#path));
     this.#state = undefined;
   }
@@ -187,7 +189,10 @@ class S3Writer extends Writable implements DriverWriter {
     this.#pending = [];
     this.#pendingLength = 0;
     if (this.#state) await discardState(this.#objects, this.#path, { ...this.#state, ...(this.#uploadId ? { uploadId: this.#uploadId } : {}) });
-    else if (this.#uploadId) await this.#objects.abortUpload(this.#path, this.#uploadId);
+    else {
+      if (this.#uploadId) await this.#objects.abortUpload(this.#path, this.#uploadId);
+      await discardTails(this.#objects, this.#path);
+    }
     this.#state = undefined;
   }
 }

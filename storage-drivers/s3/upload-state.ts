@@ -48,9 +48,23 @@ export async function writeState(objects: Objects, path: string, state: UploadSt
   await objects.put(statePath(path), Buffer.from(JSON.stringify(state)));
 }
 
-/** Aborts the state's multipart upload and removes its tail and the state itself. */
+/** Aborts the state's multipart upload and removes its tails and the state itself. */
 export async function discardState(objects: Objects, path: string, state: UploadState | undefined): Promise<void> {
   if (state?.uploadId) await objects.abortUpload(path, state.uploadId);
   if (state?.tail) await objects.deleteOne(state.tail.path);
+  await discardTails(objects, path);
   await objects.deleteOne(statePath(path));
+}
+
+/**
+ * Removes every tail object of `path`'s upload, also those no state names: a process killed between putting
+ * a new tail and writing the state that points at it (or before deleting the tail it replaced) leaves one,
+ * and nothing else ever finds it. Only for an upload no writer is using any more (committed or discarded).
+ */
+export async function discardTails(objects: Objects, path: string): Promise<void> {
+  const keys: string[] = [];
+  for await (const page of objects.list(objects.key(`${statePath(path)}.tail-`))) {
+    for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+  }
+  for (let i = 0; i < keys.length; i += 1000) await objects.deleteKeys(keys.slice(i, i + 1000));
 }
