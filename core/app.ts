@@ -43,6 +43,8 @@ import { createGcMetrics, startStoreGcs, type GcSchedule } from './registry/gc-s
 import { startSpoolSweep } from './registry/spool';
 import { SESSIONS_NAMESPACE } from './auth/session-service';
 import { STARTUP_WALKS_NAMESPACE, StartupWalks, storageFingerprint } from './registry/startup-walks';
+import { metaStoreGuard } from './registry/metastore-recovery';
+import { EPOCH_NAMESPACE, MetaStoreEpoch } from './metastore/epoch';
 import { berthVersion } from './version';
 import { BUILT_FEATURES } from './builtins';
 import { AuthService } from './auth/auth-service';
@@ -150,12 +152,17 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   scope.singleton(TOKENS.Registry, Registry);
   scope.singleton(TOKENS.GarbageCollector, GarbageCollector);
   const registry = scope.resolve<Registry>(TOKENS.Registry);
+  const epoch = new MetaStoreEpoch(metaStore.kv(EPOCH_NAMESPACE));
+  await epoch.adopt(); // before the walks: a loss from here on is noticed (metastore/epoch.ts)
   const catalog = scope.resolve<Catalog>(TOKENS.Catalog);
   catalog.startReconcile(); // in the background: the server serves meanwhile (catalog.ts)
   const dedupePass = scope.resolve<DedupePass>(TOKENS.DedupePass);
   dedupePass.start(); // likewise: rebuilds the dedupe index, links or restores copies when needed (dedupe-pass.ts)
   host.setRegistry((writer) => registry.facadeFor(writer));
   host.setAccess(auth.access);
+  // Deletes and GC wait while the MetaStore's records are being rebuilt after a loss (metastore-recovery.ts).
+  const metaStoreIntact = metaStoreGuard({ epoch, catalog, dedupePass, logger });
+  scope.resolve<Dedupe>(TOKENS.Dedupe).guardDeletes(metaStoreIntact);
   const gc = startStoreGcs({
     storage: config.storage,
     stores,
@@ -165,7 +172,8 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
     leases: metaStore.leases,
     metrics: createGcMetrics(metrics),
     logger,
-    ready: catalog.whenReconciled(),
+    ready: Promise.all([catalog.whenReconciled(), dedupePass.whenDone()]).then(() => undefined),
+    intact: metaStoreIntact,
   });
   const spoolSweep = startSpoolSweep(stores.spool, logger.child({ component: 'pull-through' }));
   const closeServices = async () => {

@@ -87,6 +87,20 @@ export class Catalog {
     if (this.#reconciled) await this.walks.completed(CATALOG_WALK);
   }
 
+  /**
+   * After the MetaStore lost its data (metastore/epoch.ts): pages walk the roots again, as before a first
+   * reconcile, until a new reconcile has listed every repository in the index again.
+   */
+  reconcileAgain(): Promise<void> {
+    this.#reconciled = false;
+    this.#indexedBefore = undefined;
+    const previous = this.#reconcile ?? Promise.resolve();
+    this.#reconcile = previous.then(() => this.#reconcileOnce()).catch((err: unknown) => {
+      if (!this.#stopping) this.logger.error({ err }, 'catalog reconcile failed; _catalog keeps walking the root');
+    });
+    return this.#reconcile;
+  }
+
   async whenReconciled(): Promise<void> {
     await this.#reconcile;
   }

@@ -71,6 +71,15 @@ export class DedupePass {
     this.#schedule();
   }
 
+  /**
+   * After the MetaStore lost its data (metastore/epoch.ts): the pass's record went with it, so the pass runs
+   * again and rebuilds the index from the tree, unless another berth finished one since. Resolves when done.
+   */
+  async rebuild(): Promise<void> {
+    this.#schedule();
+    await this.#running;
+  }
+
   /** Resolves when the pass started last (if any) has ended. */
   async whenDone(): Promise<void> {
     await this.#running;

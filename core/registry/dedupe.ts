@@ -6,6 +6,7 @@ import { TOKENS } from '../di/tokens';
 import type { MetaStore } from '../metastore/meta-store';
 import type { FileInfo, StorageDriver } from '../storage/driver';
 import { digestOf, type ParsedDigest } from './digest';
+import { RegistryError } from './errors';
 import type { Store, Stores } from './stores';
 
 /** Where a blob's bytes are: the path to read and their size. */
@@ -47,6 +48,17 @@ export class Dedupe {
     // Zot has no dedupe metrics (pkg/extensions/monitoring), so these are berth's own names.
     this.#linked = counter(metrics, 'berth_dedupe_blobs_linked_total', 'Blob copies replaced by a link to (or a placeholder for) the original');
     this.#saved = counter(metrics, 'berth_dedupe_bytes_saved_total', 'Bytes no longer stored twice because a copy was replaced by a link or placeholder');
+  }
+
+  /** False while the MetaStore's records cannot be trusted (metastore-recovery.ts); set by the app. */
+  #intact: () => Promise<boolean> = async () => true;
+
+  /**
+   * Deleting the last bytes of a digest relies on the index listing every placeholder that leans on them: while
+   * `intact` says the index was lost (and is being rebuilt), such a delete answers 503 and changes nothing.
+   */
+  guardDeletes(intact: () => Promise<boolean>): void {
+    this.#intact = intact;
   }
 
   /** `dedupe` of the store serving `repo`, as it is now (a config reload may change it: see DedupePass). */
@@ -219,7 +231,9 @@ export class Dedupe {
     const storage = this.#driver(path);
     if (Dedupe.isEmptyBlob(digest)) return;
     const own = await storage.stat(path);
-    if (!isFile(own) || own.size === 0 || (await this.#holder(digest, path))) return;
+    if (!isFile(own) || own.size === 0) return;
+    if (!(await this.#intact())) throw indexRebuilding();
+    if (await this.#holder(digest, path)) return;
     for (const location of await this.#locations(digest, storage)) {
       if (location === path) continue;
       const info = await storage.stat(location);
@@ -246,6 +260,11 @@ export class Dedupe {
     const storage = this.#driver(location);
     if (!isFile(await storage.stat(location))) await this.meta.dedupe.remove(digest.digest, location);
   }
+}
+
+function indexRebuilding(): RegistryError {
+  return new RegistryError('UNAVAILABLE', 503, 'the metadata store lost its records and berth is rebuilding them from storage; deletes wait until then, try again',
+    undefined, { 'Retry-After': '10' });
 }
 
 /**

@@ -103,8 +103,14 @@ export function startGc(o: {
   leases: Leases;
   metrics: GcMetrics;
   logger: Logger;
-  /** Resolves when the catalog can list every repository (catalog.ts). */
+  /** Resolves when the catalog can list every repository (catalog.ts) and the dedupe index is whole (dedupe-pass.ts). */
   ready: Promise<void>;
+  /**
+   * False while the MetaStore's records cannot be trusted (they were lost under this process, and are being
+   * rebuilt: metastore-recovery.ts): checked before a pass and before each repository, since deleting then
+   * could remove bytes that dedupe placeholders elsewhere need.
+   */
+  intact?: () => Promise<boolean>;
 }): GcSchedule {
   const logger = o.route === '' ? o.logger.child({ component: 'gc' }) : o.logger.child({ component: 'gc', route: o.route });
   const leaseName = leaseOf(o.route);
@@ -156,6 +162,10 @@ export function startGc(o: {
   };
 
   const runPass = async (s: GcSettings, signal: AbortSignal): Promise<PassResult> => {
+    if (o.intact && !(await o.intact())) {
+      logger.error('gc: the metadata store lost its records; this pass is skipped until they are rebuilt');
+      return { ...emptyResult(), ran: false };
+    }
     const lease = await o.leases.acquire(leaseName, holder, GC_LEASE_TTL_MS);
     if (!lease) {
       logger.info('gc: another berth on this root is collecting; this pass is skipped');
@@ -207,7 +217,14 @@ export function startGc(o: {
         const page = await o.registry.catalogPage(PAGE, last, async (repos) => repos);
         const queue = page.repos.filter(o.serves);
         const worker = async () => {
-          for (let repo = queue.shift(); repo !== undefined && !signal.aborted; repo = queue.shift()) await collectOne(repo);
+          for (let repo = queue.shift(); repo !== undefined && !signal.aborted; repo = queue.shift()) {
+            if (o.intact && !(await o.intact())) {
+              logger.error('gc: the metadata store lost its records during the pass; the pass stops');
+              aborting?.abort();
+              break;
+            }
+            await collectOne(repo);
+          }
         };
         await Promise.all(Array.from({ length: PARALLEL }, worker));
         if (signal.aborted || !page.more || page.repos.length === 0) break;

@@ -469,3 +469,53 @@ describe('Redis losing its data under a running cluster (fauxqs, two replicas)',
     }
   });
 });
+
+describe('Redis losing its data under running replicas with GC on (fauxqs, two replicas, no restart)', () => {
+  let cluster: Cluster;
+  let work: string;
+
+  before(async () => {
+    await ensureTools(['skopeo', 'umoci']);
+    work = await tempDir('e2e-cluster-flush-gc');
+    cluster = await startCluster({ replicas: 2, s3: 'fauxqs', gcDelay: '2s', gcInterval: '2s' });
+  });
+  after(async () => {
+    await cluster?.stop();
+    await cleanupTempDirs();
+  });
+
+  it('GC holds off until the replicas rebuilt the dedupe index: the originals\' bytes move to the copies instead of being deleted', async () => {
+    const image = await buildOciImage(join(work, 'img'), { tag: 'v1', layers: [{ files: { '/etc/name': 'flush-gc\n' } }, { randomBytes: MiB, path: '/data.bin' }] });
+    const m = JSON.parse(await readFile(join(image.layoutDir, 'blobs', 'sha256', hex(image.descriptor.digest)), 'utf8')) as Manifest;
+    const blobs = [m.config!.digest, ...m.layers!.map((l) => l.digest)];
+    // team/b's blobs are dedupe placeholders of team/a's, whose bytes only the index in Redis points to.
+    for (const repo of ['team/a', 'team/b']) await skopeoCopy(image.ref, `${cluster.url}/${repo}:v1`);
+    assert.equal(await cluster.redis.cli('FLUSHALL'), 'OK');
+    // team/a's blobs are garbage now: GC takes them after gcDelay, and must keep their bytes for team/b.
+    // Deleting the manifest would drop the bytes team/b's placeholder of it needs: while the index is being rebuilt
+    // the delete answers 503 with Retry-After and changes nothing; retried, as a client does, it succeeds.
+    const statuses: number[] = [];
+    await eventually(async () => {
+      const del = await fetch(`${cluster.replicas[0].url}/v2/team/a/manifests/${image.descriptor.digest}`, { method: 'DELETE' });
+      statuses.push(del.status);
+      if (del.status === 503) assert.ok(del.headers.get('retry-after'), 'a 503 says when to retry');
+      else assert.equal(del.status, 202);
+      return del.status === 202;
+    }, 60_000);
+    assert.equal(statuses[0], 503, `the first delete, right after the loss, waits for the rebuild (${statuses.join(', ')})`);
+    await eventually(async () => {
+      for (const r of cluster.replicas) {
+        for (const d of blobs) if ((await fetch(`${r.url}/v2/team/a/blobs/${d}`, { method: 'HEAD' })).status !== 404) return false;
+      }
+      return true;
+    }, 60_000);
+    for (const r of cluster.replicas) {
+      const { repositories } = (await (await fetch(`${r.url}/v2/_catalog`)).json()) as { repositories: string[] };
+      assert.ok(repositories.includes('team/b'), `${r.url} lists team/b again: ${JSON.stringify(repositories)}`);
+      const out = await tempDir('cluster-flush-gc-pull');
+      await skopeoCopy(`${r.url}/team/b:v1`, `dir:${out}`);
+      assert.equal(sha256(await readFile(join(out, 'manifest.json'))), image.descriptor.digest);
+      for (const d of blobs) assert.equal(sha256(await readFile(join(out, hex(d)))), d, `team/b blob ${d} from ${r.url}`);
+    }
+  });
+});
