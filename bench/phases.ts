@@ -18,7 +18,7 @@ const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 export type PerServer = Record<string, number>;
 
 /** CPU seconds the server and this client process spent while `fn` ran, and the wall time. */
-async function withCpu<T>(s: Server, fn: () => Promise<T>): Promise<{ value: T; serverCpu: number; clientCpu: number; wall: number }> {
+export async function withCpu<T>(s: Server, fn: () => Promise<T>): Promise<{ value: T; serverCpu: number; clientCpu: number; wall: number }> {
   const c0 = cpuSeconds(s.pid);
   const u0 = cpuSeconds(process.pid, true); // this process plus exited children (curl, wrk)
   const t0 = performance.now();
@@ -28,7 +28,7 @@ async function withCpu<T>(s: Server, fn: () => Promise<T>): Promise<{ value: T; 
 }
 
 /** Totals over all rounds, for CPU per unit of work (more robust to a busy machine than throughput). */
-class CpuTally {
+export class CpuTally {
   private readonly t: Record<string, { server: number; client: number; wall: number; units: number }> = {};
   add(name: string, m: { serverCpu: number; clientCpu: number; wall: number }, units: number): void {
     const e = (this.t[name] ??= { server: 0, client: 0, wall: 0, units: 0 });

@@ -20,7 +20,7 @@ export interface Server {
 }
 
 /** Repository root (bench/ compiles to dist/bench/, so two levels up from there). */
-function repoRoot(): string {
+export function repoRoot(): string {
   for (const up of ['..', join('..', '..')]) {
     const dir = resolve(__dirname, up);
     if (existsSync(join(dir, 'bin', 'berth.js')) && existsSync(join(dir, 'package.json'))) return dir;
@@ -28,10 +28,13 @@ function repoRoot(): string {
   throw new Error(`cannot find bin/berth.js above ${__dirname}`);
 }
 
-/** `opts.root`: serve an existing (generated) root; `opts.logLevel`: instead of warn; `opts.extensions`: the config's. */
+/**
+ * `opts.root`: serve an existing (generated) root; `opts.logLevel`: instead of warn; `opts.extensions`: the config's;
+ * `opts.storage`: keys merged over the storage block (a `storageDriver`, say).
+ */
 export async function startBerthProcess(
   nodeFlags: string[],
-  opts: { root?: string; logLevel?: string; extensions?: Record<string, unknown> } = {},
+  opts: { root?: string; logLevel?: string; extensions?: Record<string, unknown>; storage?: Record<string, unknown> } = {},
 ): Promise<Server & { stdoutFile: string }> {
   const dir = await tempDir('bench-berth');
   const root = opts.root ?? join(dir, 'root');
@@ -40,7 +43,7 @@ export async function startBerthProcess(
   const configFile = join(dir, 'config.json');
   const config = {
     // No online GC while measuring (Distribution has none either): its pass is benchmarked on its own (gc-scale.ts).
-    storage: { rootDirectory: root, gc: false },
+    storage: { rootDirectory: root, gc: false, ...opts.storage },
     http: { address: '127.0.0.1', port: String(port) },
     log: { level: opts.logLevel ?? 'warn' },
     ...(opts.extensions ? { extensions: opts.extensions } : {}),
@@ -63,15 +66,19 @@ export async function startBerthProcess(
   return { name: 'berth', url, pid: daemon.pid, root, stdoutFile: join(dir, 'stdout.log'), stop: () => daemon.stop(30_000), tail: () => daemon.tail() };
 }
 
-/** `opts.root`: serve an existing (generated) storage root. */
-export async function startDistribution(opts: { root?: string } = {}): Promise<Server> {
+/**
+ * `opts.root`: serve an existing (generated) storage root; `opts.s3`: Distribution's `storage.s3` block instead;
+ * `opts.storage`: more keys of its storage block (`redirect`, say).
+ */
+export async function startDistribution(opts: { root?: string; s3?: Record<string, unknown>; storage?: Record<string, unknown> } = {}): Promise<Server> {
   const reg = await startDockerRegistry({
     root: opts.root,
+    s3: opts.s3,
     extraConfig: {
       // Like berth's log level warn: no per-request log lines. The blob-descriptor cache is what
       // Debian's packaged config.yml enables, so Distribution runs as it would be deployed.
       log: { level: 'warn', accesslog: { disabled: true } },
-      storage: { cache: { blobdescriptor: 'inmemory' } },
+      storage: { cache: { blobdescriptor: 'inmemory' }, ...opts.storage },
     },
   });
   const tail = () => {

@@ -1,7 +1,7 @@
 // Runs one bench section on its own (`node dist/bench/<section>.js`): its table and verdicts, then cleanup.
 import { cleanupTempDirs } from '../test/helpers/tools.js';
 import { closeClient } from './client.js';
-import { loadConfig, type BenchConfig } from './config.js';
+import { MB, loadConfig, type BenchConfig } from './config.js';
 import { table, verdict, type Row, type Target } from './report.js';
 
 export type Section = (cfg: BenchConfig, rows: Row[], targets: Target[], log: (m: string) => void) => Promise<void>;
@@ -12,7 +12,8 @@ export function runAlone(section: Section): void {
   section(loadConfig(), rows, targets, (m) => process.stderr.write(`[bench] ${m}\n`))
     .then(() => {
       console.log(table(rows)); // each section's rows say what its two columns are
-      for (const t of targets) console.log(`  ${verdict(t).text}`);
+      // Byte-valued targets print in MB, as in run.ts.
+      for (const t of targets) console.log(`  ${verdict(t.unit === 'B' ? { ...t, value: t.value! / MB, max: t.max! / MB, unit: 'MB' } : t).text}`);
     })
     .catch((err: unknown) => {
       console.error(err);

@@ -10,6 +10,12 @@ export interface DockerRegistryOptions {
   extraConfig?: Record<string, unknown>;
   /** Serve this existing storage root (a generated one, `docker/registry/v2/...` below it) instead of a new one. */
   root?: string;
+  /**
+   * Distribution's `storage.s3` block instead of the filesystem driver. The registry then runs without
+   * AWS_CA_BUNDLE in its environment: aws-sdk-go v1 rejects the driver's own transport when it is set and the
+   * registry panics at start (LoadCustomCABundleError).
+   */
+  s3?: Record<string, unknown>;
 }
 
 export interface DockerRegistry {
@@ -52,7 +58,7 @@ export async function startDockerRegistry(opts: DockerRegistryOptions = {}): Pro
     version: '0.1', // a string: Distribution rejects a YAML float here
     log: { level: 'info', formatter: 'text', accesslog: { disabled: false } },
     storage: {
-      filesystem: { rootdirectory: root },
+      ...(opts.s3 ? { s3: opts.s3 } : { filesystem: { rootdirectory: root } }),
       delete: { enabled: true },
       // The purger would delete uploads a slow test still holds open.
       maintenance: { uploadpurging: { enabled: false } },
@@ -78,8 +84,11 @@ export async function startDockerRegistry(opts: DockerRegistryOptions = {}): Pro
   const logFile = join(dir, 'access.log');
   const appLogFile = join(dir, 'registry.log');
   // Distribution writes the access log to stdout and its own log to stderr.
+  const env = { ...process.env };
+  if (opts.s3) delete env.AWS_CA_BUNDLE;
   const daemon = startDaemon(`docker-registry ${host}`, 'docker-registry', ['serve', configFile], {
     cwd: dir,
+    env,
     stdoutFile: logFile,
     stderrFile: appLogFile,
   });
