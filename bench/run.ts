@@ -16,6 +16,7 @@ import { runGcScale } from './gc-scale.js';
 import { runSearchScale } from './search-scale.js';
 import { runSyncBench } from './sync-bench.js';
 import { runS3Throughput } from './s3-throughput.js';
+import { runClusterPush } from './cluster-push.js';
 
 const loadavg = (): string => {
   try {
@@ -109,6 +110,7 @@ async function main(): Promise<number> {
       targets.push(...scale.targets);
     }
     await runS3Throughput(cfg, rows, targets, log); // S3 storage, both registries on one S3 server of its own
+    await runClusterPush(cfg, rows, targets, log); // 3 replicas vs 1 behind one HAProxy, S3 + Redis of its own
     await runDedupeBench(cfg, rows, targets, log); // dedupe on vs off: two berths of its own, likewise
     await runExtensionsCost(cfg, rows, targets, log); // extensions on vs all off: berths of its own, likewise
     if (cfg.only.has('gc')) rows.push(...(await runGcScale(cfg.repos, log))); // berth only: Distribution's GC is offline

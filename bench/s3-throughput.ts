@@ -1,17 +1,18 @@
 // berth's S3 driver vs CNCF Distribution's (Debian docker-registry 2.8, `storage.s3`) on the same S3 server
 // (bench/s3-backend.ts): blob push, monolithic (POST + one streaming PUT) and chunked (POST, PATCHes, PUT), and
 // blob GET, each at concurrency 1 and 4, fresh blobs every round; both serve blob bytes themselves
-// (redirectBlobURL off, Distribution's `redirect.disable`). Then berth's memory on S3 (bench/s3-rss.ts). Part of
+// (redirectBlobURL off, Distribution's `redirect.disable`). Then berth's memory on S3 (bench/s3-rss.ts), on a
+// fresh berth process. Part of
 // `npm run bench` (skipped with BENCH_S3=0; with BENCH_ONLY set it runs only when BENCH_S3=1), or alone:
 //   npx tsc -p . && node dist/bench/s3-throughput.js
 import { downloadRound, pushChunked, pushMonolithic } from './client.js';
-import { MiB, median, type BenchConfig } from './config.js';
+import { MB, MiB, median, type BenchConfig } from './config.js';
 import { digestOf } from './gen.js';
 import { CpuTally, withCpu, type PerServer } from './phases.js';
 import type { Row, Target } from './report.js';
 import { startS3Backend } from './s3-backend.js';
 import { runS3Rss, s3RssBytes } from './s3-rss.js';
-import { startBerthProcess, startDistribution, type Server } from './servers.js';
+import { memStatus, startBerthProcess, startDistribution, type Server } from './servers.js';
 import { runAlone } from './standalone.js';
 
 const REPO = 'bench/s3';
@@ -37,16 +38,17 @@ export async function runS3Throughput(cfg: BenchConfig, rows: Row[], targets: Ta
   const backend = await startS3Backend(['berth', 'dist'], need * 1.2, 'the S3 bench');
   const servers: Server[] = [];
   try {
-    servers.push(await startBerthProcess(cfg.berthNodeFlags, {
-      // remoteCache off: dedupe on a cloud driver needs a remote cache otherwise (Zot's rule); one process here.
-      storage: { remoteCache: false, redirectBlobURL: false, storageDriver: backend.berthDriver('berth') },
-    }));
+    // remoteCache off: dedupe on a cloud driver needs a remote cache otherwise (Zot's rule); one process here.
+    const berthStorage = { remoteCache: false, redirectBlobURL: false, storageDriver: backend.berthDriver('berth') };
+    servers.push(await startBerthProcess(cfg.berthNodeFlags, { storage: berthStorage }));
     servers.push(await startDistribution({ s3: backend.distributionS3('dist'), storage: { redirect: { disable: true } } }));
     log(`S3 bench: s3rver pid ${backend.s3.pid} behind the shim at ${backend.shimUrl}; berth pid ${servers[0]!.pid}, distribution pid ${servers[1]!.pid}; ${size / MiB} MiB blobs, ${rounds} rounds`);
 
     // The GET blobs, pushed once: one per client.
     const getSeeds = seedsFor('get', 0, CONCURRENCY[1]);
     for (const s of servers) for (const seed of getSeeds) await pushMonolithic(s.url, REPO, seed, size);
+    // One unmeasured GET each: the first one through a fresh process pays for its JIT warm-up.
+    for (const s of servers) await downloadRound(`${s.url}/v2/${REPO}/blobs/${digestOf(getSeeds[0]!, size)}`, 1, 1);
 
     const figures: Record<string, Figure> = {};
     for (const kind of ['mono', 'chunked', 'get'] as const) {
@@ -97,8 +99,12 @@ export async function runS3Throughput(cfg: BenchConfig, rows: Row[], targets: Ta
       }
     }
 
-    // Distribution is stopped first: the memory phase measures berth alone on the machine.
-    await servers.pop()!.stop();
+    // What the pushes at c=4 left resident (the allocator keeps freed part buffers), for reference.
+    rows.push({ metric: '  berth RSS after these S3 phases (MB)', unit: 'MB', berth: memStatus(servers[0]!.pid).rss / MB, better: 'lower' });
+    // The memory phase runs on a fresh berth (same bucket) alone on the machine: its peaks are those of the
+    // push and of the GETs, not what earlier phases left behind.
+    while (servers.length > 0) await servers.pop()!.stop();
+    servers.push(await startBerthProcess(cfg.berthNodeFlags, { storage: berthStorage }));
     await runS3Rss(cfg, servers[0]!, rows, targets, log);
   } finally {
     for (const s of servers.reverse()) await s.stop().catch((err: unknown) => log(`S3 bench: stopping ${s.name}: ${String(err)}`));
