@@ -7,6 +7,7 @@ import { accessLog } from './access-log';
 import { registerBaseRoutes, type HealthState } from './base-routes';
 import { registerBlobRoutes } from './blob-routes';
 import { errorMiddleware } from './error-middleware';
+import { idleTimeoutSpansClientOnly } from './idle-timeout';
 import { registerManifestRoutes } from './manifest-routes';
 import type { AccessControl } from './route-helpers';
 import { registerUploadRoutes } from './upload-routes';
@@ -28,7 +29,7 @@ export interface HttpAppOptions {
 }
 
 /**
- * The koa application: request observers, request id + access log, OCI error mapping, the access extension
+ * The koa application: the idle timeout's span, request observers, request id + access log, OCI error mapping, the access extension
  * routes declared, authentication, then extension and Distribution routes.
  */
 export function createHttpApp(opts: HttpAppOptions): Koa {
@@ -43,6 +44,7 @@ export function createHttpApp(opts: HttpAppOptions): Koa {
   registerUploadRoutes(router, opts.registry, opts.access);
   registerBlobRoutes(router, opts.registry, opts.access, { redirect: opts.redirectBlobs });
   registerManifestRoutes(router, opts.registry, opts.access);
+  app.use(idleTimeoutSpansClientOnly);
   if (opts.requests) app.use(opts.requests.middleware(router));
   app.use(accessLog(opts.logger, opts.audit));
   app.use(errorMiddleware);
