@@ -13,6 +13,8 @@ export interface S3Backend {
   s3: S3Server;
   /** `http://127.0.0.1:<port>` of the shim in front of it. */
   shimUrl: string;
+  /** The processes behind the registries (s3rver, shim): their CPU is the S3 work a registry causes. */
+  pids: number[];
   /** berth's `storage.storageDriver` for `bucket`, through the shim. */
   berthDriver(bucket: string, extra?: Record<string, unknown>): Record<string, unknown>;
   /** Distribution's `storage.s3` for `bucket`, through the shim. */
@@ -51,6 +53,7 @@ export async function startS3Backend(buckets: string[], needBytes: number, what:
     return {
       s3,
       shimUrl,
+      pids: [s3.pid, shim.pid],
       berthDriver: (bucket, extra = {}) => s3.driverParams(bucket, { regionendpoint: shimUrl, rootdirectory: '/berth', ...extra }),
       distributionS3: (bucket) => ({
         // Distribution 2.8 uses path-style requests whenever regionendpoint is set.

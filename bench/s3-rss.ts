@@ -5,7 +5,7 @@ import { downloadRound, pushMonolithic, timedPush } from './client.js';
 import { MB, MiB, type BenchConfig } from './config.js';
 import { digestOf } from './gen.js';
 import type { Row, Target } from './report.js';
-import { memStatus, sampleRss, type Server } from './servers.js';
+import { memStatus, sampleRss, type RssSampler, type Server } from './servers.js';
 
 const RSS_MAX = 150 * MB;
 const SEED_UPLOAD = 3900;
@@ -17,20 +17,31 @@ export const s3RssBytes = (cfg: BenchConfig): number => cfg.uploadBytes + cfg.bi
 
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2).replace(/\.?0+$/, '')} GiB`;
 
+/** `work`'s result and berth's peak RSS meanwhile; the sampler stops also when `work` fails (its timer would keep the run alive). */
+async function sampled<T>(pid: number, everyMs: number, work: () => Promise<T>): Promise<{ value: T; peak: number; peakExact: boolean }> {
+  const sampler = sampleRss(pid, everyMs);
+  let result: ReturnType<RssSampler['stop']> | undefined;
+  try {
+    const value = await work();
+    result = sampler.stop();
+    return { value, ...result };
+  } finally {
+    if (!result) sampler.stop();
+  }
+}
+
 export async function runS3Rss(cfg: BenchConfig, berth: Server, rows: Row[], targets: Target[], log: (m: string) => void): Promise<void> {
   digestOf(SEED_UPLOAD, cfg.uploadBytes);
   const upBase = memStatus(berth.pid).rss;
-  const upSampler = sampleRss(berth.pid, 100);
-  const upMBps = await timedPush(() => pushMonolithic(berth.url, REPO, SEED_UPLOAD, cfg.uploadBytes), cfg.uploadBytes);
-  const up = upSampler.stop();
+  const up = await sampled(berth.pid, 100, () => timedPush(() => pushMonolithic(berth.url, REPO, SEED_UPLOAD, cfg.uploadBytes), cfg.uploadBytes));
+  const upMBps = up.value;
   log(`S3 ${gib(cfg.uploadBytes)} push: ${upMBps.toFixed(0)} MB/s, berth RSS ${(upBase / MB).toFixed(0)} MB before, peak ${(up.peak / MB).toFixed(0)} MB${up.peakExact ? '' : ' (sampled)'}`);
 
   log(`S3 RSS: pushing the ${cfg.bigBytes / MiB} MiB blob for the concurrent GETs`);
   const bigDigest = await pushMonolithic(berth.url, REPO, SEED_BIG, cfg.bigBytes);
   const getBase = memStatus(berth.pid).rss;
-  const getSampler = sampleRss(berth.pid, 50);
-  const res = await downloadRound(`${berth.url}/v2/${REPO}/blobs/${bigDigest}`, cfg.concurrency, 1, cfg.getClient);
-  const get = getSampler.stop();
+  const get = await sampled(berth.pid, 50, () => downloadRound(`${berth.url}/v2/${REPO}/blobs/${bigDigest}`, cfg.concurrency, 1, cfg.getClient));
+  const res = get.value;
   log(`S3 ${cfg.concurrency}x GET of ${gib(cfg.bigBytes)}: ${res.mbps.toFixed(0)} MB/s, berth RSS ${(getBase / MB).toFixed(0)} MB before, peak ${(get.peak / MB).toFixed(0)} MB${get.peakExact ? '' : ' (sampled)'}`);
 
   const pushName = `berth peak RSS, one ${gib(cfg.uploadBytes)} push to S3`;

@@ -12,7 +12,7 @@ import { CpuTally, withCpu, type PerServer } from './phases.js';
 import type { Row, Target } from './report.js';
 import { startS3Backend } from './s3-backend.js';
 import { runS3Rss, s3RssBytes } from './s3-rss.js';
-import { memStatus, startBerthProcess, startDistribution, type Server } from './servers.js';
+import { cpuSeconds, memStatus, startBerthProcess, startDistribution, type Server } from './servers.js';
 import { runAlone } from './standalone.js';
 
 const REPO = 'bench/s3';
@@ -22,6 +22,8 @@ type Kind = 'mono' | 'chunked' | 'get';
 interface Figure {
   mbps: PerServer;
   cpuPerGB: PerServer;
+  /** CPU of the S3 server and the shim per GB: how much S3 work the registry's requests cause. */
+  s3CpuPerGB: PerServer;
 }
 
 /** `n` distinct seeds for one kind, round and concurrency, the same on both servers. */
@@ -44,6 +46,8 @@ export async function runS3Throughput(cfg: BenchConfig, rows: Row[], targets: Ta
     servers.push(await startDistribution({ s3: backend.distributionS3('dist'), storage: { redirect: { disable: true } } }));
     log(`S3 bench: s3rver pid ${backend.s3.pid} behind the shim at ${backend.shimUrl}; berth pid ${servers[0]!.pid}, distribution pid ${servers[1]!.pid}; ${size / MiB} MiB blobs, ${rounds} rounds`);
 
+    const backendCpu = () => backend.pids.reduce((n, pid) => n + cpuSeconds(pid), 0);
+
     // The GET blobs, pushed once: one per client.
     const getSeeds = seedsFor('get', 0, CONCURRENCY[1]);
     for (const s of servers) for (const seed of getSeeds) await pushMonolithic(s.url, REPO, seed, size);
@@ -55,6 +59,7 @@ export async function runS3Throughput(cfg: BenchConfig, rows: Row[], targets: Ta
       for (const conc of CONCURRENCY) {
         const runs: Record<string, number[]> = {};
         const cpu = new CpuTally();
+        const s3Cpu = new CpuTally();
         for (let r = 0; r < rounds; r++) {
           const seeds = kind === 'get' ? getSeeds.slice(0, conc) : seedsFor(kind, r + 1, conc);
           for (const seed of seeds) digestOf(seed, size); // hash before the clock starts
@@ -66,13 +71,15 @@ export async function runS3Throughput(cfg: BenchConfig, rows: Row[], targets: Ta
                 : kind === 'chunked'
                   ? pushChunked(s.url, REPO, seed, size, cfg.chunkBytes)
                   : downloadRound(`${s.url}/v2/${REPO}/blobs/${digestOf(seed, size)}`, 1, 1);
+            const s3Cpu0 = backendCpu();
             const m = await withCpu(s, () => Promise.all(seeds.map(one)));
             const bytes = seeds.length * size;
             cpu.add(s.name, m, bytes / 1e9);
+            s3Cpu.add(s.name, { serverCpu: backendCpu() - s3Cpu0, clientCpu: 0, wall: m.wall }, bytes / 1e9);
             (runs[s.name] ??= []).push(bytes / 1e6 / m.wall);
           }
         }
-        const f: Figure = { mbps: {}, cpuPerGB: cpu.perUnit() };
+        const f: Figure = { mbps: {}, cpuPerGB: cpu.perUnit(), s3CpuPerGB: s3Cpu.perUnit() };
         for (const s of servers) {
           f.mbps[s.name] = median(runs[s.name]!);
           log(`S3 ${kind} c=${conc} ${s.name}: ${runs[s.name]!.map((x) => x.toFixed(0)).join(', ')} MB/s -> median ${f.mbps[s.name]!.toFixed(0)}; ${cpu.describe(s.name)}`);
@@ -96,6 +103,10 @@ export async function runS3Throughput(cfg: BenchConfig, rows: Row[], targets: Ta
       for (const conc of CONCURRENCY) {
         const f = figures[`${kind}${conc}`]!;
         rows.push({ metric: `  server CPU per GB, c=${conc} (CPU-s/GB)`, unit: 'CPU-s', berth: f.cpuPerGB.berth, distribution: f.cpuPerGB.distribution, better: 'lower' });
+      }
+      for (const conc of CONCURRENCY) {
+        const f = figures[`${kind}${conc}`]!;
+        rows.push({ metric: `  S3 server + shim CPU per GB, c=${conc} (CPU-s/GB)`, unit: 'CPU-s', berth: f.s3CpuPerGB.berth, distribution: f.s3CpuPerGB.distribution, better: 'lower' });
       }
     }
 
