@@ -19,7 +19,7 @@ type Mode = '3 replicas' | '1 replica';
 export async function runClusterPush(cfg: BenchConfig, rows: Row[], targets: Target[], log: (m: string) => void): Promise<void> {
   const wanted = process.env.BENCH_CLUSTER ?? (process.env.BENCH_ONLY ? '0' : '1');
   if (wanted === '0') return;
-  const size = Math.round(Number(process.env.BENCH_CLUSTER_BLOB_MIB ?? (cfg.quick ? 32 : 128)) * MiB);
+  const size = Math.round(Number(process.env.BENCH_CLUSTER_BLOB_MIB ?? (cfg.quick ? 32 : 64)) * MiB);
   const rounds = Math.max(1, Number(process.env.BENCH_CLUSTER_ROUNDS ?? (cfg.quick ? 1 : 3)));
   const cluster = await startCluster({
     replicas: 3,
