@@ -6,10 +6,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { berthAccessLog, startBerth, type BerthAccessEntry, type RunningBerth } from '../helpers/berth.js';
-import { startContainerd, writeHostsToml, type Containerd } from '../helpers/containerd.js';
+import { contentSha256, startContainerd, writeHostsToml, type Containerd } from '../helpers/containerd.js';
 import { buildMultiArchIndex, buildOciImage, type BuiltImage, type BuiltIndex } from '../helpers/images.js';
 import { skopeoCopy, skopeoInspect, type Manifest } from '../helpers/skopeo.js';
-import { cleanupTempDirs, ensureTools, run, tempDir } from '../helpers/tools.js';
+import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 
 const UPSTREAM = 'upstream.example.test';
 const sha256 = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -44,9 +44,7 @@ describe('containerd pulling from berth', () => {
 
   /** containerd's stored bytes for `digest` hash to the source layout's bytes (`ctr content get`, raw). */
   async function assertContentBytes(layoutDir: string, digest: string): Promise<void> {
-    const script = 'ctr --address "$1" --namespace "$2" content get "$3" | sha256sum';
-    const { stdout } = await run('sh', ['-c', script, 'sh', ctd.address, ctd.namespace, digest], { timeoutMs: 30_000 });
-    const stored = `sha256:${stdout.split(' ')[0]}`;
+    const stored = await contentSha256(ctd, digest);
     assert.equal(stored, sha256(await readFile(blobPath(layoutDir, digest))), `content ${digest}`);
     assert.equal(stored, digest);
   }

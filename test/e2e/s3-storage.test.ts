@@ -9,23 +9,22 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startBerth, type RunningBerth } from '../helpers/berth.js';
+import type { RunningBerth } from '../helpers/berth.js';
 import { buildOciImage, type BuiltImage } from '../helpers/images.js';
-import { listKeys, startS3Server, type S3Server } from '../helpers/s3-server.js';
+import { startS3Berth, type S3Berth } from '../helpers/s3-berth.js';
+import type { S3Server } from '../helpers/s3-server.js';
 import { skopeoCopy, skopeoDelete, skopeoInspect, skopeoListTags, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'berth-e2e';
-// rootdirectory `/registry`: Zot's keys carry it twice (see storage-drivers/s3/options.ts).
-const ROOTDIR = 'registry';
-const PREFIX = `${ROOTDIR}/${ROOTDIR}/`;
+// The default store's rootdirectory is `/registry`: Zot's keys carry it twice (see storage-drivers/s3/options.ts).
+const PREFIX = 'registry/registry/';
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const hex = (digest: string) => digest.slice('sha256:'.length);
 
-const keys = (client: S3Client, prefix: string) => listKeys(client, BUCKET, prefix);
-
 describe('berth on S3 storage (s3rver) with skopeo', () => {
+  let sb: S3Berth;
   let s3: S3Server;
   let client: S3Client;
   let berth: RunningBerth;
@@ -37,21 +36,17 @@ describe('berth on S3 storage (s3rver) with skopeo', () => {
   before(async () => {
     await ensureTools(['skopeo', 'umoci']);
     work = await tempDir('e2e-s3');
-    s3 = await startS3Server('s3rver');
-    await s3.createBucket(BUCKET);
-    client = s3.client();
-    berth = await startBerth({
-      storage: {
-        // Zot's rule: dedupe on a cloud driver needs a remote cache unless remoteCache is off.
-        remoteCache: false,
+    // The default chunksize (10 MiB) and multipart copy threshold (32 MiB): the 40 MiB layer is uploaded
+    // in four parts and moved into place by UploadPartCopy.
+    sb = await startS3Berth({
+      bucket: BUCKET,
+      storage: (s) => ({
         redirectBlobURL: true,
-        // The default chunksize (10 MiB) and multipart copy threshold (32 MiB): the 40 MiB layer is uploaded
-        // in four parts and moved into place by UploadPartCopy.
-        storageDriver: s3.driverParams(BUCKET, { rootdirectory: `/${ROOTDIR}/` }),
         // A route on the same bucket, under its own prefix, that serves its blobs itself.
-        subPaths: { '/direct': { rootDirectory: join(work, 'direct'), redirectBlobURL: false, storageDriver: s3.driverParams(BUCKET, { rootdirectory: '/direct' }) } },
-      },
+        subPaths: { '/direct': { rootDirectory: join(work, 'direct'), redirectBlobURL: false, storageDriver: s.driverParams(BUCKET, { rootdirectory: '/direct' }) } },
+      }),
     });
+    ({ s3, client, berth } = sb);
     image = await buildOciImage(join(work, 'app'), {
       tag: 'v1',
       layers: [{ files: { '/etc/os-release': 'NAME=berth-s3\n' } }, { randomBytes: 40 * MiB, path: '/data/blob.bin' }],
@@ -63,23 +58,20 @@ describe('berth on S3 storage (s3rver) with skopeo', () => {
   });
 
   after(async () => {
-    client?.destroy();
-    await berth?.stop();
-    await s3?.stop();
+    await sb?.stop();
     await cleanupTempDirs();
   });
 
   it('pushes with skopeo into the bucket in Zot\'s layout, leaving no upload behind', async () => {
     assert.ok(big.size > 2 * 10 * MiB, `the big layer (${big.size} bytes) spans more than two chunks`);
     await skopeoCopy(image.ref, `${berth.url}/team/app:v1`, { format: 'oci' });
-    const stored = await keys(client, PREFIX);
+    const stored = await sb.keys(PREFIX);
     for (const d of [manifest.config!.digest, ...manifest.layers!.map((l) => l.digest), image.descriptor.digest]) {
       assert.ok(stored.includes(`${PREFIX}team/app/blobs/sha256/${hex(d)}`), `blob ${d} in the bucket`);
     }
     assert.ok(stored.includes(`${PREFIX}team/app/index.json`));
     assert.ok(stored.includes(`${PREFIX}team/app/oci-layout`));
-    const temporary = stored.filter((k) => k.split('/').some((s) => s.startsWith('.')));
-    assert.deepEqual(temporary, [], 'no upload data, upload state or tail objects left');
+    assert.deepEqual(await sb.temporaryKeys(), [], 'no upload data, upload state or tail objects left');
     const served = await fetch(`${berth.url}/v2/team/app/manifests/v1`, { headers: { accept: manifest.mediaType! } });
     assert.deepEqual(JSON.parse(await served.text()), manifest);
   });
@@ -126,8 +118,8 @@ describe('berth on S3 storage (s3rver) with skopeo', () => {
     await skopeoCopy(`${berth.url}/team/app:v1`, `${berth.url}/direct/app:v1`);
     // Zot's keys: the route's driver prefixes its own rootdirectory to the path the image store built, which
     // Zot roots at the *default* store's rootdirectory for every subPaths store (pkg/storage/storage.go).
-    const prefix = `direct/${ROOTDIR}/direct/app/blobs/`;
-    assert.ok((await keys(client, prefix)).includes(`${prefix}sha256/${hex(big.digest)}`));
+    const prefix = 'direct/registry/direct/app/blobs/';
+    assert.ok((await sb.keys(prefix)).includes(`${prefix}sha256/${hex(big.digest)}`));
     const res = await fetch(`${berth.url}/v2/direct/app/blobs/${big.digest}`, { redirect: 'manual' });
     assert.equal(res.status, 200);
     assert.equal(sha256(Buffer.from(await res.arrayBuffer())), big.digest);

@@ -95,6 +95,13 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
   return { address, root, hostsDir, namespace, pid: daemon.pid, ctr, pull, stop: () => daemon.stop() };
 }
 
+/** `sha256:<hex>` of the bytes containerd stored for `digest` (`ctr content get`, raw, hashed without buffering). */
+export async function contentSha256(c: Containerd, digest: string): Promise<string> {
+  const script = 'ctr --address "$1" --namespace "$2" content get "$3" | sha256sum';
+  const { stdout } = await run('sh', ['-c', script, 'sh', c.address, c.namespace, digest], { timeoutMs: 30_000 });
+  return `sha256:${stdout.split(' ')[0]}`;
+}
+
 export interface HostsTomlOptions {
   /** For an https mirror with a self-signed certificate. */
   skipVerify?: boolean;
