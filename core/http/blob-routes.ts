@@ -15,14 +15,14 @@ export function registerBlobRoutes(router: Router, registry: Registry, access: A
     if (ctx.method === 'HEAD') {
       // A HEAD asks whether the blob exists and how big it is: a miss asks upstream with a HEAD, never a fill.
       const size = await registry.blobSize(repo, digest, ns);
-      if (await redirected(ctx, repo, digest)) return;
+      if (await redirected(ctx, repo, digest, ns)) return;
       describeBlob(ctx, digest, size);
       ctx.status = 200;
       if (size !== undefined) ctx.length = size;
       return;
     }
     const blob = await registry.fetchBlob(repo, digest, ns);
-    if (await redirected(ctx, repo, digest)) return;
+    if (await redirected(ctx, repo, digest, ns)) return;
     const size = blob.size;
     const range = describeBlob(ctx, digest, size);
     ctx.status = range ? 206 : 200;
@@ -49,10 +49,13 @@ export function registerBlobRoutes(router: Router, registry: Registry, access: A
   };
   router.get('/v2/*name/blobs/:digest', serve);
 
-  /** With `redirectBlobURL`, a whole-blob request for a committed local blob goes to the driver's URL. */
-  const redirected = async (ctx: Context, repo: string, digest: ParsedDigest): Promise<boolean> => {
+  /**
+   * With `redirectBlobURL`, a whole-blob request for a blob committed to the local repository goes to the
+   * driver's URL; one still being filled from upstream is served from the fill (nothing is in the bucket yet).
+   */
+  const redirected = async (ctx: Context, repo: string, digest: ParsedDigest, ns: string | undefined): Promise<boolean> => {
     if (!opts.redirect || ctx.get('Range')) return false;
-    const url = await registry.blobs.redirectURL(repo, digest, ctx.method === 'HEAD' ? 'HEAD' : 'GET');
+    const url = await registry.blobRedirectURL(repo, digest, ns, ctx.method === 'HEAD' ? 'HEAD' : 'GET');
     if (!url) return false;
     ctx.status = 307;
     ctx.redirect(url);

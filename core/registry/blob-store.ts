@@ -60,11 +60,15 @@ export class BlobStore {
     return this.stores.driver(repo).getContent(await this.#bytes(repo, digest));
   }
 
-  /** A URL to send a whole-blob request to, when the repository's store has `redirectBlobURL` and can presign. */
+  /**
+   * A URL to send a whole-blob request to, when the repository's store has `redirectBlobURL` and can presign;
+   * undefined when the repository does not hold the blob (yet: a pull-through fill serves it from its spool).
+   */
   async redirectURL(repo: string, digest: ParsedDigest, method: 'GET' | 'HEAD'): Promise<string | undefined> {
     const storage = this.stores.driver(repo);
     if (!storage.redirectURL || !this.stores.settingsFor(repo).redirectBlobURL) return undefined;
-    return storage.redirectURL(await this.#bytes(repo, digest), method);
+    const at = await this.locate(repo, digest);
+    return at && storage.redirectURL(at.path, method);
   }
 
   /**

@@ -146,6 +146,15 @@ export class Registry implements RegistryFacade {
     return this.pull.blob(assertRepositoryName(repo), digest, ns);
   }
 
+  /**
+   * Where to redirect a whole-blob request (`redirectBlobURL`): the presigned URL of the copy in the local
+   * repository the request is served from (a mirror's `?ns=` or a sync destination names another one), or
+   * undefined to serve the bytes, as for a blob still being filled from upstream and not yet in the store.
+   */
+  async blobRedirectURL(repo: string, digest: ParsedDigest, ns: string | undefined, method: 'GET' | 'HEAD'): Promise<string | undefined> {
+    return this.blobs.redirectURL(this.pull.localRepository(assertRepositoryName(repo), ns), digest, method);
+  }
+
   async listManifests(repo: string): Promise<Descriptor[]> {
     assertRepositoryName(repo);
     return (await this.repos.tryReadIndex(repo)) ? this.manifests.digests(repo) : [];
