@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
-import { MAX_PART, type S3Options } from './options';
+import { MAX_PART, MIN_UPLOAD_BYTES_PER_SECOND, type S3Options } from './options';
 import { mapOutages } from './outage';
 
 export interface ObjectInfo {
@@ -60,6 +60,11 @@ export class Objects {
     this.client = new S3Client(opts.client);
     this.chunkSize = opts.chunkSize;
     mapOutages(this.client, where(opts));
+  }
+
+  /** The wait for S3's answer to a request sending `bytes`: `responsetimeout`, plus the body's time at the slowest rate allowed. */
+  private timeoutFor(bytes: number): { requestTimeout: number } {
+    return { requestTimeout: this.opts.responseTimeoutMs + Math.ceil((bytes / MIN_UPLOAD_BYTES_PER_SECOND) * 1000) };
   }
 
   /** The key of a driver path ('' is the prefix itself, for listings). */
@@ -116,7 +121,7 @@ export class Objects {
   }
 
   async put(path: string, data: Buffer): Promise<void> {
-    await this.client.send(new PutObjectCommand({ ...this.writeParams, Key: this.key(path), Body: data, ContentLength: data.length }));
+    await this.client.send(new PutObjectCommand({ ...this.writeParams, Key: this.key(path), Body: data, ContentLength: data.length }), this.timeoutFor(data.length));
   }
 
   async deleteOne(path: string): Promise<void> {
@@ -167,6 +172,7 @@ export class Objects {
   async uploadPart(path: string, uploadId: string, partNumber: number, data: Buffer): Promise<Part> {
     const out = await this.client.send(
       new UploadPartCommand({ Bucket: this.opts.bucket, Key: this.key(path), UploadId: uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length }),
+      this.timeoutFor(data.length),
     );
     if (!out.ETag) throw new Error(`UploadPart ${partNumber} of ${path} returned no ETag`);
     return { PartNumber: partNumber, ETag: out.ETag };

@@ -7,6 +7,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { zot } from '../../core/extensions/api';
 import { caBundle, optionalString as str } from '../aws/client-options';
 
 const MiB = 1024 * 1024;
@@ -14,6 +15,11 @@ const GiB = 1024 * MiB;
 /** S3's smallest part (all but the last) and largest part / single copy. */
 export const MIN_PART = 5 * MiB;
 export const MAX_PART = 5 * GiB;
+/**
+ * The slowest upload to S3 a request body is given time for, on top of `responsetimeout`: a part of
+ * `chunksize` bytes may take that long to send before S3 can answer.
+ */
+export const MIN_UPLOAD_BYTES_PER_SECOND = 1 * MiB;
 
 export interface S3Options {
   bucket: string;
@@ -35,6 +41,8 @@ export interface S3Options {
   objectAcl?: string;
   encrypt: boolean;
   keyId?: string;
+  /** `responsetimeout` in ms: how long a request may wait for S3's response headers (see timeoutFor). */
+  responseTimeoutMs: number;
   client: S3ClientConfig;
 }
 
@@ -64,6 +72,15 @@ const int = (p: Record<string, unknown>, key: string, dflt: number, min: number,
   if (!Number.isSafeInteger(n)) throw new S3ConfigError(key, `expected an integer, got ${JSON.stringify(v)}`);
   if (n < min || n > max) throw new S3ConfigError(key, `${n} is outside ${min}..${max}`);
   return n;
+};
+
+const duration = (p: Record<string, unknown>, key: string, dflt: number): number => {
+  const v = p[key];
+  if (v === undefined || v === null || v === '') return dflt;
+  const parsed = zot.duration.safeParse(v);
+  if (!parsed.success) throw new S3ConfigError(key, parsed.error.issues[0]?.message ?? 'expected a duration such as "30s"');
+  if (parsed.data <= 0) throw new S3ConfigError(key, 'must be more than 0');
+  return parsed.data;
 };
 
 /**
@@ -98,6 +115,11 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
   const keyId = str(params, 'keyid');
   const root = trimSlashes(str(params, 'rootdirectory') ?? '');
   const chunkSize = int(params, 'chunksize', 10 * MiB, MIN_PART, MAX_PART);
+  // berth's own keys (Distribution's driver has neither and waits as long as the OS lets it): a server that
+  // accepts the connection and never answers fails the request (an outage: 503 with Retry-After) instead of
+  // holding it forever. Connecting gets Go's default dialer timeout, which Zot's S3 client has.
+  const connectTimeoutMs = duration(params, 'connecttimeout', 30_000);
+  const responseTimeoutMs = duration(params, 'responsetimeout', 30_000);
 
   return {
     bucket,
@@ -110,6 +132,7 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
     ...(str(params, 'objectacl') ? { objectAcl: str(params, 'objectacl') } : {}),
     encrypt,
     ...(keyId ? { keyId } : {}),
+    responseTimeoutMs,
     client: {
       region,
       ...(endpoint ? { endpoint } : {}),
@@ -126,6 +149,10 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: {
+        connectionTimeout: connectTimeoutMs,
+        // Until the response headers: a streamed GET body then goes at the pace of the client reading it.
+        requestTimeout: responseTimeoutMs,
+        throwOnRequestTimeout: true,
         httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
         httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 128, rejectUnauthorized: !skipVerify, ...caBundle(env) }),
       },

@@ -51,6 +51,20 @@ describe('s3 driver options', () => {
     assert.equal(parseS3Options({ ...base, useragent: 'registry-eu/1' }, {}).client.customUserAgent, 'registry-eu/1');
   });
 
+  it('times out connecting and waiting for an answer (30 s each by default), giving a body time to upload', () => {
+    const handler = (o: ReturnType<typeof parseS3Options>) => o.client.requestHandler as { connectionTimeout?: number; requestTimeout?: number; throwOnRequestTimeout?: boolean };
+    const dflt = parseS3Options(base, {});
+    assert.equal(handler(dflt).connectionTimeout, 30_000);
+    assert.equal(handler(dflt).requestTimeout, 30_000);
+    assert.equal(handler(dflt).throwOnRequestTimeout, true, 'an error, not only a warning');
+    assert.equal(dflt.responseTimeoutMs, 30_000);
+    const set = parseS3Options({ ...base, connecttimeout: '5s', responsetimeout: '2m' }, {});
+    assert.equal(handler(set).connectionTimeout, 5_000);
+    assert.equal(set.responseTimeoutMs, 120_000);
+    // A Go duration as a number is nanoseconds (as Zot's loader reads one).
+    assert.equal(parseS3Options({ ...base, responsetimeout: 1_500_000_000 }, {}).responseTimeoutMs, 1_500);
+  });
+
   it('refuses values Distribution refuses, naming the key', () => {
     const refused: Array<[Record<string, unknown>, RegExp]> = [
       [{ ...base, chunksize: MiB }, /storage\.storageDriver\.chunksize: 1048576 is outside 5242880\.\./],
@@ -60,6 +74,8 @@ describe('s3 driver options', () => {
       [{ ...base, secure: 'maybe' }, /storage\.storageDriver\.secure: expected a boolean/],
       [{ name: 's3', region: 'r' }, /storage\.storageDriver\.bucket: required/],
       [{ name: 's3', bucket: 'b' }, /storage\.storageDriver\.region: required/],
+      [{ ...base, responsetimeout: 'soon' }, /storage\.storageDriver\.responsetimeout: /],
+      [{ ...base, connecttimeout: '0s' }, /storage\.storageDriver\.connecttimeout: must be more than 0/],
     ];
     for (const [params, message] of refused) assert.throws(() => parseS3Options(params, {}), message, JSON.stringify(params));
   });

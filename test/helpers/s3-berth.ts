@@ -10,6 +10,8 @@ export interface S3BerthOptions {
   /** `rootdirectory` of the default store without slashes; default `registry`. */
   rootDir?: string;
   kind?: S3Kind;
+  /** A server already started (then `kind` is not used); stopped with the berth. */
+  server?: S3Server;
   /** More `storage.storageDriver` keys (chunksize, ...). */
   driver?: Record<string, unknown>;
   /** More `storage` keys (redirectBlobURL, subPaths, ...); `subPaths` may use `s3.driverParams`, so a function. */
@@ -34,7 +36,7 @@ export interface S3Berth {
 
 export async function startS3Berth(opts: S3BerthOptions): Promise<S3Berth> {
   const rootDir = opts.rootDir ?? 'registry';
-  const s3 = await startS3Server(opts.kind ?? 's3rver');
+  const s3 = opts.server ?? (await startS3Server(opts.kind ?? 's3rver'));
   let client: S3Client | undefined;
   try {
     await s3.createBucket(opts.bucket);
