@@ -8,7 +8,7 @@ import type { StorageConfig } from '../config/storage-schema';
 import type { FileInfo } from '../storage/driver';
 import { listBlobDigests } from './blob-store';
 import type { Catalog } from './catalog';
-import { counter, Dedupe, locationRepo, streamCopy } from './dedupe';
+import { counter, Dedupe, locationRepo, streamCopy, type BlobLocation } from './dedupe';
 import { tryParseDigest, type ParsedDigest } from './digest';
 import { layout } from './layout';
 import type { RepoLocks } from './repo-lock';
@@ -16,6 +16,8 @@ import type { Stores } from './stores';
 
 /** Repositories read from the catalog index at a time. */
 const PAGE = 1000;
+/** Repositories whose copy of a digest the unindexed search stats at a time. */
+const SEARCH_CONCURRENCY = 16;
 /** How often a running pass logs its counts. */
 const PROGRESS_MS = 10_000;
 const NAMESPACE = 'berth.dedupe';
@@ -47,6 +49,8 @@ interface PassCounts {
 export class DedupePass {
   #stopping = false;
   #running: Promise<void> = Promise.resolve();
+  /** Unindexed searches under way, by digest and driver: concurrent reads of one placeholder share one. */
+  readonly #searches = new Map<string, Promise<BlobLocation | undefined>>();
   readonly #restored: Counter;
   readonly #bytesRestored: Counter;
 
@@ -66,8 +70,12 @@ export class DedupePass {
 
   private readonly logger: Logger;
 
-  /** Runs the pass in the background if the tree may not match the setting. */
+  /**
+   * Runs the pass in the background if the tree may not match the setting. Until a pass has finished on every
+   * store, placeholders whose original the index lacks are resolved by a search of the tree (#search).
+   */
   start(): void {
+    this.dedupe.searchUnindexed((digest, except) => this.#search(digest, except));
     this.#schedule();
   }
 
@@ -76,8 +84,40 @@ export class DedupePass {
    * again and rebuilds the index from the tree, unless another berth finished one since. Resolves when done.
    */
   async rebuild(): Promise<void> {
+    this.dedupe.searchUnindexed((digest, except) => this.#search(digest, except));
     this.#schedule();
     await this.#running;
+  }
+
+  /**
+   * What the pass would find for one digest: the first repository (catalog order) whose copy on the same
+   * driver has bytes, recorded in the index so the next read finds it there. One stat per repository, so
+   * it runs only while the index is incomplete, and one search per digest at a time.
+   */
+  #search(digest: ParsedDigest, except: string): Promise<BlobLocation | undefined> {
+    const storage = this.stores.driver(locationRepo(except));
+    const key = `${digest.digest} ${this.stores.all.findIndex((s) => s.driver === storage)}`;
+    let search = this.#searches.get(key);
+    if (!search) {
+      search = (async () => {
+        const { repos } = await this.catalog.page(undefined, undefined, async (all) => all);
+        const candidates = repos.map((repo) => layout.blob(repo, digest)).filter((path) => path !== except && this.stores.driver(locationRepo(path)) === storage);
+        let found: BlobLocation | undefined;
+        let next = 0;
+        const worker = async () => {
+          while (!found && !this.#stopping && next < candidates.length) {
+            const path = candidates[next++]!;
+            const info = await storage.stat(path);
+            if (info && !info.isDir && info.size > 0) found ??= { path, size: info.size };
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(SEARCH_CONCURRENCY, candidates.length) }, worker));
+        if (found) await this.meta.dedupe.add(digest.digest, found.path);
+        return found;
+      })().finally(() => this.#searches.delete(key));
+      this.#searches.set(key, search);
+    }
+    return search;
   }
 
   /** Resolves when the pass started last (if any) has ended. */
@@ -125,6 +165,9 @@ export class DedupePass {
     const state = await this.meta.kv(NAMESPACE).get(STATE_KEY);
     const last = state ? (JSON.parse(Buffer.from(state.value).toString('utf8')) as { routes?: Record<string, boolean> }).routes : undefined;
     const changed = Object.keys(settings).filter((route) => last?.[route] !== settings[route]);
+    // A finished pass on every store: the index knows every copy, nothing is left to search for.
+    const indexed = () => this.dedupe.searchUnindexed(undefined);
+    if (Object.keys(settings).every((route) => last?.[route] !== undefined)) indexed();
     if (changed.length === 0 || this.#stopping) return;
     const reason = last === undefined
       ? 'no finished pass on this root: the index is rebuilt from the tree'
@@ -132,6 +175,7 @@ export class DedupePass {
     const counts = await this.#pass(settings, reason);
     if (!counts) return;
     await this.meta.kv(NAMESPACE).put(STATE_KEY, Buffer.from(JSON.stringify({ routes: settings, finishedAt: new Date().toISOString() })));
+    indexed();
     this.logger.info({ dedupe: settings, ...counts }, 'dedupe pass finished');
   }
 

@@ -38,6 +38,8 @@ export class Dedupe {
   readonly #reloaded = new Map<string, boolean>();
   readonly #linked: Counter;
   readonly #saved: Counter;
+  /** While the index is rebuilt from a tree it never saw (DedupePass), a search of the tree for copies not recorded yet. */
+  #unindexed: UnindexedSearch | undefined;
 
   constructor(
     @inject(TOKENS.Stores) private readonly stores: Stores,
@@ -85,6 +87,14 @@ export class Dedupe {
 
   async #locations(digest: ParsedDigest, driver: StorageDriver): Promise<string[]> {
     return (await this.meta.dedupe.locations(digest.digest)).filter((location) => this.#driver(location) === driver);
+  }
+
+  /**
+   * Sets (or with undefined, ends) the search for a blob's bytes among copies the index has not recorded yet: a
+   * placeholder in a bucket Zot wrote is then served before the start-up pass has reached its original.
+   */
+  searchUnindexed(search: UnindexedSearch | undefined): void {
+    this.#unindexed = search;
   }
 
   /** True when a zero-byte file at this digest is the blob itself, not a placeholder. */
@@ -244,7 +254,7 @@ export class Dedupe {
     }
   }
 
-  /** The first location other than `except` that holds the bytes. */
+  /** The first location other than `except` that holds the bytes (recorded, or found by the unindexed search). */
   async #holder(digest: ParsedDigest, except: string): Promise<BlobLocation | undefined> {
     const storage = this.#driver(except);
     for (const location of await this.#locations(digest, storage)) {
@@ -252,7 +262,7 @@ export class Dedupe {
       const info = await storage.stat(location);
       if (isFile(info) && info.size > 0) return { path: location, size: info.size };
     }
-    return undefined;
+    return this.#unindexed?.(digest, except);
   }
 
   // Checked again right before: a location deleted and pushed again meanwhile must stay in the index.
@@ -266,6 +276,9 @@ function indexRebuilding(): RegistryError {
   return new RegistryError('UNAVAILABLE', 503, 'the metadata store lost its records and berth is rebuilding them from storage; deletes wait until then, try again',
     undefined, { 'Retry-After': '10' });
 }
+
+/** Finds (and records) a copy of `digest` with bytes on the driver holding `except`, other than `except`. */
+export type UnindexedSearch = (digest: ParsedDigest, except: string) => Promise<BlobLocation | undefined>;
 
 /**
  * Copies through berth, streamed and committed once: for drivers with neither link nor copy, and between
