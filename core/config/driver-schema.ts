@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { lowerCaseKeys } from './canonicalize-keys';
-import { zBool, zInt, zReqStr, zStr, zStrList } from './zot-scalars';
+import { zBool, zDuration, zInt, zReqStr, zStr, zStrList } from './zot-scalars';
 
 export const CLOUD_STORAGE_DRIVERS = ['s3', 'gcs', 'azure'] as const;
 export type CloudStorageDriverName = (typeof CLOUD_STORAGE_DRIVERS)[number];
@@ -50,6 +50,14 @@ export const storageDriverSchema = lowerCaseKeys(
         if (!driver.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'required for the s3 driver' });
         if (!driver.region && !driver.regionendpoint) {
           ctx.addIssue({ code: 'custom', path: ['region'], message: 'required for the s3 driver unless regionendpoint is set' });
+        }
+        // berth's own keys (the driver reads them, untransformed): checked here so `berth verify` names them too.
+        for (const key of ['connecttimeout', 'responsetimeout'] as const) {
+          const value = (driver as Record<string, unknown>)[key];
+          if (value === undefined || value === null || value === '') continue;
+          const parsed = zDuration.safeParse(value);
+          if (!parsed.success) ctx.addIssue({ code: 'custom', path: [key], message: parsed.error.issues[0]?.message ?? 'expected a duration such as "30s"' });
+          else if (parsed.data <= 0) ctx.addIssue({ code: 'custom', path: [key], message: 'must be more than 0' });
         }
       }
     })

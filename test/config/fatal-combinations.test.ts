@@ -40,6 +40,9 @@ describe("Zot's fatal combinations", () => {
   it('storageDriver checks', () => {
     assertFatal({ storage: { rootDirectory: '/x', storageDriver: { name: 's3', region: 'r' }, remoteCache: false } }, /^storage\.storageDriver\.bucket: required/);
     assertFatal({ storage: { rootDirectory: '/x', storageDriver: { name: 's3', bucket: 'b' }, remoteCache: false } }, /^storage\.storageDriver\.region: required/);
+    // berth's own S3 timeouts are checked with the config, so `berth verify` refuses what serve would.
+    assertFatal({ storage: { rootDirectory: '/x', storageDriver: { name: 's3', bucket: 'b', region: 'r', responsetimeout: 'soon' }, remoteCache: false } }, /^storage\.storageDriver\.responsetimeout: invalid duration/);
+    assertFatal({ storage: { rootDirectory: '/x', storageDriver: { name: 's3', bucket: 'b', region: 'r', connecttimeout: '0s' }, remoteCache: false } }, /^storage\.storageDriver\.connecttimeout: must be more than 0/);
   });
 
   it('gc and subPaths rules', () => {
