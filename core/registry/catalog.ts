@@ -91,14 +91,15 @@ export class Catalog {
    * After the MetaStore lost its data (metastore/epoch.ts): pages walk the roots again, as before a first
    * reconcile, until a new reconcile has listed every repository in the index again.
    */
-  reconcileAgain(): Promise<void> {
+  async reconcileAgain(): Promise<void> {
     this.#reconciled = false;
     this.#indexedBefore = undefined;
     const previous = this.#reconcile ?? Promise.resolve();
     this.#reconcile = previous.then(() => this.#reconcileOnce()).catch((err: unknown) => {
       if (!this.#stopping) this.logger.error({ err }, 'catalog reconcile failed; _catalog keeps walking the root');
     });
-    return this.#reconcile;
+    await this.#reconcile;
+    if (!this.#reconciled) throw new Error('the catalog reconcile did not complete');
   }
 
   async whenReconciled(): Promise<void> {

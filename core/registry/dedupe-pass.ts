@@ -87,6 +87,9 @@ export class DedupePass {
     this.dedupe.searchUnindexed((digest, except) => this.#search(digest, except));
     this.#schedule();
     await this.#running;
+    // A pass that failed or stopped has written no record: the index is not whole, and the caller must not
+    // go on as if it were (GC would delete bytes that placeholders the pass did not reach need).
+    if (!(await this.meta.kv(NAMESPACE).get(STATE_KEY))) throw new Error('the dedupe pass did not complete');
   }
 
   /**

@@ -336,26 +336,31 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
 
   it('Redis restarted mid-run (AOF on): pushes retried through the outage succeed, dedupe and uploads keep their state', async (t) => {
     const auth = basicAuth('alice', 'alicepw');
-    // An upload in flight across the restart: its session is in Redis.
+    const images = await Promise.all(Array.from({ length: 2 }, (_, i) => newImage(`redis-${i}`)));
+    const from = cluster.haproxy.log().length;
+    const pushes = concurrently(images.map((image, i) => push(image, 'team/redis', `r${i}`, { attempts: 4 })));
+    await eventually(async () => cluster.haproxy.log().slice(from).some((l) => /uploads\//.test(l.uri)), 60_000);
+    // An upload in flight across the restart: its session is in Redis. It is continued right after the restart,
+    // well within gcDelay (8 s): an upload idle longer is GC's to remove, as in Zot.
     const first = Buffer.alloc(250_000, 8);
     const second = Buffer.alloc(50_000, 9);
     const post = await fetch(`${cluster.url}/v2/team/redis/blobs/uploads/`, { method: 'POST', headers: auth });
     const patch = await fetch(new URL(post.headers.get('location')!, cluster.url), { method: 'PATCH', body: first, headers: { ...auth, 'content-type': 'application/octet-stream' } });
     assert.equal(patch.status, 202);
-
-    const images = await Promise.all(Array.from({ length: 2 }, (_, i) => newImage(`redis-${i}`)));
-    const from = cluster.haproxy.log().length;
-    const pushes = concurrently(images.map((image, i) => push(image, 'team/redis', `r${i}`, { attempts: 4 })));
-    await eventually(async () => cluster.haproxy.log().slice(from).some((l) => /uploads\//.test(l.uri)), 60_000);
     const running = pushes.running();
     await cluster.redis.restart();
     assert.ok(running > 0, 'pushes were running when Redis went down');
-    t.diagnostic(`${running} of 2 pushes running at the restart; attempts per push: ${(await pushes.all).join(', ')}`);
 
-    const rest = await fetch(new URL(patch.headers.get('location')!, cluster.url), {
-      method: 'PATCH', body: second, headers: { ...auth, 'content-type': 'application/octet-stream', 'content-range': `${first.length}-${first.length + second.length - 1}` },
+    // Right after the restart a replica may still be reconnecting: 503 with Retry-After, and the retry goes on.
+    let rest!: Response;
+    await eventually(async () => {
+      rest = await fetch(new URL(patch.headers.get('location')!, cluster.url), {
+        method: 'PATCH', body: second, headers: { ...auth, 'content-type': 'application/octet-stream', 'content-range': `${first.length}-${first.length + second.length - 1}` },
+      });
+      return rest.status !== 503;
     });
     assert.equal(rest.status, 202, `the upload session survived the restart: ${await rest.text()}`);
+    t.diagnostic(`${running} of 2 pushes running at the restart; attempts per push: ${(await pushes.all).join(', ')}`);
     const digest = sha256(Buffer.concat([first, second]));
     const put = new URL(rest.headers.get('location')!, cluster.url);
     put.searchParams.set('digest', digest);
