@@ -81,15 +81,24 @@ export class DedupePass {
 
   /**
    * After the MetaStore lost its data (metastore/epoch.ts): the pass's record went with it, so the pass runs
-   * again and rebuilds the index from the tree, unless another berth finished one since. Resolves when done.
+   * again and rebuilds the index from the tree (each berth that noticed the loss walks it itself). Resolves
+   * when done; rejects when the pass did not complete.
    */
   async rebuild(): Promise<void> {
     this.dedupe.searchUnindexed((digest, except) => this.#search(digest, except));
-    this.#schedule();
-    await this.#running;
-    // A pass that failed or stopped has written no record: the index is not whole, and the caller must not
-    // go on as if it were (GC would delete bytes that placeholders the pass did not reach need).
-    if (!(await this.meta.kv(NAMESPACE).get(STATE_KEY))) throw new Error('the dedupe pass did not complete');
+    // Whatever the record says: a pass that began before the loss (a start-up pass still running) records
+    // its end after it, though the entries it made before went with the loss.
+    let completed = false;
+    const run = this.#running.then(async () => {
+      completed = await this.#passAndRecord(this.#settings(), 'the metadata store lost its records: the index is rebuilt from the tree');
+    });
+    this.#running = run.catch((err: unknown) => {
+      if (!this.#stopping) this.logger.error({ err }, 'dedupe pass failed');
+    });
+    await run;
+    // A pass that stopped midway leaves the index not whole: the caller must not go on as if it were (GC would
+    // delete bytes that placeholders the pass did not reach need).
+    if (!completed) throw new Error('the dedupe pass did not complete');
   }
 
   /**
@@ -175,11 +184,17 @@ export class DedupePass {
     const reason = last === undefined
       ? 'no finished pass on this root: the index is rebuilt from the tree'
       : changed.map((route) => `${route === '' ? 'storage' : `storage.subPaths["${route}"]`}.dedupe turned ${settings[route] ? 'on' : 'off'}`).join(', ');
+    await this.#passAndRecord(settings, reason);
+  }
+
+  /** One pass, recorded when it completed (then the index knows every copy: nothing is left to search for). */
+  async #passAndRecord(settings: Record<string, boolean>, reason: string): Promise<boolean> {
     const counts = await this.#pass(settings, reason);
-    if (!counts) return;
+    if (!counts) return false;
     await this.meta.kv(NAMESPACE).put(STATE_KEY, Buffer.from(JSON.stringify({ routes: settings, finishedAt: new Date().toISOString() })));
-    indexed();
+    this.dedupe.searchUnindexed(undefined);
     this.logger.info({ dedupe: settings, ...counts }, 'dedupe pass finished');
+    return true;
   }
 
   /** One walk of every blob; undefined when stopped or the setting changed meanwhile (a new pass follows). */
