@@ -21,12 +21,11 @@ import { buildOciImage, type BuiltImage } from '../helpers/images.js';
 import { listKeys } from '../helpers/s3-server.js';
 import { skopeoCopy, skopeoListTags, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+import { sha256, hex } from '../helpers/digests.js';
 
 const MiB = 1024 * 1024;
 const ALICE = 'alice:alicepw';
 const MANIFEST_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
-const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const hex = (digest: string) => digest.slice('sha256:'.length);
 
 /** A push the client saw succeed: what must pull back byte-identical, whatever happens afterwards. */
 interface Acked {
@@ -360,11 +359,12 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
       return rest.status !== 503;
     });
     assert.equal(rest.status, 202, `the upload session survived the restart: ${await rest.text()}`);
-    t.diagnostic(`${running} of 2 pushes running at the restart; attempts per push: ${(await pushes.all).join(', ')}`);
     const digest = sha256(Buffer.concat([first, second]));
     const put = new URL(rest.headers.get('location')!, cluster.url);
     put.searchParams.set('digest', digest);
     assert.equal((await fetch(put, { method: 'PUT', headers: auth })).status, 201);
+    // Only now wait for the pushes: an upload left idle past gcDelay meanwhile would be GC's to remove.
+    t.diagnostic(`${running} of 2 pushes running at the restart; attempts per push: ${(await pushes.all).join(', ')}`);
     assert.equal((await fetch(`${cluster.url}/v2/team/redis/blobs/${digest}`, { method: 'DELETE', headers: auth })).status, 202);
     // The shared layer was first stored long before the restart; copies in new repositories resolve through Redis.
     await push(images[0], 'team/redis-copy', 'v1');
