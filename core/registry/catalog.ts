@@ -70,8 +70,12 @@ export class Catalog {
    * repeated: the index is trusted as it is (startup-walks.ts).
    */
   startReconcile(): void {
-    this.#reconcile ??= this.#startReconcile().catch((err: unknown) => {
-      // The walk stays the source until a reconcile succeeds: slower, never wrong.
+    this.#reconcile ??= this.#logFailure(this.#startReconcile());
+  }
+
+  // The walk stays the source until a reconcile succeeds: slower, never wrong.
+  #logFailure(reconcile: Promise<void>): Promise<void> {
+    return reconcile.catch((err: unknown) => {
       if (!this.#stopping) this.logger.error({ err }, 'catalog reconcile failed; _catalog keeps walking the root');
     });
   }
@@ -95,9 +99,7 @@ export class Catalog {
     this.#reconciled = false;
     this.#indexedBefore = undefined;
     const previous = this.#reconcile ?? Promise.resolve();
-    this.#reconcile = previous.then(() => this.#reconcileOnce()).catch((err: unknown) => {
-      if (!this.#stopping) this.logger.error({ err }, 'catalog reconcile failed; _catalog keeps walking the root');
-    });
+    this.#reconcile = this.#logFailure(previous.then(() => this.#reconcileOnce()));
     await this.#reconcile;
     if (!this.#reconciled) throw new Error('the catalog reconcile did not complete');
   }

@@ -89,13 +89,9 @@ export class DedupePass {
     // Whatever the record says: a pass that began before the loss (a start-up pass still running) records
     // its end after it, though the entries it made before went with the loss.
     let completed = false;
-    const run = this.#running.then(async () => {
+    await this.#enqueue(async () => {
       completed = await this.#passAndRecord(this.#settings(), 'the metadata store lost its records: the index is rebuilt from the tree');
     });
-    this.#running = run.catch((err: unknown) => {
-      if (!this.#stopping) this.logger.error({ err }, 'dedupe pass failed');
-    });
-    await run;
     // A pass that stopped midway leaves the index not whole: the caller must not go on as if it were (GC would
     // delete bytes that placeholders the pass did not reach need).
     if (!completed) throw new Error('the dedupe pass did not complete');
@@ -167,9 +163,16 @@ export class DedupePass {
   }
 
   #schedule(): void {
-    this.#running = this.#running.then(() => this.#runIfNeeded()).catch((err: unknown) => {
-      if (!this.#stopping) this.logger.error({ err }, 'dedupe pass failed; it runs again at the next start');
+    void this.#enqueue(() => this.#runIfNeeded());
+  }
+
+  /** Runs `work` after the passes queued before it; a failure is logged (and `#running` stays usable). */
+  #enqueue(work: () => Promise<void>): Promise<void> {
+    const run = this.#running.then(work);
+    this.#running = run.catch((err: unknown) => {
+      if (!this.#stopping) this.logger.error({ err }, 'dedupe pass failed; it runs again at the next start or rebuild');
     });
+    return this.#running;
   }
 
   async #runIfNeeded(): Promise<void> {
