@@ -37,7 +37,7 @@ export interface TestImage {
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-export const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** A small, valid OCI image (its layer unpacks with umoci or any runtime). */
 export function buildImage(opts: ImageOptions = {}): TestImage {

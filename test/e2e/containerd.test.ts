@@ -1,7 +1,6 @@
 // containerd (ctr 1.6) pulling from berth: as the registry itself, as a hosts.toml mirror of a made-up
 // upstream (which adds ?ns=<upstream>), and one platform of a multi-arch index; berth's access log records it.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,9 +9,9 @@ import { contentSha256, startContainerd, writeHostsToml, type Containerd } from 
 import { buildMultiArchIndex, buildOciImage, type BuiltImage, type BuiltIndex } from '../helpers/images.js';
 import { skopeoCopy, skopeoInspect, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+import { sha256 } from '../helpers/digests.js';
 
 const UPSTREAM = 'upstream.example.test';
-const sha256 = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blobPath = (layoutDir: string, digest: string) => join(layoutDir, 'blobs', 'sha256', digest.slice('sha256:'.length));
 
 async function layoutManifest(layoutDir: string, digest: string): Promise<Manifest> {

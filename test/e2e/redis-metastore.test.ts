@@ -4,7 +4,6 @@
 // Zot's config-redis.json (S3 and Redis) with only the endpoints changed, on two berth processes: what one
 // replica took in, the other lists, serves and continues.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,9 +14,9 @@ import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startS3Server, type S3Server } from '../helpers/s3-server.js';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+import { sha256 } from '../helpers/digests.js';
 
 const PASSWORD = 'redis-never-logged';
-const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 describe('berth on the Redis MetaStore', () => {
   let redis: RedisServer;

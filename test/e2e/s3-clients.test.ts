@@ -4,7 +4,6 @@
 // store on the same bucket with it false (berth streams the bytes). What each pulled is byte-identical to what
 // was pushed (digests; docker's uncompressed layer ids), and no upload is left under a dot-named key.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,13 +14,12 @@ import { buildOciImage, type BuiltImage } from '../helpers/images.js';
 import { startS3Berth, type S3Berth } from '../helpers/s3-berth.js';
 import { skopeoCopy, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+import { sha256, hex } from '../helpers/digests.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = 5 * MiB;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const hex = (digest: string) => digest.slice('sha256:'.length);
 
 // The two stores: the default one redirects whole-blob GETs, the subPaths one serves them itself.
 const MODES = [

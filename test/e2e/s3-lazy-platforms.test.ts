@@ -4,7 +4,6 @@
 // gets the bytes from berth (a redirect would point at an object not yet in S3), a warm pull gets 307s to the
 // presigned S3 URLs, and the other platform is fetched on demand when it is asked for.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,10 +15,9 @@ import { startS3Berth, type S3Berth } from '../helpers/s3-berth.js';
 import { skopeoCopy, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 import { startUpstreamProxy, type UpstreamProxy } from '../helpers/upstream-proxy.js';
+import { sha256, hex } from '../helpers/digests.js';
 
 const MiB = 1024 * 1024;
-const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const hex = (digest: string) => digest.slice('sha256:'.length);
 
 describe('pull-through onto S3 with lazy platforms and redirectBlobURL (containerd via a hosts.toml mirror)', () => {
   let up: DockerRegistry;

@@ -16,6 +16,7 @@ import { listKeys, startS3Server, type S3Server } from '../helpers/s3-server.js'
 import { skopeoCopy } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 import { startUpstreamProxy, type UpstreamProxy } from '../helpers/upstream-proxy.js';
+import { hex } from '../helpers/digests.js';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'berth-pull';
@@ -28,7 +29,6 @@ const BIG = 3 * CHUNK + 123_457; // a layer over more than two chunks
 // followers must already be getting bytes while nothing is in the bucket yet.
 const RATE = 6 * MiB;
 const CLIENTS = 32;
-const hex = (digest: string) => digest.slice('sha256:'.length);
 
 interface Pulled {
   digest: string;

@@ -4,7 +4,6 @@
 // behind a proxy that holds every CompleteMultipartUpload for 1.5 s, three times berth's readTimeout of 500 ms;
 // a client that stops sending mid-body is still cut off.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
@@ -12,11 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import { spawnBerth, type BerthProcess } from '../helpers/berth-process.js';
 import { startS3Server, type S3Server } from '../helpers/s3-server.js';
 import { cleanupTempDirs } from '../helpers/tools.js';
+import { sha256 } from '../helpers/digests.js';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'slow-commit';
 const HOLD_MS = 1_500;
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** Forwards to the S3 server; CompleteMultipartUpload (POST …?uploadId=) waits HOLD_MS first. */
 function slowCompleteProxy(upstreamPort: number): Promise<{ url: string; completes: () => number; close: () => Promise<void> }> {

@@ -5,7 +5,6 @@
 // without the key) served by berth.
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,13 +14,12 @@ import { startS3Berth, type S3Berth } from '../helpers/s3-berth.js';
 import type { S3Server } from '../helpers/s3-server.js';
 import { skopeoCopy, skopeoDelete, skopeoInspect, skopeoListTags, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+import { sha256, hex } from '../helpers/digests.js';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'berth-e2e';
 // The default store's rootdirectory is `/registry`: Zot's keys carry it twice (see storage-drivers/s3/options.ts).
 const PREFIX = 'registry/registry/';
-const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const hex = (digest: string) => digest.slice('sha256:'.length);
 
 describe('berth on S3 storage (s3rver) with skopeo', () => {
   let sb: S3Berth;

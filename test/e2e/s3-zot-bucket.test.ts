@@ -14,7 +14,6 @@
 // Zot's cache (cache.db or a remote cache) is not berth's: berth rebuilds its own index from the bucket.
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,12 +23,11 @@ import { startS3Server, type S3Server } from '../helpers/s3-server.js';
 import { skopeoCopy, skopeoListTags, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
 import { zotEntry } from '../helpers/zot-root.js';
+import { sha256, hex } from '../helpers/digests.js';
 
 const BUCKET = 'zot-storage';
 const PREFIX = 'zot/zot/';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const hex = (digest: string) => digest.slice('sha256:'.length);
 
 describe('berth serves a bucket Zot wrote on S3 (doubled rootdirectory, dedupe placeholders)', () => {
   let s3: S3Server;

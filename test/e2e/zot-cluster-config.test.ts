@@ -5,7 +5,6 @@
 // carrying the header (as a Zot member sends it) is served like any other, writes included. A cluster whose
 // members would keep data of their own is refused at start-up, naming `cluster`.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,9 +14,9 @@ import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startS3Server, type S3Server } from '../helpers/s3-server.js';
 import { skopeoCopy, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, freePort, run, tempDir } from '../helpers/tools.js';
+import { sha256 } from '../helpers/digests.js';
 
 const HOP = { 'X-Zot-Cluster-Hop-Count': '1' };
-const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const fixture = join(__dirname, '../../../test/fixtures/zot-examples/scale-out-cluster-cloud--config-cluster-member0.json');
 // The fixture names no credentials: the AWS default chain finds s3rver's in the environment, as on AWS.
 const S3_ENV = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };

@@ -12,10 +12,10 @@ import { buildMultiArchIndex, buildOciImage, type BuiltImage, type BuiltIndex } 
 import { clientQueries, gqlData, gqlPost, zliGet, zuiGet } from '../helpers/search-client.js';
 import { skopeoCopy, skopeoDelete, type Manifest } from '../helpers/skopeo.js';
 import { cleanupTempDirs, ensureTools, tempDir } from '../helpers/tools.js';
+import { hex } from '../helpers/digests.js';
 
 const COSIGN = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 const NOTATION = 'application/vnd.cncf.notary.signature';
-const hex = (d: string) => d.slice('sha256:'.length);
 
 async function layoutJson<T>(layoutDir: string, digest: string): Promise<{ json: T; size: number }> {
   const bytes = await readFile(join(layoutDir, 'blobs', 'sha256', hex(digest)));

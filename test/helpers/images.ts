@@ -6,6 +6,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import assert from 'node:assert/strict';
+import { hex, sha256 } from './digests.js';
 import { skopeoCopy } from './skopeo.js';
 import { ensureTools, run, tempDir } from './tools.js';
 
@@ -211,11 +212,10 @@ export async function layerDigests(dirTransportPath: string): Promise<string[]> 
 export async function assertPullsIdentical(ref: string, image: BuiltImage): Promise<void> {
   const out = await tempDir('pull-identical');
   await skopeoCopy(ref, `dir:${out}`);
-  const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
   const manifest = await readFile(join(out, 'manifest.json'));
   assert.equal(sha256(manifest), image.descriptor.digest, `${ref}: manifest bytes`);
   const m = JSON.parse(manifest.toString()) as { config?: Descriptor; layers?: Descriptor[] };
   for (const d of [m.config!.digest, ...(m.layers ?? []).map((l) => l.digest)]) {
-    assert.equal(sha256(await readFile(join(out, d.slice('sha256:'.length)))), d, `${ref}: blob ${d}`);
+    assert.equal(sha256(await readFile(join(out, hex(d)))), d, `${ref}: blob ${d}`);
   }
 }
