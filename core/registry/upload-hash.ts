@@ -1,4 +1,4 @@
-import { createSHA256 } from 'hash-wasm';
+import type * as HashWasm from 'hash-wasm';
 import { newHash } from './digest';
 
 /**
@@ -39,6 +39,8 @@ const FORMAT_HASH_WASM_SHA256 = 1;
  * format, or corrupt) gives undefined.
  */
 export async function portableDigest(state?: Uint8Array): Promise<RunningDigest | undefined> {
+  // Loaded on a shared MetaStore's first upload: its WebAssembly module is of no use to a single process.
+  const { createSHA256 } = require('hash-wasm') as typeof HashWasm;
   const hasher = await createSHA256();
   if (!state) hasher.init();
   else {

@@ -3,7 +3,7 @@ import { createCloudEvent } from './cloud-event';
 import { DeliveryQueue, type DeliveryLimits } from './delivery-queue';
 import { EventsMetrics } from './events-metrics';
 import { createHttpSink } from './http-sink';
-import { createNatsSink } from './nats-sink';
+import type * as NatsSink from './nats-sink';
 import { followRegistryEvents } from './registry-events';
 import { eventsSchema, type EventsConfig, type SinkConfig } from './schema';
 import type { Sink } from './sink';
@@ -59,5 +59,7 @@ function createSink(config: SinkConfig, index: number, source: string): Sink {
   const tls = readTlsFiles(config, at);
   if (config.type === 'http') return createHttpSink(label, config, tls);
   const creds = config.credentials.file ? readSinkFile(config.credentials.file, `${at}.credentials.file`) : undefined;
+  // The NATS client is loaded when a NATS sink is configured.
+  const { createNatsSink } = require('./nats-sink') as typeof NatsSink;
   return createNatsSink(label, config, tls, creds, source);
 }

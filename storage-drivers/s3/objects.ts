@@ -19,7 +19,7 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type * as Presigner from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
 import { MAX_PART, MIN_UPLOAD_BYTES_PER_SECOND, type S3Options } from './options';
 import { mapOutages } from './outage';
@@ -237,6 +237,8 @@ export class Objects {
   presign(path: string, method: 'GET' | 'HEAD'): Promise<string> {
     const input = { Bucket: this.opts.bucket, Key: this.key(path) };
     const command = method === 'GET' ? new GetObjectCommand(input) : new HeadObjectCommand(input);
+    // Loaded on the first presign (redirectBlobURL): about 5 MB that a registry serving its own bytes never needs.
+    const { getSignedUrl } = require('@aws-sdk/s3-request-presigner') as typeof Presigner;
     return getSignedUrl(this.client, command, { expiresIn: PRESIGN_SECONDS });
   }
 

@@ -36,7 +36,8 @@ it('another process resumes a closed upload from its state in the bucket and pub
   await driver.close?.();
 
   const child = `
-    const { createS3Driver, parseS3Options } = require(${JSON.stringify(resolve(REPO, 'dist/storage-drivers/s3/index.js'))});
+    const { createS3Driver } = require(${JSON.stringify(resolve(REPO, 'dist/storage-drivers/s3/s3-driver.js'))});
+    const { parseS3Options } = require(${JSON.stringify(resolve(REPO, 'dist/storage-drivers/s3/options.js'))});
     (async () => {
       const d = createS3Driver(parseS3Options(${JSON.stringify(params)}));
       const w = await d.writer('repo/.uploads/u1', { append: true });

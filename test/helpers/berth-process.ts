@@ -29,6 +29,8 @@ export interface SpawnOptions {
   bin?: string;
   /** Where config.json is written (modules named in it resolve from there); default the temp work dir. */
   configDir?: string;
+  /** The child's environment (default this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -53,6 +55,7 @@ export async function spawnBerth(config: Json = {}, opts: SpawnOptions = {}): Pr
     cwd: work,
     stdoutFile: join(work, 'stdout.log'),
     stderrFile: join(work, 'stderr.log'),
+    env: opts.env,
   });
   const url = `http://127.0.0.1:${port}`;
   await waitReady(daemon, async () => {

@@ -1,6 +1,6 @@
 import { after, before } from 'node:test';
 import { runMetaStoreConformance } from '../../storage-drivers/conformance/metastore-conformance';
-import { createDynamoMetaStore } from '../../storage-drivers/metadata/dynamodb';
+import { createDynamoMetaStore } from '../../storage-drivers/metadata/dynamodb/dynamodb-meta-store';
 import { DYNAMO_ENV, startDynamoServer, type DynamoServer } from '../helpers/dynamodb-server';
 
 // The suite unchanged, against dynalite: a fresh table per test (Zot cache table `t<n>`, berth's `t<n>.berth`),

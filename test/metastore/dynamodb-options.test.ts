@@ -3,7 +3,8 @@
 // through an HTTPS proxy in front of dynalite that records each request's headers, and an empty kv key.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createDynamoMetaStore, parseDynamoOptions } from '../../storage-drivers/metadata/dynamodb';
+import { createDynamoMetaStore } from '../../storage-drivers/metadata/dynamodb/dynamodb-meta-store';
+import { parseDynamoOptions } from '../../storage-drivers/metadata/dynamodb/dynamodb-options';
 import { DYNAMO_ENV, startDynamoServer, type DynamoServer } from '../helpers/dynamodb-server';
 import { startTlsProxy, type TlsProxy } from '../helpers/tls-proxy';
 

@@ -1,7 +1,7 @@
 import { after } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { runMetaStoreConformance } from '../../storage-drivers/conformance/metastore-conformance';
-import { createRedisMetaStore } from '../../storage-drivers/metadata/redis';
+import { createRedisMetaStore } from '../../storage-drivers/metadata/redis/redis-meta-store';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server';
 
 // The suite unchanged against a real redis-server: one server for the file, and a fresh key prefix per test
