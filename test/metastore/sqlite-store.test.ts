@@ -142,6 +142,30 @@ describe('choosing the metastore from storage.cacheDriver', () => {
 });
 
 describe('two berth processes on one root directory (a rolling update)', () => {
+  it('processes that create the database at the same instant all open it (replicas started together)', async () => {
+    const root = join(await tempDir('meta-together'), 'root');
+    const module = join(__dirname, '..', '..', 'storage-drivers', 'metadata', 'sqlite', 'sqlite-meta-store.js');
+    // Each child waits for the same wall-clock instant, then opens and writes; SQLite's busy handler is not
+    // called for every lock conflict while a new file is switched to WAL and given its schema.
+    const at = Date.now() + 1500;
+    const child = `
+      const { createSqliteMetaStore } = require(${JSON.stringify(module)});
+      while (Date.now() < ${at});
+      const store = createSqliteMetaStore({ rootDirectory: ${JSON.stringify(root)} });
+      (async () => {
+        for (let i = 0; i < 50; i++) await store.catalog.add('repo-' + process.pid + '-' + i);
+        await store.close();
+      })().catch((e) => { console.error(e.message); process.exit(1); });`;
+    const results = await Promise.all(Array.from({ length: 16 }, () => run(process.execPath, ['-e', child], { allowFail: true, timeoutMs: 30_000 })));
+    assert.deepEqual(results.map((r) => (r.code === 0 ? 'ok' : r.stderr.trim())), results.map(() => 'ok'));
+    const store = createSqliteMetaStore({ rootDirectory: root });
+    try {
+      assert.equal((await store.catalog.page(1000)).length, 16 * 50, 'every process wrote its record');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('both start and serve; neither fails on the database lock', async () => {
     const root = join(await tempDir('meta-rolling'), 'root');
     const old = await spawnBerth({ storage: { rootDirectory: root } });

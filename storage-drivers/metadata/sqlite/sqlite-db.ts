@@ -41,15 +41,34 @@ export function openDatabase(file: string): Db {
   const db = new Database(file);
   try {
     db.pragma('busy_timeout = 5000');
-    const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (mode !== 'wal') throw new Error(`cannot use write-ahead logging (journal_mode is ${String(mode)})`);
+    whileBusy(() => {
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`cannot use write-ahead logging (journal_mode is ${String(mode)})`);
+    });
     db.pragma('synchronous = FULL');
-    migrate(db);
+    whileBusy(() => migrate(db));
   } catch (err) {
     db.close();
     throw err;
   }
   return db;
+}
+
+/**
+ * Runs `step` again while SQLite answers SQLITE_BUSY, for up to the busy timeout. SQLite skips the busy handler
+ * where waiting could deadlock, which can happen while processes started together switch a new file to WAL and
+ * create its schema (seen once in CI: two replicas started together, one failed with "database is locked").
+ */
+function whileBusy(step: () => void): void {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      return step();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.floor(Math.random() * 40));
+    }
+  }
 }
 
 /** Creates the schema once; IMMEDIATE so two processes starting together cannot both create it. */
