@@ -3,8 +3,8 @@
  * previous one uploads, and is published by one CompleteMultipartUpload (or one PutObject when it never filled a
  * part). Incoming chunks are copied into one of two `chunksize` part buffers that the writer reuses, so its memory
  * is two parts whatever the blob's size and a socket's chunk is garbage as soon as it is copied (kept until a part
- * filled, chunks outlived young-generation GCs and piled up until a full one). `close()` makes what was written durable and resumable from any process through
- * the upload state (upload-state.ts).
+ * filled, chunks outlived young-generation GCs and piled up until a full one). `close()` makes what was written
+ * durable and resumable from any process through the upload state (upload-state.ts).
  */
 import { Writable } from 'node:stream';
 import type { DriverWriter } from '../../core/extensions/api';
@@ -123,11 +123,16 @@ class S3Writer extends Writable implements DriverWriter {
       this.#pendingLength -= length;
       return first;
     }
-    const all = Buffer.concat(this.#pending.map((s) => s.buf.subarray(0, s.length)), this.#pendingLength);
+    const all = this.#pendingCopy();
     const rest = all.subarray(length);
     this.#pending = rest.length > 0 ? [{ buf: rest, length: rest.length }] : [];
     this.#pendingLength = rest.length;
     return { buf: all, length };
+  }
+
+  /** The pending bytes copied into one new Buffer, which outlives the part buffers. */
+  #pendingCopy(): Buffer {
+    return Buffer.concat(this.#pending.map((s) => s.buf.subarray(0, s.length)), this.#pendingLength);
   }
 
   /** The pending bytes as one Buffer (for a PutObject). */
@@ -203,7 +208,7 @@ class S3Writer extends Writable implements DriverWriter {
     let tailBytes: Buffer | undefined;
     if (this.#pendingLength > 0) {
       tail = { path: newTailPath(this.#path), size: this.#pendingLength };
-      tailBytes = Buffer.concat(this.#pending.map((s) => s.buf.subarray(0, s.length)), this.#pendingLength);
+      tailBytes = this.#pendingCopy();
       await this.#objects.put(tail.path, tailBytes);
     }
     const state: UploadState = { v: 1, size: this.#size, ...(this.#uploadId ? { uploadId: this.#uploadId } : {}), parts: [...this.#parts], ...(tail ? { tail } : {}) };

@@ -4,6 +4,9 @@ import Database from 'better-sqlite3';
 
 export type Db = Database.Database;
 
+/** How long a statement waits for another process's lock (SQLite's busy timeout, and whileBusy's). */
+const BUSY_TIMEOUT_MS = 5_000;
+
 /** The schema this build writes; a file with a higher `user_version` was written by a newer berth. */
 const SCHEMA_VERSION = 1;
 
@@ -40,7 +43,7 @@ export function openDatabase(file: string): Db {
   closeSync(openSync(file, 'a', 0o600));
   const db = new Database(file);
   try {
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     whileBusy(() => {
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal') throw new Error(`cannot use write-ahead logging (journal_mode is ${String(mode)})`);
@@ -60,7 +63,7 @@ export function openDatabase(file: string): Db {
  * create its schema (seen once in CI: two replicas started together, one failed with "database is locked").
  */
 function whileBusy(step: () => void): void {
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
   for (;;) {
     try {
       return step();
