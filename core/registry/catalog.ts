@@ -16,6 +16,8 @@ const CATALOG_WALK = 'catalog';
 const BATCH = 1000;
 /** Index entries whose index.json is stat'ed at once during the sweep. */
 const SWEEP_PARALLEL = 32;
+/** Repositories a process remembers having listed (Catalog.listed). */
+const CONFIRMED_MAX = 10_000;
 /**
  * The MetaStore key saying that a reconcile of this root completed once: from then on the index is what every
  * berth on the MetaStore keeps it, and a restart can answer from it while its own reconcile runs.
@@ -51,6 +53,11 @@ export class Catalog {
   readonly #pagesWalking = new Set<Promise<void>>();
   /** New repositories are counted and created one at a time here when maxRepos is set (see admit). */
   #creating: Promise<unknown> = Promise.resolve();
+  /**
+   * Repositories this process has seen into the index (see `listed`). Bounded: when full it starts over, and
+   * a name it forgot costs one more idempotent add.
+   */
+  readonly #confirmed = new Set<string>();
 
   constructor(
     @inject(TOKENS.Stores) private readonly stores: Stores,
@@ -126,7 +133,7 @@ export class Catalog {
     const max = store.config.maxRepos;
     if (!max) {
       await create();
-      await this.meta.catalog.add(repo);
+      await this.#add(repo);
       return;
     }
     const run = this.#creating.then(async () => {
@@ -135,19 +142,36 @@ export class Catalog {
         throw TooManyRequests({ reason: `${key}: at most ${max} repositories`, name: repo });
       }
       await create();
-      await this.meta.catalog.add(repo);
+      await this.#add(repo);
     });
     this.#creating = run.catch(() => undefined);
     return run;
   }
 
-  /** Lists a repository that came to exist without admit (an index.json written by an update). */
-  async added(repo: string): Promise<void> {
-    await this.meta.catalog.add(repo);
+  /**
+   * Lists a repository that exists (its index.json is there) if this process has not listed it yet. A
+   * creation whose listing failed (the MetaStore went away between the files and the index) is answered with
+   * an error, and the client's retry finds the files in place: without this it would never be listed.
+   */
+  async listed(repo: string): Promise<void> {
+    if (!this.#confirmed.has(repo)) await this.#add(repo);
   }
 
-  async removed(repo: string): Promise<void> {
-    await this.meta.catalog.remove(repo);
+  /** Lists a repository that came to exist without admit (an index.json written by an update). */
+  async added(repo: string): Promise<void> {
+    await this.#add(repo);
+  }
+
+  /** True when it was listed. */
+  async removed(repo: string): Promise<boolean> {
+    this.#confirmed.delete(repo);
+    return this.meta.catalog.remove(repo);
+  }
+
+  async #add(repo: string): Promise<void> {
+    await this.meta.catalog.add(repo);
+    if (this.#confirmed.size >= CONFIRMED_MAX) this.#confirmed.clear();
+    this.#confirmed.add(repo);
   }
 
   /**

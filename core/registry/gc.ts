@@ -82,7 +82,11 @@ export class GarbageCollector {
   async collect(repo: string, settings: GcPassSettings, retention: Retention | undefined, logger: Logger, now = Date.now()): Promise<RepoCollected> {
     const done: RepoCollected = { manifests: 0, blobs: 0, bytes: 0, uploads: 0, leftovers: 0, removed: false };
     const before = await this.repos.tryReadIndex(repo);
-    if (!before) return done; // deleted since it was listed
+    if (!before) {
+      // Deleted since it was listed, or listed by mistake: a deletion whose catalog update failed.
+      done.removed = await this.repos.unlistIfGone(repo);
+      return done;
+    }
     if (retention) await retention.runRepo(repo, now);
     if (settings.dryRun) return done; // as Zot: a dry run touches neither the index nor any blob
     await this.#dropMissing(repo, logger);

@@ -42,7 +42,7 @@ export class RepoStore {
    * in the catalog; past its store's `maxRepos` it answers TOOMANYREQUESTS with nothing written.
    */
   async ensure(repo: string): Promise<void> {
-    if (await this.exists(repo)) return;
+    if (await this.exists(repo)) return this.catalog.listed(repo);
     await this.catalog.admit(repo, () => this.locks.withLock(repo, async (held) => {
       await this.writeLayoutUnlocked(repo);
       if (!(await this.stores.driver(repo).stat(layout.index(repo)))) await this.writeIndexUnlocked(repo, emptyIndex(), held);
@@ -109,6 +109,16 @@ export class RepoStore {
       this.#cache.delete(repo);
       return fn(await this.tryReadIndex(repo));
     });
+  }
+
+  /**
+   * Takes the repository out of the catalog if its index.json is gone, judged under the repository lock (a
+   * creation writes index.json under it before listing the name). A deletion whose catalog update failed
+   * leaves such an entry; the start-up reconcile drops it too, but a running cluster may not restart for long.
+   * True when an entry went.
+   */
+  async unlistIfGone(repo: string): Promise<boolean> {
+    return this.locks.withLock(repo, async () => !(await this.exists(repo)) && this.catalog.removed(repo));
   }
 
   /**

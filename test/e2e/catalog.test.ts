@@ -117,6 +117,29 @@ describe('repository catalog', () => {
     assert.deepEqual((await catalog(berth)).repos, ['one', 'three', 'two']);
   });
 
+  it('while it runs: a repository found on disk unlisted is listed by its next push, one gone from disk leaves at the next GC', async () => {
+    // Both are what a MetaStore failing between a repository's files and its catalog entry leaves (the client's
+    // retry finds the files in place; a deletion keeps the entry): no restart is needed to mend either.
+    const root = await tempDir('berth-catalog-live-');
+    const berth = await start({ storage: { rootDirectory: root, gc: true, gcDelay: '1h', gcInterval: '1s' } });
+    await reconciled(berth);
+    await pushBlob(berth.url, 'kept', Buffer.from('kept'));
+    await placeZotRepo(root, 'appeared');
+    assert.deepEqual((await catalog(berth)).repos, ['kept'], 'written behind its back: not listed yet');
+    await pushBlob(berth.url, 'appeared', Buffer.from('a blob for a repository that was there'));
+    assert.deepEqual((await catalog(berth)).repos, ['appeared', 'kept'], 'listed by the push into it');
+
+    await pushBlob(berth.url, 'vanishing', Buffer.from('soon gone'));
+    assert.deepEqual((await catalog(berth)).repos, ['appeared', 'kept', 'vanishing']);
+    await rm(join(root, 'vanishing'), { recursive: true });
+    const deadline = Date.now() + 20_000;
+    while ((await catalog(berth)).repos.includes('vanishing')) {
+      assert.ok(Date.now() < deadline, 'GC took the entry of the repository removed from disk');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual((await catalog(berth)).repos, ['appeared', 'kept']);
+  });
+
   it('storage.maxRepos: a repository past the limit is refused with 429 TOOMANYREQUESTS and nothing written', async () => {
     const root = await tempDir('berth-maxrepos-');
     let berth = await start({ storage: { rootDirectory: root, maxRepos: 2 } });

@@ -117,8 +117,10 @@ export async function startHaproxy(servers: HaproxyServer[], opts: HaproxyOption
   const daemon = startDaemon('haproxy', 'haproxy', ['-db', '-f', configFile], { cwd: dir, stdoutFile, stderrFile: join(dir, 'haproxy.err') });
   const command = async (cmd: string) => {
     const out = await runtimeCommand(socket, cmd);
-    // Errors come back as text; the few success messages a write command prints are short and known.
-    if (/^(Unknown command|No such|Require|.*not found|.*cannot|.*Invalid)/im.test(out)) throw new Error(`haproxy: ${cmd}: ${out.trim()}`);
+    // Errors come back as text; the few success messages a write command prints are short and known. A stats
+    // answer (CSV, after a '# ' header) is data: its check_desc column says "Layer7 invalid response" of a
+    // replica whose health check just failed.
+    if (!out.startsWith('# ') && /^(Unknown command|No such|Require|.*not found|.*cannot|.*Invalid)/im.test(out)) throw new Error(`haproxy: ${cmd}: ${out.trim()}`);
     return out;
   };
   const status = async () => {
