@@ -40,6 +40,7 @@ import type { Stores } from './registry/stores';
 import { BlobArrivals } from './registry/blob-arrivals';
 import { GarbageCollector } from './registry/gc';
 import { createGcMetrics, startStoreGcs, type GcSchedule } from './registry/gc-schedule';
+import { watchYoungGcPacing } from './registry/young-gc';
 import { startSpoolSweep } from './registry/spool';
 import { SESSIONS_NAMESPACE } from './auth/session-service';
 import { STARTUP_WALKS_NAMESPACE, StartupWalks, storageFingerprint } from './registry/startup-walks';
@@ -86,6 +87,7 @@ export async function createApp(config: BerthConfig, opts: AppOptions = {}): Pro
   const audit = config.log?.audit ? createAuditLogger(config.log.audit) : undefined;
   const scope = createScope();
   const metrics = new PromRegistry();
+  watchYoungGcPacing(metrics, logger);
   const events = new EventBus(logger);
   const sources = new ContentSources();
   const host = new ExtensionHost(logger, metrics, events, sources);

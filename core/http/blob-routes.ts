@@ -1,5 +1,7 @@
+import { pipeline } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
+import { pacedPassThrough } from '../registry/young-gc';
 import { parseDigest, type ParsedDigest } from '../registry/digest';
 import { BlobUnknown, RegistryError } from '../registry/errors';
 import type { Registry } from '../registry/registry';
@@ -43,7 +45,8 @@ export function registerBlobRoutes(router: Router, registry: Registry, access: A
         if (!ctx.req.destroyed) ctx.state.log?.warn({ err }, 'failed to send blob');
       }
     } else {
-      ctx.body = await blob.open(range);
+      // Each chunk such a stream reads is a fresh Buffer: counted, so young GCs keep pace (young-gc.ts).
+      ctx.body = pipeline(await blob.open(range), pacedPassThrough(), () => undefined);
     }
     if (size !== undefined) registry.emitBlobPulled(repo, digest.digest, size);
   };

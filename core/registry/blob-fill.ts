@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { StorageDriver } from '../storage/driver';
 import { newHash, type ParsedDigest } from './digest';
 import { DigestInvalid, SizeInvalid } from './errors';
+import { noteStreamed } from './young-gc';
 
 /** Where a fill writes and how it recovers; given by the pull-through service. */
 export interface FillTarget {
@@ -114,6 +115,7 @@ export class BlobFill {
       for await (const chunk of upstream as AsyncIterable<Buffer>) {
         hash.update(chunk);
         received += chunk.length;
+        noteStreamed(chunk.length); // each upstream chunk is a fresh Buffer (young-gc.ts)
         this.target.received?.(chunk.length);
         if (this.size !== undefined && received > this.size) throw SizeInvalid({ expected: this.size, actual: received });
         if (!write(chunk)) await Promise.race([once(w, 'drain'), once(w, 'close')]).catch(() => undefined); // 'error': see writeError

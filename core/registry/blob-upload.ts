@@ -14,6 +14,7 @@ import { RepoStore } from './repo-store';
 import type { Stores } from './stores';
 import { localDigest, portableDigest, type RunningDigest } from './upload-hash';
 import { hashingTransform } from './verified-write';
+import { pacedPassThrough } from './young-gc';
 
 // Upload ids are ours (UUIDs); anything else in the URL is rejected before it becomes a path.
 const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
@@ -261,7 +262,7 @@ export class UploadStore {
     const running = await this.#runningAt(session, start, final);
     const counter = { bytes: 0 };
     try {
-      await (running ? pipeline(body, hashingTransform(running, counter), writer) : pipeline(body, writer));
+      await (running ? pipeline(body, hashingTransform(running, counter), writer) : pipeline(body, pacedPassThrough(), writer));
     } catch (err) {
       await writer.close().catch(() => undefined);
       const kept = running && counter.bytes === writer.size - start ? running : undefined;

@@ -2,14 +2,16 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Hash } from 'node:crypto';
 import type { DriverWriter } from '../storage/driver';
+import { noteStreamed } from './young-gc';
 
-/** A pass-through that feeds every chunk to a hash (and counts bytes) on its way to storage. */
+/** A pass-through that feeds every chunk to a hash (and counts bytes, also for young-gc.ts) on its way to storage. */
 export function hashingTransform(hash: { update(chunk: Buffer): unknown }, counter: { bytes: number }): Transform {
   return new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, done) {
       hash.update(chunk);
       counter.bytes += chunk.length;
+      noteStreamed(chunk.length);
       done(null, chunk);
     },
   });
