@@ -104,6 +104,7 @@ export class Catalog {
    */
   async reconcileAgain(): Promise<void> {
     this.#reconciled = false;
+    this.#confirmed.clear(); // what this process listed is gone with the rest
     this.#indexedBefore = undefined;
     const previous = this.#reconcile ?? Promise.resolve();
     this.#reconcile = this.#logFailure(previous.then(() => this.#reconcileOnce()));
