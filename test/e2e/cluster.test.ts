@@ -76,6 +76,9 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
         return attempt;
       }
       if (attempt >= attempts) throw new Error(`push ${repo}:${tag} failed ${attempt} times:\n${res.stderr}`);
+      // A client backs off before it tries again (kubelet's image pulls do): 1 s, 2 s, 3 s, so the attempts
+      // outlast an outage of a few seconds instead of all failing within it.
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
     }
   };
 
@@ -171,6 +174,8 @@ describe('three berth replicas behind HAProxy on one S3 bucket and one Redis', (
   const concurrently = (runs: Array<Promise<number>>) => {
     let done = 0;
     const all = Promise.all(runs.map((r) => r.finally(() => done++)));
+    // Awaited later by the case; a rejection before then is its failure, not an unhandled one.
+    all.catch(() => undefined);
     return { all, running: () => runs.length - done };
   };
   const served = (lines: HaproxyLogLine[], server: string) => lines.filter((l) => l.server === server && !l.uri.startsWith('/readyz'));
