@@ -122,3 +122,39 @@ it('a tail no state names (its writer was killed between the two puts) goes with
     await driver.close?.();
   }
 });
+
+it('a commit killed after it published leaves committed content: the next append-open refuses it (EEXIST) and removes what the commit left', async () => {
+  const params = s3.driverParams(BUCKET, { rootdirectory: '/killed', chunksize: 5 * MiB });
+  const client = s3.client();
+  const keys = async () => ((await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'killed/' }))).Contents ?? []).map((o) => o.Key);
+  const driver = createS3Driver(parseS3Options(params));
+  try {
+    for (const [name, size] of [['parts', 7 * MiB + 1000], ['small', 1000]] as const) {
+      const path = `repo/.uploads/${name}`;
+      const w = await driver.writer(path, { append: true });
+      await new Promise<void>((done, fail) => w.end(bytes(size, 5), (err?: Error | null) => (err ? fail(err) : done())));
+      await w.close();
+      // Another process resumes it, commits, and is killed (exit without cleanup) as it removes the state.
+      const child = `
+        const { Objects } = require(${JSON.stringify(resolve(REPO, 'dist/storage-drivers/s3/objects.js'))});
+        const { createS3Driver } = require(${JSON.stringify(resolve(REPO, 'dist/storage-drivers/s3/s3-driver.js'))});
+        const { parseS3Options } = require(${JSON.stringify(resolve(REPO, 'dist/storage-drivers/s3/options.js'))});
+        const deleteOne = Objects.prototype.deleteOne;
+        Objects.prototype.deleteOne = function (p) { return p.endsWith('.open') ? process.exit(9) : deleteOne.call(this, p); };
+        (async () => {
+          const w = await createS3Driver(parseS3Options(${JSON.stringify(params)})).writer(${JSON.stringify(path)}, { append: true });
+          await w.commit();
+        })().catch((e) => { console.error(e); process.exit(1); });`;
+      await assert.rejects(promisify(execFile)(process.execPath, ['-e', child], { cwd: REPO }), (err: { code?: number }) => err.code === 9);
+      assert.deepEqual(await keys(), [`killed/killed/repo/.uploads/.${name}.open`, `killed/killed/${path}`], 'the content and the state');
+
+      await assert.rejects(driver.writer(path, { append: true }), (err: { code?: string }) => err.code === 'EEXIST');
+      assert.deepEqual(await keys(), [`killed/killed/${path}`], 'the state is gone, the content kept');
+      assert.equal((await driver.stat(path))?.size, size);
+      await driver.delete(path);
+    }
+  } finally {
+    client.destroy();
+    await driver.close?.();
+  }
+});

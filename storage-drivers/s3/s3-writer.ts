@@ -22,15 +22,20 @@ interface Segment {
 
 export async function openS3Writer(objects: Objects, path: string, append: boolean): Promise<DriverWriter> {
   if (!append) return new S3Writer(objects, path);
-  const state = await readState(objects, path);
+  const [found, committed] = await Promise.allSettled([readState(objects, path), objects.head(path)]);
+  if (committed.status === 'rejected') throw committed.reason;
+  if (committed.value && committed.value.size > 0) {
+    // A commit publishes the content before it removes the state and tails: a state beside committed content is
+    // what a commit killed in between left, and the content it published is the upload's. Its cleanup is done here.
+    await discardState(objects, path, found.status === 'fulfilled' ? found.value : undefined);
+    throw Object.assign(new Error(`${path} holds committed content: it cannot be appended to`), { code: 'EEXIST', path });
+  }
+  if (found.status === 'rejected') throw found.reason;
+  const state = found.value;
   if (state) {
     const tail = state.tail ? await objects.getBytes(state.tail.path) : Buffer.alloc(0);
     if (tail.length !== (state.tail?.size ?? 0)) throw new Error(`${statePath(path)}: its tail holds ${tail.length} bytes, not ${state.tail?.size}`);
     return new S3Writer(objects, path, state, tail);
-  }
-  const committed = await objects.head(path);
-  if (committed && committed.size > 0) {
-    throw Object.assign(new Error(`${path} holds committed content: it cannot be appended to`), { code: 'EEXIST', path });
   }
   return new S3Writer(objects, path);
 }
