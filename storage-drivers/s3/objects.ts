@@ -20,9 +20,12 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import type * as Presigner from '@aws-sdk/s3-request-presigner';
-import type { Readable } from 'node:stream';
+import { NodeHttpHandler, type NodeHttpHandlerOptions } from '@smithy/node-http-handler';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { MAX_PART, MIN_UPLOAD_BYTES_PER_SECOND, type S3Options } from './options';
 import { mapOutages } from './outage';
+import { RAW_GET, RawBody, RawGetHandler, RawGetUnsupported } from './raw-get';
 
 export interface ObjectInfo {
   size: number;
@@ -57,7 +60,13 @@ export class Objects {
   readonly chunkSize: number;
 
   constructor(readonly opts: S3Options) {
-    this.client = new S3Client(opts.client);
+    // The SDK's own handler, wrapped: GETs sent with RAW_GET (sendTo) go through reused buffers (raw-get.ts).
+    const handler = new RawGetHandler(new NodeHttpHandler(opts.client.requestHandler as NodeHttpHandlerOptions), {
+      connectTimeoutMs: opts.connectTimeoutMs,
+      responseTimeoutMs: opts.responseTimeoutMs,
+      tls: opts.tls,
+    });
+    this.client = new S3Client({ ...opts.client, requestHandler: handler });
     this.chunkSize = opts.chunkSize;
     mapOutages(this.client, where(opts));
   }
@@ -109,6 +118,29 @@ export class Objects {
       throw err;
     }
   }
+
+  /**
+   * Writes the object (or bytes `start`..`end`) into `dest` from reused buffers; resolves with the bytes written
+   * once `dest` accepted them all. A server that answers a GET without Content-Length is read as a stream instead.
+   */
+  async sendTo(path: string, dest: Writable, start = 0, end?: number): Promise<number> {
+    if (this.#rawUnsupported) return pipeInto(await this.read(path, start, end), dest);
+    const range = start === 0 && end === undefined ? undefined : `bytes=${start}-${end ?? ''}`;
+    let body: Readable;
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.key(path), ...(range ? { Range: range } : {}) }), { [RAW_GET]: true } as object);
+      body = out.Body as Readable;
+    } catch (err) {
+      if (isMissingKey(err)) throw notFound(path);
+      if (!(err instanceof RawGetUnsupported)) throw err;
+      this.#rawUnsupported = true;
+      return pipeInto(await this.read(path, start, end), dest);
+    }
+    if (!(body instanceof RawBody)) return pipeInto(body, dest);
+    return body.sendTo(dest);
+  }
+
+  #rawUnsupported = false;
 
   async getBytes(path: string): Promise<Buffer> {
     try {
@@ -252,4 +284,12 @@ function where(opts: S3Options): string {
   const endpoint = opts.client.endpoint;
   const host = typeof endpoint === 'string' ? new URL(endpoint).host : typeof opts.client.region === 'string' ? opts.client.region : 'AWS';
   return `bucket ${opts.bucket} at ${host}`;
+}
+
+/** A stream into `dest`, which stays open; resolves with the bytes once `dest` has taken them all. */
+async function pipeInto(source: Readable, dest: Writable): Promise<number> {
+  let bytes = 0;
+  source.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  await pipeline(source, dest, { end: false });
+  return bytes;
 }

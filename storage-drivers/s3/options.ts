@@ -43,6 +43,10 @@ export interface S3Options {
   keyId?: string;
   /** `responsetimeout` in ms: how long a request may wait for S3's response headers (see timeoutFor). */
   responseTimeoutMs: number;
+  /** `connecttimeout` in ms. */
+  connectTimeoutMs: number;
+  /** What the https agent verifies S3's certificate with, for the connections raw-get.ts opens itself. */
+  tls: { rejectUnauthorized: boolean; ca?: Buffer };
   client: S3ClientConfig;
 }
 
@@ -120,6 +124,7 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
   // holding it forever. Connecting gets Go's default dialer timeout, which Zot's S3 client has.
   const connectTimeoutMs = duration(params, 'connecttimeout', 30_000);
   const responseTimeoutMs = duration(params, 'responsetimeout', 30_000);
+  const tls = { rejectUnauthorized: !skipVerify, ...caBundle(env) };
 
   return {
     bucket,
@@ -133,6 +138,8 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
     encrypt,
     ...(keyId ? { keyId } : {}),
     responseTimeoutMs,
+    connectTimeoutMs,
+    tls,
     client: {
       region,
       ...(endpoint ? { endpoint } : {}),
@@ -154,7 +161,7 @@ export function parseS3Options(params: Record<string, unknown>, env: NodeJS.Proc
         requestTimeout: responseTimeoutMs,
         throwOnRequestTimeout: true,
         httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
-        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 128, rejectUnauthorized: !skipVerify, ...caBundle(env) }),
+        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 128, ...tls }),
       },
     },
   };

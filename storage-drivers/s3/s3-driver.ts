@@ -2,7 +2,7 @@
  * The S3 storage driver: Distribution's s3-aws driver semantics over @aws-sdk/client-s3. Paths are keys below
  * `rootdirectory`; a "directory" is a key prefix ending in '/', so it exists while some object is below it.
  */
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import type { DriverWriter, FileInfo, ReadOptions, StorageDriver } from '../../core/extensions/api';
 import { notFound, Objects } from './objects';
 import type { S3Options } from './options';
@@ -41,6 +41,11 @@ class S3Driver implements StorageDriver {
       if (start < file.size) throw err;
       return Readable.from([]);
     }
+  }
+
+  /** Blob GETs: the object's bytes go into `dest` from a few reused buffers per connection (raw-get.ts). */
+  sendTo(path: string, dest: Writable, range?: ReadOptions): Promise<number> {
+    return this.objects.sendTo(path, dest, range?.start ?? 0, range?.end);
   }
 
   writer(path: string, opts?: { append?: boolean }): Promise<DriverWriter> {

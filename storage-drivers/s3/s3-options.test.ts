@@ -3,6 +3,7 @@
 // proxy on loopback in front of fauxqs that records each request's headers.
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { startS3Server, type S3Server } from '../../test/helpers/s3-server';
 import { startTlsProxy, type TlsProxy } from '../../test/helpers/tls-proxy';
@@ -108,7 +109,12 @@ describe('s3 driver over TLS', () => {
     const driver = createS3Driver(parseS3Options({ name: 's3', bucket: 'tls', region: 'us-east-1', regionendpoint: endpoint, ...params }, env));
     try {
       await driver.putContent('probe/file', Buffer.from('over tls'));
-      return (await driver.getContent('probe/file')).toString();
+      const got = (await driver.getContent('probe/file')).toString();
+      // sendTo (blob GETs) opens its own connections (raw-get.ts): the same trust applies to them.
+      const chunks: Buffer[] = [];
+      await driver.sendTo!('probe/file', new Writable({ write: (c: Buffer, _e, done) => (chunks.push(Buffer.from(c)), done()) }));
+      assert.equal(Buffer.concat(chunks).toString(), got, 'sendTo');
+      return got;
     } finally {
       await driver.close?.();
     }
@@ -124,6 +130,20 @@ describe('s3 driver over TLS', () => {
     seen.length = 0;
     await roundTrip({ accesskey: 'CONFIGURED', secretkey: 'secret', useragent: 'registry-eu/1' }, { AWS_CA_BUNDLE: caFile });
     assert.ok(seen.length > 0 && seen.every((h) => /aws-sdk-js.* registry-eu\/1/.test(String(h['user-agent']))), seen.map((h) => h['user-agent']).join('\n'));
+  });
+
+  it('sendTo streams a large object over TLS into a slow destination unchanged', async () => {
+    const driver = createS3Driver(parseS3Options({ name: 's3', bucket: 'tls', region: 'us-east-1', regionendpoint: endpoint, accesskey: 'k', secretkey: 's' }, { AWS_CA_BUNDLE: caFile }));
+    try {
+      const data = Buffer.from(Array.from({ length: 6 * MiB + 7 }, (_, i) => (i * 31 + (i >> 12)) % 256));
+      await driver.putContent('probe/large', data);
+      const chunks: Buffer[] = [];
+      const slow = new Writable({ highWaterMark: 16 * 1024, write: (c: Buffer, _e, done) => (chunks.push(Buffer.from(c)), setTimeout(done, 1)) });
+      assert.equal(await driver.sendTo!('probe/large', slow), data.length);
+      assert.ok(Buffer.concat(chunks).equals(data));
+    } finally {
+      await driver.close?.();
+    }
   });
 
   it('skipverify accepts a certificate nothing vouches for', async () => {
