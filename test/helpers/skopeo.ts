@@ -1,4 +1,5 @@
 // skopeo 1.9 as the reference OCI client: copy, inspect, list-tags, delete.
+import type { ParsedManifest } from '../../core/extensions/api.js';
 import type { Descriptor } from './images.js';
 import { ensureTools, run, type RunResult } from './tools.js';
 
@@ -73,17 +74,8 @@ export interface SkopeoInspectInfo {
   Env: string[] | null;
 }
 
-/** A manifest or index as JSON; fields beyond these stay reachable through `text`. */
-export interface Manifest {
-  schemaVersion: number;
-  mediaType?: string;
-  artifactType?: string;
-  config?: Descriptor;
-  layers?: Descriptor[];
-  manifests?: Descriptor[];
-  subject?: Descriptor;
-  annotations?: Record<string, string>;
-}
+/** A manifest or index as JSON (the extension API's shape); fields beyond these stay reachable through `text`. */
+export type Manifest = ParsedManifest & { schemaVersion: number; config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[]; subject?: Descriptor };
 
 export interface RawManifest {
   /** Bytes as served: hash these for the digest, never re-serialised JSON. */
