@@ -22,9 +22,8 @@ import {
 import type * as Presigner from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler, type NodeHttpHandlerOptions } from '@smithy/node-http-handler';
 import type { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { MAX_PART, MIN_UPLOAD_BYTES_PER_SECOND, type S3Options } from './options';
-import { mapOutages } from './outage';
+import { isOutage, mapOutages, s3Unavailable } from './outage';
 import { RAW_GET, RawBody, RawGetHandler, RawGetUnsupported } from './raw-get';
 
 export interface ObjectInfo {
@@ -137,7 +136,13 @@ export class Objects {
       return pipeInto(await this.read(path, start, end), dest);
     }
     if (!(body instanceof RawBody)) return pipeInto(body, dest);
-    return body.sendTo(dest);
+    try {
+      return await body.sendTo(dest);
+    } catch (err) {
+      // After the SDK's part: S3 failing mid-body is an outage too (503 if nothing was sent yet); a client
+      // that went away is not.
+      throw isOutage(err) && !dest.destroyed ? s3Unavailable(where(this.opts), err) : err;
+    }
   }
 
   #rawUnsupported = false;
@@ -286,10 +291,25 @@ function where(opts: S3Options): string {
   return `bucket ${opts.bucket} at ${host}`;
 }
 
-/** A stream into `dest`, which stays open; resolves with the bytes once `dest` has taken them all. */
+/**
+ * A stream into `dest`, which stays open; resolves with the bytes once `dest` has acknowledged them all (a few
+ * writes in flight at a time). For servers that answer a GET without Content-Length.
+ */
 async function pipeInto(source: Readable, dest: Writable): Promise<number> {
   let bytes = 0;
-  source.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  await pipeline(source, dest, { end: false });
+  const inFlight = new Set<Promise<void>>();
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      if (dest.destroyed) throw new Error('destination closed before the object was sent');
+      bytes += chunk.length;
+      const written: Promise<void> = new Promise<void>((resolve, reject) => dest.write(chunk, (err) => (err ? reject(err) : resolve()))).finally(() => inFlight.delete(written));
+      written.catch(() => undefined); // observed below
+      inFlight.add(written);
+      if (inFlight.size >= 4) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  } finally {
+    source.destroy();
+  }
   return bytes;
 }
