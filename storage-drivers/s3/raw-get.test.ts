@@ -77,6 +77,20 @@ describe('sendTo over S3 (fauxqs behind a TCP proxy that counts connections)', (
     assert.equal(proxy.accepted, accepted, 'the three GETs reused the first one\'s connection');
   });
 
+  it('serves 8 concurrent GETs each unchanged, one connection each, kept for the next 8', async () => {
+    const run = () => Promise.all(Array.from({ length: 8 }, async (_, i) => {
+      const sink = slowSink(i % 3);
+      assert.equal(await driver.sendTo!('blobs/one', sink.sink, { start: i * 1000, end: object.length - 1 }), object.length - i * 1000);
+      assert.equal(sha(sink.bytes()), sha(object.subarray(i * 1000)), `GET ${i}`);
+    }));
+    const before = proxy.accepted;
+    await run();
+    assert.ok(proxy.accepted - before <= 8, `${proxy.accepted - before} new connections`);
+    const kept = proxy.accepted;
+    await run();
+    assert.equal(proxy.accepted, kept, 'the second 8 reused the first 8\'s connections');
+  });
+
   it('rejects with ENOENT for a missing object before writing anything', async () => {
     const sink = slowSink();
     await assert.rejects(driver.sendTo!('blobs/missing', sink.sink), (err: { code?: string }) => err.code === 'ENOENT');
