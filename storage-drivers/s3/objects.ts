@@ -57,6 +57,8 @@ function isUnsupported(err: unknown): boolean {
 export class Objects {
   readonly client: S3Client;
   readonly chunkSize: number;
+  /** The server answered a GET without Content-Length once: sendTo reads the SDK's way from then on. */
+  #rawUnsupported = false;
 
   constructor(readonly opts: S3Options) {
     // The SDK's own handler, wrapped: GETs sent with RAW_GET (sendTo) go through reused buffers (raw-get.ts).
@@ -144,8 +146,6 @@ export class Objects {
       throw isOutage(err) && !dest.destroyed ? s3Unavailable(where(this.opts), err) : err;
     }
   }
-
-  #rawUnsupported = false;
 
   async getBytes(path: string): Promise<Buffer> {
     try {

@@ -9,6 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import { Readable, type Writable } from 'node:stream';
+import { dechunk, parseResponseHead } from './raw-http';
 
 export const SLOT_SIZE = 64 * 1024;
 const SLOTS = 6;
@@ -38,12 +39,18 @@ interface Slot {
   writes: number;
 }
 
+/** The slot reads land in: `flushed`..`filled` are read and not queued for the destination yet. */
+interface Fill {
+  slot: Slot;
+  flushed: number;
+  filled: number;
+}
+
 export class Connection {
   readonly #landing = Buffer.allocUnsafeSlow(SLOT_SIZE);
   #slots: Slot[] = [];
   #free: Slot[] = [];
-  /** The slot reads land in, from `filled` on; bytes from `flushed` to `filled` are not queued yet. */
-  #fill: { slot: Slot; flushed: number; filled: number } | undefined;
+  #fill: Fill | undefined;
   #flushScheduled = false;
   #phase: Phase = 'idle';
   #head = Buffer.alloc(0);
@@ -156,12 +163,18 @@ export class Connection {
 
   #nextBuffer(): Uint8Array {
     if (this.#phase !== 'body') return this.#landing;
+    const fill = this.#fillWithRoom();
+    return fill ? fill.slot.buf.subarray(fill.filled) : this.#landing;
+  }
+
+  /** The fill slot, a free slot made the fill when the last one is full, or undefined when none is free. */
+  #fillWithRoom(): Fill | undefined {
     if (this.#fill && this.#fill.filled === SLOT_SIZE) this.#retireFill();
     if (!this.#fill) {
       const slot = this.#free.pop();
       if (slot) this.#fill = { slot, flushed: 0, filled: 0 };
     }
-    return this.#fill ? this.#fill.slot.buf.subarray(this.#fill.filled) : this.#landing;
+    return this.#fill;
   }
 
   #onData(nread: number, buf: Uint8Array): boolean {
@@ -213,17 +226,13 @@ export class Connection {
     }
     this.#received += bytes.length;
     while (bytes.length > 0) {
-      if (this.#fill && this.#fill.filled === SLOT_SIZE) this.#retireFill();
-      if (!this.#fill) {
-        const slot = this.#free.pop();
-        if (!slot) {
-          this.#queue.push({ bytes: Buffer.from(bytes) }); // a copy of its own: only after a pause, and rare
-          break;
-        }
-        this.#fill = { slot, flushed: 0, filled: 0 };
+      const fill = this.#fillWithRoom();
+      if (!fill) {
+        this.#queue.push({ bytes: Buffer.from(bytes) }); // a copy of its own: only after a pause, and rare
+        break;
       }
-      const n = bytes.copy(this.#fill.slot.buf, this.#fill.filled);
-      this.#fill.filled += n;
+      const n = bytes.copy(fill.slot.buf, fill.filled);
+      fill.filled += n;
       bytes = bytes.subarray(n);
     }
     this.#afterBodyBytes();
@@ -332,31 +341,13 @@ export class Connection {
   }
 
   #parseHead(text: string): void {
-    const [statusLine, ...lines] = text.split('\r\n');
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine ?? '');
-    if (!m) throw new Error(`S3 answered something other than HTTP/1.x: ${JSON.stringify(statusLine?.slice(0, 100))}`);
-    const headers: Record<string, string> = {};
-    let last: string | undefined;
-    for (const line of lines) {
-      if (/^[ \t]/.test(line) && last) {
-        headers[last] += ` ${line.trim()}`; // obsolete line folding
-        continue;
-      }
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      last = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      headers[last] = last in headers ? `${headers[last]}, ${value}` : value;
-    }
-    this.#status = Number(m[2]);
-    this.#reason = m[3];
-    this.#headers = headers;
-    this.#chunked = /chunked/i.test(headers['transfer-encoding'] ?? '');
-    const length = contentLength(headers['content-length']);
-    const bodiless = this.#status === 204 || this.#status === 304;
-    this.#length = bodiless ? 0 : this.#chunked || length === undefined ? Infinity : length;
-    // A chunked body's end is in its bytes; one delimited by the connection's end leaves nothing to reuse.
-    this.#reusable = m[1] === '1' && !/close/i.test(headers.connection ?? '') && (this.#chunked || this.#length !== Infinity);
+    const head = parseResponseHead(text);
+    this.#status = head.status;
+    this.#reason = head.reason;
+    this.#headers = head.headers;
+    this.#chunked = head.chunked;
+    this.#length = head.length;
+    this.#reusable = head.keepAlive;
   }
 
   #startBody(rest: Buffer): boolean {
@@ -441,40 +432,6 @@ export class Connection {
       this.#onFail!(err);
     } else if (this.#sink) this.#sink.done(err);
     else if (!wasDone || this.#unacked > 0) this.#pendingError = err;
-  }
-}
-
-/** Content-Length, also when a proxy repeated it ("5, 5"); undefined when absent; a conflict is an error. */
-function contentLength(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const values = new Set(value.split(',').map((v) => v.trim()));
-  const [only] = values;
-  if (values.size !== 1 || !/^\d+$/.test(only!)) throw new Error(`S3 answered with an invalid Content-Length: ${JSON.stringify(value)}`);
-  return Number(only);
-}
-
-/** A complete chunked body's data (chunk extensions and trailers allowed), or undefined while it is not complete. */
-function dechunk(raw: Buffer): Buffer | undefined {
-  const out: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const eol = raw.indexOf('\r\n', at);
-    if (eol < 0) return undefined;
-    const size = parseInt(raw.subarray(at, eol).toString('latin1').split(';')[0]!.trim(), 16);
-    if (!Number.isFinite(size)) return Buffer.concat(out); // not chunked after all: what was read
-    if (size === 0) {
-      // Trailers, then an empty line.
-      let line = eol + 2;
-      for (;;) {
-        const next = raw.indexOf('\r\n', line);
-        if (next < 0) return undefined;
-        if (next === line) return Buffer.concat(out);
-        line = next + 2;
-      }
-    }
-    if (raw.length < eol + 2 + size + 2) return undefined;
-    out.push(raw.subarray(eol + 2, eol + 2 + size));
-    at = eol + 2 + size + 2;
   }
 }
 
